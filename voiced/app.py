@@ -1,0 +1,79 @@
+"""The HTTP surface Twilio talks to: the voice webhook (TwiML), the stream status webhook,
+the Media Streams WebSocket, and a health check. quart-trio, served by hypercorn."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quart import request, websocket
+from quart_trio import QuartTrio
+from twilio.twiml.voice_response import Connect, VoiceResponse
+
+from .call import run_call
+from .config import Config
+from .engines.base import Engines
+from .socket import QuartSocket
+
+log = logging.getLogger("voiced.app")
+
+
+class Registry:
+    """Live calls, for /healthz now and for limits later."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.total = 0
+
+
+def twiml(cfg: Config, caller: str) -> str:
+    """``<Connect><Stream>``: with Connect only the inbound track exists, and the stream (and
+    the call) lasts until either side hangs up."""
+    host = cfg.server.public_host
+    response = VoiceResponse()
+    connect = Connect()
+    stream = connect.stream(
+        url=f"wss://{host}{cfg.server.media_path}",
+        status_callback=f"https://{host}{cfg.server.status_path}",
+        status_callback_method="POST",
+    )
+    stream.parameter(name="caller", value=caller)
+    response.append(connect)
+    return str(response)
+
+
+def create_app(cfg: Config, engines: Engines) -> QuartTrio:
+    app = QuartTrio("voiced")
+    registry = Registry()
+    app.config["VOICED_REGISTRY"] = registry
+
+    @app.post(cfg.server.voice_path)
+    async def voice() -> tuple[str, int, dict[str, str]]:
+        form = await request.form
+        caller = form.get("From", "")
+        log.info("incoming call %s", form.get("CallSid", "?"))
+        return twiml(cfg, caller), 200, {"Content-Type": "text/xml"}
+
+    @app.post(cfg.server.status_path)
+    async def stream_status() -> tuple[str, int]:
+        form = await request.form
+        log.info("stream %s: %s", form.get("StreamSid", "?"), form.get("StreamEvent", "?"))
+        return "", 204
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "active_calls": registry.active, "calls_total": registry.total}
+
+    @app.websocket(cfg.server.media_path)
+    async def media() -> None:
+        registry.active += 1
+        registry.total += 1
+        try:
+            await run_call(QuartSocket(websocket), engines, cfg)
+        except Exception:
+            # One call's bug must not take the daemon down; it is logged with its traceback.
+            log.exception("call failed")
+        finally:
+            registry.active -= 1
+
+    return app

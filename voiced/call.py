@@ -1,0 +1,127 @@
+"""One phone call: a Trio nursery whose tasks are the pipeline's stages.
+
+    recv ─frames─> vad ─frames+speech events─> stt ─transcripts─> dialogue ─audio,marks─> send
+      └──────────────── marks, dtmf ─────────────────────────────────^
+                                          dialogue runs each reply as brain -> tts
+
+Shutdown cascades: recv returns when the caller hangs up, and that cancels the nursery, so
+every stage, reply and worker wait ends at once; nothing outlives the call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from functools import partial
+
+import trio
+
+from .config import Config
+from .engines.base import Engines
+from .errors import CallClosed, EngineError, ProtocolError
+from .events import Audio, DialogueEvent, Frame, VadEvent
+from .socket import MessageSocket
+from .stages.dialogue import Conversation, dialogue
+from .stages.recv import RecvStats, recv
+from .stages.send import send
+from .stages.stt import stt
+from .stages.vad import vad
+from .wire import Clear, Connected, Mark, Start, Stop, parse_inbound
+
+log = logging.getLogger("voiced.call")
+
+
+@dataclass
+class Call:
+    start: Start
+    stats: RecvStats = field(default_factory=RecvStats)
+    conversation: Conversation = field(default_factory=Conversation)
+    ended_by: str = ""
+    started_at: float = field(default_factory=time.time)
+    scope: trio.CancelScope | None = None
+
+    @property
+    def id(self) -> str:
+        return self.start.call_sid or self.start.stream_sid
+
+    @property
+    def caller(self) -> str:
+        return self.start.custom_parameters.get("caller", "")
+
+    def hangup(self, reason: str) -> None:
+        if not self.ended_by:
+            self.ended_by = reason
+        if self.scope is not None:
+            self.scope.cancel()
+
+
+async def handshake(ws: MessageSocket, cfg: Config) -> Start | None:
+    """Read up to Twilio's ``start``. None if the peer leaves or never starts."""
+    bad = 0
+    with trio.move_on_after(cfg.call.start_timeout_s):
+        while True:
+            try:
+                msg = parse_inbound(await ws.receive())
+            except CallClosed:
+                return None
+            except ProtocolError as exc:
+                bad += 1
+                log.warning("before start: skipped bad message: %s", exc)
+                if bad > cfg.call.max_bad_messages:
+                    log.warning("before start: too many bad messages, closing")
+                    return None
+                continue
+            if isinstance(msg, Start):
+                return msg
+            if isinstance(msg, Stop):
+                return None
+            if not isinstance(msg, Connected):
+                log.warning("before start: skipped %s message", type(msg).__name__.lower())
+    log.warning("no start message within %.1fs, closing", cfg.call.start_timeout_s)
+    return None
+
+
+async def run_call(ws: MessageSocket, engines: Engines, cfg: Config) -> Call | None:
+    """Serve one Media Streams connection until the call ends. Never raises for a bad
+    peer or a failed engine: those end this call (logged), not the daemon."""
+    start = await handshake(ws, cfg)
+    if start is None:
+        return None
+    call = Call(start)
+    log.info("call %s started (stream %s, caller %s)", call.id, start.stream_sid,
+             call.caller or "unknown")
+    script = cfg.brain.script
+    greeting = script.greeting.get(cfg.call.language, "")
+
+    audio_tx, audio_rx = trio.open_memory_channel[Frame](cfg.call.inbound_buffer_frames)
+    vad_tx, vad_rx = trio.open_memory_channel[Frame | VadEvent](64)
+    dlg_tx, dlg_rx = trio.open_memory_channel[DialogueEvent](64)
+    out_tx, out_rx = trio.open_memory_channel[Audio | Mark | Clear](64)
+
+    async def recv_then_hangup() -> None:
+        await recv(ws, audio_tx, dlg_tx, audio_rx.clone(), call.stats, cfg.call, call.id)
+        call.hangup("caller hung up" if call.stats.stop_seen else "socket closed")
+
+    try:
+        async with trio.open_nursery() as nursery:
+            call.scope = nursery.cancel_scope
+            nursery.start_soon(recv_then_hangup)
+            nursery.start_soon(vad, audio_rx, vad_tx, engines.classifier(), cfg.vad, cfg.turn)
+            nursery.start_soon(stt, vad_rx, dlg_tx.clone(), engines.stt, cfg.stt, cfg.vad,
+                               cfg.call.languages, call.id)
+            nursery.start_soon(partial(
+                dialogue, dlg_rx, out_tx, engines, greeting, cfg, call.id, call.hangup,
+                call.stats.take_decode_ms, call.conversation,
+            ))
+            nursery.start_soon(send, out_rx, ws, start.stream_sid, call.hangup)
+    except* ProtocolError as group:
+        call.ended_by = f"protocol error: {group.exceptions[0]}"
+    except* EngineError as group:
+        call.ended_by = f"engine error: {group.exceptions[0]}"
+    log.info(
+        "call %s ended: %s after %.1fs, %d frames, %d dropped, %d bad messages",
+        call.id, call.ended_by or "done", time.time() - call.started_at, call.stats.frames,
+        call.stats.dropped, call.stats.bad_messages,
+    )
+    return call

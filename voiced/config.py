@@ -1,0 +1,364 @@
+"""Settings: config.toml read into frozen dataclasses, checked once at start-up.
+
+Every threshold a user may tune lives here, so a daemon that started is a daemon whose
+settings were valid: a bad file fails ``voiced check-config`` and ``voiced serve`` with one
+line naming the key, never later inside a call. Secrets are never read from the file; a
+setting only names the environment variable (or systemd credential) that holds one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+LANGUAGES = ("he", "en")
+
+
+def _range(lo: float, hi: float) -> dict[str, Any]:
+    return {"range": (lo, hi)}
+
+
+def _choice(*options: str) -> dict[str, Any]:
+    return {"choices": options}
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = field(default=8080, metadata=_range(0, 65535))
+    # The host Twilio reaches us at (behind a proxy this is not what the socket sees).
+    public_host: str = "localhost:8080"
+    voice_path: str = "/twilio/voice"
+    status_path: str = "/webhook/stream_status"
+    media_path: str = "/ws/twilio-media"
+    # Twilio's largest message is a media frame of a few hundred bytes.
+    max_message_bytes: int = field(default=65536, metadata=_range(1024, 16 * 1024 * 1024))
+
+
+@dataclass(frozen=True)
+class CallConfig:
+    # The line's language: the greeting's and the fallback for replies.
+    language: str = field(default="he", metadata=_choice(*LANGUAGES))
+    # Languages a caller may speak; more than one turns on per-turn language detection.
+    languages: tuple[str, ...] = ("he", "en")
+    # Inbound audio buffer between recv and VAD, in 20 ms frames; the oldest is dropped when full.
+    inbound_buffer_frames: int = field(default=50, metadata=_range(5, 5000))
+    # Unparseable messages tolerated before the call is closed as hostile.
+    max_bad_messages: int = field(default=20, metadata=_range(0, 100000))
+    # Wait for Twilio's `start` this long after the socket opens.
+    start_timeout_s: float = field(default=10.0, metadata=_range(0.1, 600))
+    # Outbound audio is sent in messages of this many milliseconds of audio.
+    send_chunk_ms: int = field(default=20, metadata=_range(20, 2000))
+
+
+@dataclass(frozen=True)
+class VadConfig:
+    # webrtcvad mode: 0 lets most sound through as speech, 3 is strictest.
+    aggressiveness: int = field(default=2, metadata=_range(0, 3))
+    # Silence that ends the caller's turn (the users asked for 800 ms).
+    silence_ms: int = field(default=800, metadata=_range(100, 5000))
+    # Voiced audio needed before we believe speech started (a click is not a caller).
+    onset_ms: int = field(default=60, metadata=_range(20, 1000))
+    # A turn with less voiced audio than this is noise and is dropped.
+    min_speech_ms: int = field(default=200, metadata=_range(20, 5000))
+    # Audio kept from before the onset, so the first syllable reaches STT.
+    preroll_ms: int = field(default=300, metadata=_range(0, 2000))
+
+
+@dataclass(frozen=True)
+class TurnConfig:
+    # At a pause this long, transcribe speculatively; the result is used if the caller stays
+    # quiet until the endpoint and discarded if they go on.
+    speculate_after_ms: int = field(default=200, metadata=_range(20, 5000))
+
+
+@dataclass(frozen=True)
+class WhisperConfig:
+    # Empty: assemble the packaged Whisper base weights into the cache directory.
+    model_dir: str = ""
+    compute_type: str = field(default="int8", metadata=_choice("int8", "int8_float32", "float32"))
+    cpu_threads: int = field(default=2, metadata=_range(1, 64))
+    # Calls decoding at once across the process; each uses cpu_threads cores.
+    concurrency: int = field(default=1, metadata=_range(1, 64))
+    beam_size: int = field(default=1, metadata=_range(1, 10))
+    # Repetition guards against Whisper's loops on noise and short context.
+    no_repeat_ngram_size: int = field(default=6, metadata=_range(0, 20))
+    max_new_tokens: int = field(default=160, metadata=_range(8, 440))
+    # Whisper was trained on 30 s windows; encoding only this much (audio plus padding) is
+    # 6x cheaper on short turns. Shorter than ~8 s costs accuracy.
+    min_context_s: float = field(default=10.0, metadata=_range(4.0, 30.0))
+    # Above this no-speech probability a turn is treated as silence.
+    no_speech_threshold: float = field(default=0.6, metadata=_range(0.0, 1.0))
+    # Vocabulary hint given to the decoder as previous text.
+    initial_prompt: str = ""
+
+
+@dataclass(frozen=True)
+class SttConfig:
+    engine: str = field(default="whisper", metadata=_choice("whisper"))
+    # Longest turn sent to STT; longer speech keeps its last part.
+    max_turn_s: float = field(default=30.0, metadata=_range(1.0, 120.0))
+    timeout_s: float = field(default=10.0, metadata=_range(0.1, 120.0))
+    whisper: WhisperConfig = WhisperConfig()
+
+
+@dataclass(frozen=True)
+class EspeakConfig:
+    binary: str = "espeak-ng"
+    voice_he: str = "he"
+    voice_en: str = "en-us"
+    # Words per minute.
+    rate: int = field(default=170, metadata=_range(80, 450))
+    pitch: int = field(default=50, metadata=_range(0, 99))
+
+
+@dataclass(frozen=True)
+class TtsConfig:
+    engine: str = field(default="espeak", metadata=_choice("espeak"))
+    timeout_s: float = field(default=5.0, metadata=_range(0.1, 60.0))
+    espeak: EspeakConfig = EspeakConfig()
+
+
+@dataclass(frozen=True)
+class OpenAIConfig:
+    base_url: str = "http://127.0.0.1:11434/v1"
+    model: str = "llama3.2"
+    # Name of the environment variable holding the key; the key itself is never in the file.
+    api_key_env: str = "VOICED_LLM_API_KEY"
+    system_prompt: str = (
+        "You are the receptionist of a small business on the phone. Answer in the caller's "
+        "language, in one or two short spoken sentences, without lists or markup."
+    )
+    temperature: float = field(default=0.3, metadata=_range(0.0, 2.0))
+    max_tokens: int = field(default=150, metadata=_range(1, 4096))
+    first_token_timeout_ms: int = field(default=1500, metadata=_range(50, 60000))
+    total_timeout_ms: int = field(default=8000, metadata=_range(100, 120000))
+    # Turns of history sent with each request.
+    history_turns: int = field(default=10, metadata=_range(0, 200))
+
+
+@dataclass(frozen=True)
+class Intent:
+    name: str
+    # Per language: words or phrases; one hit is enough, more hits win over fewer.
+    keywords: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    answer: Mapping[str, str] = field(default_factory=dict)
+    # Say the answer, then end the call.
+    end_call: bool = False
+
+
+@dataclass(frozen=True)
+class ScriptConfig:
+    greeting: Mapping[str, str] = field(
+        default_factory=lambda: {"he": "שלום, הגעתם לעסק. במה אפשר לעזור?",
+                                 "en": "Hello, you have reached the business. How can I help?"}
+    )
+    fallback: Mapping[str, str] = field(
+        default_factory=lambda: {"he": "סליחה, לא הבנתי. אפשר לחזור על זה?",
+                                 "en": "Sorry, I did not catch that. Could you say it again?"}
+    )
+    goodbye: Mapping[str, str] = field(
+        default_factory=lambda: {"he": "תודה שהתקשרתם, להתראות.",
+                                 "en": "Thank you for calling, goodbye."}
+    )
+    # Similarity (0-1) at which a misspelt or misheard word still counts as a keyword.
+    fuzzy_ratio: float = field(default=0.84, metadata=_range(0.5, 1.0))
+    intents: tuple[Intent, ...] = ()
+
+
+@dataclass(frozen=True)
+class BrainConfig:
+    engine: str = field(default="scripted", metadata=_choice("scripted", "openai"))
+    openai: OpenAIConfig = OpenAIConfig()
+    script: ScriptConfig = ScriptConfig()
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = field(default="INFO", metadata=_choice("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = ServerConfig()
+    call: CallConfig = CallConfig()
+    vad: VadConfig = VadConfig()
+    turn: TurnConfig = TurnConfig()
+    stt: SttConfig = SttConfig()
+    tts: TtsConfig = TtsConfig()
+    brain: BrainConfig = BrainConfig()
+    log: LogConfig = LogConfig()
+
+    def __post_init__(self) -> None:
+        for lang in self.call.languages:
+            if lang not in LANGUAGES:
+                raise ConfigError("call.languages", f"unknown language {lang!r}, use {LANGUAGES}")
+        if not self.call.languages:
+            raise ConfigError("call.languages", "must name at least one language")
+        if self.turn.speculate_after_ms >= self.vad.silence_ms:
+            raise ConfigError(
+                "turn.speculate_after_ms",
+                f"must be below vad.silence_ms ({self.vad.silence_ms}) or it never fires",
+            )
+        script = self.brain.script
+        for name in ("greeting", "fallback", "goodbye"):
+            if self.call.language not in getattr(script, name):
+                raise ConfigError(
+                    f"brain.script.{name}", f"has no text for the line language {self.call.language!r}"
+                )
+
+
+def load(path: str | os.PathLike[str] | None) -> Config:
+    """Read a TOML file (or nothing, for the defaults) into a checked :class:`Config`."""
+    if path is None:
+        return Config()
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError("", f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError("", f"{path} is not UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"{path}: invalid TOML: {exc}") from None
+    return from_dict(data)
+
+
+def from_dict(data: Mapping[str, Any]) -> Config:
+    cfg = _build(Config, data, "")
+    assert isinstance(cfg, Config)
+    return cfg
+
+
+def _build(cls: type[Any], data: Any, key: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(key, f"expected a table, got {_kind(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = f"{key}.{unknown[0]}" if key else unknown[0]
+        raise ConfigError(where, f"unknown setting (known here: {', '.join(sorted(fields))})")
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        sub = f"{key}.{name}" if key else name
+        values[name] = _convert(hints[name], value, sub)
+        _check(fields[name].metadata, values[name], sub)
+    try:
+        return cls(**values)
+    except TypeError as exc:  # a required field left out
+        raise ConfigError(key, str(exc)) from None
+
+
+def _convert(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(typing.cast(type[Any], hint), value, key)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"expected true or false, got {_kind(value)}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"expected an integer, got {_kind(value)}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(key, f"expected a number, got {_kind(value)}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, f"expected a string, got {_kind(value)}")
+        return value
+    if origin is tuple:
+        (item,) = (a for a in typing.get_args(hint) if a is not Ellipsis)
+        if not isinstance(value, list):
+            raise ConfigError(key, f"expected an array, got {_kind(value)}")
+        return tuple(_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin in (Mapping, dict) or (isinstance(origin, type) and issubclass(origin, Mapping)):
+        _, item = typing.get_args(hint)
+        if not isinstance(value, Mapping):
+            raise ConfigError(key, f"expected a table, got {_kind(value)}")
+        return types.MappingProxyType(
+            {str(k): _convert(item, v, f"{key}.{k}") for k, v in value.items()}
+        )
+    raise AssertionError(f"unsupported config type {hint!r} at {key}")  # pragma: no cover
+
+
+def _check(meta: Mapping[str, Any], value: Any, key: str) -> None:
+    if "range" in meta:
+        lo, hi = meta["range"]
+        if not lo <= value <= hi:
+            raise ConfigError(key, f"{value} is out of range [{lo}, {hi}]")
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(key, f"{value!r} is not one of {', '.join(meta['choices'])}")
+
+
+def _kind(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def secret(env_name: str) -> str | None:
+    """A secret from the environment or from a systemd credential (``LoadCredential=``)."""
+    value = os.environ.get(env_name)
+    if value:
+        return value
+    cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+    if cred_dir:
+        try:
+            return (Path(cred_dir) / env_name).read_text().strip() or None
+        except OSError:
+            return None
+    return None
+
+
+def render(cfg: Config) -> str:
+    """The effective settings as TOML-like text, with the secrets they point at masked."""
+    lines: list[str] = []
+
+    def emit(obj: Any, prefix: str) -> None:
+        scalars = []
+        nested = []
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                nested.append((f.name, value))
+            elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+                nested.extend((f"{f.name}[{i}]", v) for i, v in enumerate(value))
+            else:
+                scalars.append((f.name, value))
+        if scalars:
+            lines.append(f"[{prefix}]")
+            for name, value in scalars:
+                lines.append(f"{name} = {_show(value)}")
+                if name.endswith("_env") and isinstance(value, str):
+                    lines.append(f"# {value} is {'set (****)' if secret(value) else 'not set'}")
+            lines.append("")
+        for name, value in nested:
+            emit(value, f"{prefix}.{name}" if prefix else name)
+
+    for f in dataclasses.fields(cfg):
+        emit(getattr(cfg, f.name), f.name)
+    return "\n".join(lines)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {_show(v)}" for k, v in value.items()) + " }"
+    return str(value)

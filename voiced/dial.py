@@ -1,0 +1,271 @@
+"""``voiced dial``: a Twilio Media Streams caller emulator.
+
+It behaves as Twilio does towards our daemon: ``connected``, ``start``, then one 20 ms mu-law
+``media`` message every 20 ms in real time (caller speech, then line silence), and ``stop``.
+The agent's audio goes into an emulated Twilio playback buffer that plays in real time, echoes
+each ``mark`` when playback reaches it and, on ``clear``, flushes and echoes the marks still
+pending. Latency is measured where a caller would hear it: from the end of the caller's
+speech (the last voiced frame of the WAV) to the first audible frame the buffer plays.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import trio
+import webrtcvad
+
+from .audio import FRAME_SAMPLES, RATE, Pcm, frames, read_wav, rms_dbfs, ulaw_decode, ulaw_encode
+from .errors import CallClosed, ProtocolError
+from .socket import MessageSocket
+from .wire import Clear, Connected, Mark, Media, Start, Stop, inbound, parse_outbound
+
+log = logging.getLogger("voiced.dial")
+
+TICK = FRAME_SAMPLES / RATE  # 20 ms
+AUDIBLE_DBFS = -50.0
+
+
+def speech_end_frame(pcm: Pcm) -> int:
+    """Index of the last frame with speech in it: webrtcvad (strictest mode) and within 35 dB
+    of the loudest frame, so crowd noise or hiss after the words does not count."""
+    vad = webrtcvad.Vad(3)
+    chunks = frames(pcm)
+    levels = [rms_dbfs(c) for c in chunks]
+    floor = max(levels, default=-120.0) - 35.0
+    last = 0
+    for i, (chunk, level) in enumerate(zip(chunks, levels, strict=True)):
+        if level > floor and vad.is_speech(chunk.tobytes(), RATE):
+            last = i
+    return last
+
+
+@dataclass
+class Utterance:
+    name: str
+    frames: list[bytes]  # mu-law, 160 bytes each
+    end_frame: int
+
+    @classmethod
+    def from_wav(cls, path: str | Path) -> Utterance:
+        pcm = read_wav(path)
+        return cls(Path(path).name, [ulaw_encode(c) for c in frames(pcm)], speech_end_frame(pcm))
+
+
+@dataclass
+class TurnResult:
+    name: str
+    speech_end: float  # seconds since the call started
+    latency_s: float | None = None  # None: no reply heard
+    barge_in_stop_s: float | None = None
+
+
+@dataclass
+class DialResult:
+    turns: list[TurnResult] = field(default_factory=list)
+    protocol_errors: int = 0
+    marks_echoed: int = 0
+    clears: int = 0
+    agent_audio: list[Pcm] = field(default_factory=list)
+    caller_audio: list[Pcm] = field(default_factory=list)
+    hung_up_by_agent: bool = False
+
+    def write_wav(self, path: str | Path) -> None:
+        from .audio import write_wav
+
+        caller = np.concatenate(self.caller_audio) if self.caller_audio else np.zeros(0, np.int16)
+        agent = np.concatenate(self.agent_audio) if self.agent_audio else np.zeros(0, np.int16)
+        write_wav(path, [caller, agent])
+
+
+class Playback:
+    """Twilio's side of the outbound stream: a FIFO of audio and marks played in real time."""
+
+    def __init__(self) -> None:
+        self._items: deque[bytes | str] = deque()
+        self.buffered = 0  # bytes of audio waiting
+
+    def add_media(self, payload: bytes) -> None:
+        self._items.append(payload)
+        self.buffered += len(payload)
+
+    def add_mark(self, name: str) -> None:
+        self._items.append(name)
+
+    def clear(self) -> list[str]:
+        marks = [i for i in self._items if isinstance(i, str)]
+        self._items.clear()
+        self.buffered = 0
+        return marks
+
+    def tick(self) -> tuple[bytes, list[str]]:
+        """Play 20 ms. Returns the audio played (silence if none) and marks reached."""
+        out = bytearray()
+        reached: list[str] = []
+        while self._items:
+            head = self._items[0]
+            if isinstance(head, str):
+                reached.append(self._items.popleft())  # type: ignore[arg-type]
+                continue
+            if len(out) == FRAME_SAMPLES:
+                break
+            take = FRAME_SAMPLES - len(out)
+            out += head[:take]
+            if len(head) > take:
+                self._items[0] = head[take:]
+            else:
+                self._items.popleft()
+        self.buffered -= len(out)
+        out += bytes([0xFF]) * (FRAME_SAMPLES - len(out))
+        return bytes(out), reached
+
+
+@dataclass
+class DialOptions:
+    caller: str = "+15550100"
+    quiet_ms: int = 700  # agent silence that tells the caller it may speak
+    gap_ms: int = 300  # caller's pause before speaking after the agent went quiet
+    reply_timeout_s: float = 15.0
+    greeting_timeout_s: float = 10.0
+    barge_in_after_ms: int | None = None
+
+
+async def dial(
+    ws: MessageSocket, utterances: Sequence[Utterance], opts: DialOptions | None = None
+) -> DialResult:
+    """Play one call through ``ws`` and return what happened."""
+    opts = opts or DialOptions()
+    result = DialResult()
+    stream_sid = "MZ" + secrets.token_hex(16)
+    call_sid = "CA" + secrets.token_hex(16)
+    playback = Playback()
+    seq = 0
+
+    async def send(item: Connected | Start | Media | Mark | Stop) -> None:
+        nonlocal seq
+        seq += 1
+        await ws.send(inbound(stream_sid, item, seq))
+
+    async def receive_loop() -> None:
+        while True:
+            try:
+                data = await ws.receive()
+            except CallClosed:
+                result.hung_up_by_agent = True
+                return
+            try:
+                sid, item = parse_outbound(data)
+            except ProtocolError as exc:
+                result.protocol_errors += 1
+                log.warning("protocol error from agent: %s", exc)
+                continue
+            if sid != stream_sid:
+                result.protocol_errors += 1
+                log.warning("agent used streamSid %r, expected %r", sid[:40], stream_sid)
+            if isinstance(item, Media):
+                playback.add_media(item.payload)
+            elif isinstance(item, Mark):
+                playback.add_mark(item.name)
+            elif isinstance(item, Clear):
+                result.clears += 1
+                for name in playback.clear():
+                    result.marks_echoed += 1
+                    await send(Mark(name))
+
+    await send(Connected())
+    await send(Start(stream_sid=stream_sid, call_sid=call_sid,
+                     custom_parameters={"caller": opts.caller}))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(receive_loop)
+        t0 = trio.current_time()
+        tick = 0
+        state = _CallerScript(utterances, opts)
+
+        while not state.done and not result.hung_up_by_agent:
+            tick += 1
+            await trio.sleep_until(t0 + tick * TICK)
+            now = tick * TICK
+            played, reached = playback.tick()
+            for name in reached:
+                result.marks_echoed += 1
+                await send(Mark(name))
+            audible = rms_dbfs(ulaw_decode(played)) > AUDIBLE_DBFS
+            caller_frame = state.step(now, audible, playback.buffered > 0, result)
+            result.agent_audio.append(ulaw_decode(played))
+            result.caller_audio.append(ulaw_decode(caller_frame))
+            try:
+                await send(Media(caller_frame, chunk=tick, timestamp_ms=int(now * 1000)))
+            except CallClosed:
+                result.hung_up_by_agent = True
+        if not result.hung_up_by_agent:
+            try:
+                await send(Stop())
+            except CallClosed:
+                pass
+        nursery.cancel_scope.cancel()
+    return result
+
+
+class _CallerScript:
+    """What the emulated caller does each 20 ms: wait for the agent, speak, wait for the reply."""
+
+    SILENCE = bytes([0xFF]) * FRAME_SAMPLES
+
+    def __init__(self, utterances: Sequence[Utterance], opts: DialOptions) -> None:
+        self._todo = deque(utterances)
+        self._opts = opts
+        self._speaking: Utterance | None = None
+        self._pos = 0
+        self._waiting_since = 0.0
+        self._heard_agent = False
+        self._quiet_since: float | None = None
+        self._turn: TurnResult | None = None
+        self.done = False
+
+    def step(self, now: float, audible: bool, buffered: bool, result: DialResult) -> bytes:
+        opts = self._opts
+        if self._speaking is not None:
+            utt = self._speaking
+            frame = utt.frames[self._pos]
+            if self._pos == utt.end_frame:
+                self._turn = TurnResult(utt.name, now)
+                result.turns.append(self._turn)
+            if audible and self._turn is not None and self._turn.latency_s is None:
+                self._turn.latency_s = now - self._turn.speech_end
+            self._pos += 1
+            if self._pos == len(utt.frames):
+                self._speaking = None
+                self._reset_wait(now)
+            return frame
+        # Listening: the agent's reply (or greeting), then its end.
+        if audible:
+            self._heard_agent = True
+            self._quiet_since = None
+            if self._turn is not None and self._turn.latency_s is None:
+                self._turn.latency_s = now - self._turn.speech_end
+        elif self._heard_agent and not buffered and self._quiet_since is None:
+            self._quiet_since = now
+        first = not result.turns
+        timeout = opts.greeting_timeout_s if first else opts.reply_timeout_s
+        quiet_enough = (
+            self._heard_agent and self._quiet_since is not None
+            and now - self._quiet_since >= (opts.quiet_ms + opts.gap_ms) / 1000
+        )
+        if quiet_enough or now - self._waiting_since >= timeout:
+            if not self._todo:
+                self.done = True
+            else:
+                self._speaking = self._todo.popleft()
+                self._pos = 0
+        return self.SILENCE
+
+    def _reset_wait(self, now: float) -> None:
+        self._waiting_since = now
+        self._heard_agent = False
+        self._quiet_since = None

@@ -1,0 +1,55 @@
+"""The engine Protocols. A stage knows these and nothing of Whisper, espeak-ng or HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import trio
+
+from ..events import EndCall, Recognition, UserTurn
+
+
+class FrameClassifier(Protocol):
+    """Says whether one 20 ms frame of 8 kHz 16-bit PCM is speech. One per call: stateful."""
+
+    def is_speech(self, pcm: bytes) -> bool: ...
+
+
+class SpeechToText(Protocol):
+    """Turns a finished (or speculatively paused) caller turn into text.
+
+    Must be cancellable: a cancelled call returns promptly and leaves no work running.
+    """
+
+    async def transcribe(self, pcm: bytes, languages: Sequence[str]) -> Recognition: ...
+
+
+class Brain(Protocol):
+    """Streams the reply to a caller turn into ``tx`` as text fragments (tokens or sentences).
+
+    A channel rather than an async generator: an engine keeps its deadlines in cancel scopes,
+    and a cancel scope must not span a ``yield``. Raises EngineError when it cannot answer.
+    """
+
+    async def reply(self, turn: UserTurn, tx: trio.MemorySendChannel[str | EndCall]) -> None: ...
+
+
+class TextToSpeech(Protocol):
+    """Speaks one sentence into ``tx`` as 8 kHz mu-law chunks without any file header."""
+
+    async def synthesize(
+        self, text: str, language: str, tx: trio.MemorySendChannel[bytes]
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Engines:
+    """The process-wide engines, built once (models load once, not per call)."""
+
+    stt: SpeechToText
+    brain: Brain
+    tts: TextToSpeech
+    fallback: Brain  # answers when ``brain`` fails; the scripted receptionist
+    classifier: Callable[[], FrameClassifier]

@@ -1,0 +1,49 @@
+"""Everything voiced raises on purpose derives from :class:`VoicedError`.
+
+The tree::
+
+    VoicedError
+    ├── ConfigError          a setting is missing, mistyped or out of range (names the key)
+    ├── ModelError           embedded weights are missing or fail their checksum
+    ├── ProtocolError        a Twilio Media Streams message we cannot use (skipped or call closed)
+    │   └── CallClosed       the socket went away; the call is over, not broken
+    └── EngineError          an STT, LLM or TTS engine failed; the call goes on with a fallback
+        └── EngineTimeout    ... by missing its deadline
+
+Callers catch the narrowest class that lets them carry on: a ``ProtocolError`` costs one
+message, an ``EngineError`` costs one reply, nothing here costs the daemon.
+"""
+
+from __future__ import annotations
+
+
+class VoicedError(Exception):
+    """Base of every error voiced raises on purpose."""
+
+
+class ConfigError(VoicedError):
+    """A bad setting. ``key`` is the dotted TOML path so the operator knows where to look."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key = key
+
+
+class ModelError(VoicedError):
+    """Embedded model weights are missing or corrupt."""
+
+
+class ProtocolError(VoicedError):
+    """A message from the media socket that breaks the Twilio Media Streams protocol."""
+
+
+class CallClosed(ProtocolError):
+    """The peer closed the socket."""
+
+
+class EngineError(VoicedError):
+    """An engine failed to produce its result."""
+
+
+class EngineTimeout(EngineError):
+    """An engine did not answer within its deadline."""

@@ -1,0 +1,64 @@
+"""Runs the app on hypercorn inside our own Trio run, so the engines, the HTTP client and
+every call share one nursery tree and one shutdown."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import httpx
+import trio
+from hypercorn.config import Config as HyperConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from .app import create_app
+from .config import Config
+from .engines.base import Engines
+
+log = logging.getLogger("voiced.server")
+
+
+def hypercorn_config(cfg: Config, port: int | None = None) -> HyperConfig:
+    hc = HyperConfig()
+    hc.bind = [f"{cfg.server.host}:{cfg.server.port if port is None else port}"]
+    hc.websocket_max_message_size = cfg.server.max_message_bytes
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    hc.graceful_timeout = 5.0
+    return hc
+
+
+async def serve_app(
+    cfg: Config,
+    engines: Engines,
+    shutdown: trio.Event,
+    *,
+    port: int | None = None,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    app = create_app(cfg, engines)
+    await hypercorn_serve(  # type: ignore[call-arg]
+        app, hypercorn_config(cfg, port), shutdown_trigger=shutdown.wait, task_status=task_status
+    )
+
+
+async def run_daemon(cfg: Config) -> None:
+    """``voiced serve``: build the engines once, serve until SIGTERM or SIGINT."""
+    from .engines import factory
+
+    shutdown = trio.Event()
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0)) as http:
+        engines = factory.build(cfg, http)
+        async with trio.open_nursery() as nursery:
+
+            async def on_signal() -> None:
+                with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                    async for signum in signals:
+                        log.info("%s received, shutting down", signal.Signals(signum).name)
+                        shutdown.set()
+                        return
+
+            nursery.start_soon(on_signal)
+            binds = await nursery.start(serve_app, cfg, engines, shutdown)
+            log.info("voiced listening on %s", ", ".join(binds))
+            await shutdown.wait()

@@ -1,0 +1,133 @@
+"""stt: a finished caller turn as text, usually before the endpoint is even reached.
+
+At the first pause (``turn.speculate_after_ms``) the turn's audio so far is transcribed
+speculatively, in its own cancel scope. If the caller goes on, that work is cancelled; if the
+pause becomes the endpoint (``vad.silence_ms``), the transcript is already there or nearly, so
+the 800 ms the users asked us to wait hides the transcription instead of adding to it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import trio
+
+from ..audio import FRAME_MS
+from ..config import SttConfig, VadConfig
+from ..engines.base import SpeechToText
+from ..errors import EngineError
+from ..events import (
+    DialogueEvent,
+    Frame,
+    Recognition,
+    SpeechDiscarded,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    Transcript,
+    VadEvent,
+)
+
+log = logging.getLogger("voiced.stt")
+
+
+@dataclass
+class _Job:
+    """One transcription of a fixed stretch of audio, cancellable on its own."""
+
+    audio: bytes
+    gen: int
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    done: trio.Event = field(default_factory=trio.Event)
+    result: Recognition | None = None
+    error: str = ""
+
+    async def run(self, engine: SpeechToText, languages: Sequence[str], timeout_s: float) -> None:
+        try:
+            with self.scope, trio.fail_after(timeout_s):
+                self.result = await engine.transcribe(self.audio, languages)
+        except trio.TooSlowError:
+            self.error = f"STT gave no result within {timeout_s:.1f}s"
+        except EngineError as exc:
+            self.error = f"STT failed: {exc}"
+        finally:
+            self.done.set()
+
+
+async def stt(
+    rx: trio.MemoryReceiveChannel[Frame | VadEvent],
+    tx: trio.MemorySendChannel[DialogueEvent],
+    engine: SpeechToText,
+    cfg: SttConfig,
+    vad_cfg: VadConfig,
+    languages: Sequence[str],
+    call_id: str,
+) -> None:
+    with rx, tx:
+        preroll: deque[bytes] = deque(maxlen=max(1, vad_cfg.preroll_ms // FRAME_MS))
+        turn: deque[bytes] | None = None
+        job: _Job | None = None
+        max_frames = int(cfg.max_turn_s * 1000 // FRAME_MS)
+
+        async def finish(job: _Job, ended: SpeechEnded, speculative: bool) -> None:
+            await job.done.wait()
+            if job.scope.cancelled_caught:
+                return
+            if job.error:
+                log.warning("call %s: %s", call_id, job.error)
+            r = job.result
+            await tx.send(
+                Transcript(
+                    text=r.text if r else "",
+                    language=r.language if r else languages[0],
+                    t_end=ended.t_end,
+                    t_endpoint=ended.t_endpoint,
+                    t_ready=trio.current_time(),
+                    compute_s=r.compute_s if r else 0.0,
+                    speculative=speculative,
+                    error=job.error,
+                )
+            )
+
+        async with trio.open_nursery() as nursery:
+
+            def start(gen: int) -> _Job:
+                assert turn is not None
+                new = _Job(b"".join(turn), gen)
+                nursery.start_soon(new.run, engine, languages, cfg.timeout_s)
+                return new
+
+            async for item in rx:
+                if isinstance(item, Frame):
+                    (preroll if turn is None else turn).append(item.pcm)
+                elif isinstance(item, SpeechStarted):
+                    turn = deque(preroll, maxlen=max_frames)
+                    preroll.clear()
+                    await tx.send(item)
+                elif isinstance(item, SpeechPaused) and turn is not None:
+                    if job is not None:
+                        job.scope.cancel()
+                    job = start(item.gen)
+                elif isinstance(item, SpeechResumed):
+                    if job is not None:
+                        job.scope.cancel()
+                        job = None
+                elif isinstance(item, SpeechEnded) and turn is not None:
+                    speculative = job is not None and job.gen == item.gen
+                    if not speculative:
+                        if job is not None:
+                            job.scope.cancel()
+                        job = start(item.gen)
+                    assert job is not None
+                    nursery.start_soon(finish, job, item, speculative)
+                    job, turn = None, None
+                elif isinstance(item, SpeechDiscarded):
+                    if job is not None:
+                        job.scope.cancel()
+                    job, turn = None, None
+                    await tx.send(item)
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,63 @@
+"""tts: one reply's sentences as audio, each followed by a Twilio ``mark``.
+
+The mark after each sentence is how we learn, from Twilio's echo, how much of the reply the
+caller actually heard.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from ..config import TtsConfig
+from ..engines.base import TextToSpeech
+from ..errors import EngineError
+from ..events import Audio, EndCall, Sentence
+from ..latency import TurnLog
+from ..wire import Mark
+from .marks import ReplyRecord
+
+log = logging.getLogger("voiced.tts")
+
+
+async def tts(
+    rx: trio.MemoryReceiveChannel[Sentence | EndCall],
+    tx: trio.MemorySendChannel[Audio | Mark],
+    engine: TextToSpeech,
+    record: ReplyRecord,
+    turnlog: TurnLog | None,
+    cfg: TtsConfig,
+    chunk_bytes: int,
+    call_id: str,
+) -> None:
+    with rx, tx:
+        async for item in rx:
+            if isinstance(item, EndCall):
+                await tx.send(Mark(record.end_mark()))
+                continue
+            t0 = trio.current_time()
+            audio_tx, audio_rx = trio.open_memory_channel[bytes](8)
+
+            async def speak(text: str = item.text, language: str = item.language,
+                            audio_tx: trio.MemorySendChannel[bytes] = audio_tx) -> None:
+                with audio_tx:
+                    try:
+                        with trio.fail_after(cfg.timeout_s):
+                            await engine.synthesize(text, language, audio_tx)
+                    except trio.TooSlowError:
+                        log.warning("call %s: TTS timed out after %.1fs", call_id, cfg.timeout_s)
+                    except EngineError as exc:
+                        log.warning("call %s: TTS failed: %s", call_id, exc)
+
+            spoke = False
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(speak)
+                async for chunk in audio_rx:
+                    if not spoke and turnlog is not None and turnlog.tts_first_s is None:
+                        turnlog.tts_first_s = trio.current_time() - t0
+                    spoke = True
+                    for i in range(0, len(chunk), chunk_bytes):
+                        await tx.send(Audio(chunk[i : i + chunk_bytes], turnlog))
+            if spoke:
+                await tx.send(Mark(record.sent(item.text)))

@@ -1,0 +1,105 @@
+"""vad: decides when the caller speaks, pauses, resumes and has finished.
+
+The decision logic is :class:`Endpointer`, a pure state machine over (is-speech, time) pairs,
+so its timing can be tested frame by frame. Two rules keep noise from steering turns: speech
+starts only after ``onset_ms`` of consecutive voiced audio, and an isolated voiced frame
+inside a pause (a click, a breath) neither resumes the turn nor restarts the silence count.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from ..audio import FRAME_MS
+from ..config import TurnConfig, VadConfig
+from ..engines.base import FrameClassifier
+from ..events import (
+    Frame,
+    SpeechDiscarded,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    VadEvent,
+)
+
+RESUME_FRAMES = 2  # voiced frames in a row that end a pause
+
+
+class Endpointer:
+    def __init__(self, vad: VadConfig, turn: TurnConfig) -> None:
+        self._onset = max(1, vad.onset_ms // FRAME_MS)
+        self._silence_end = vad.silence_ms // FRAME_MS
+        self._silence_pause = turn.speculate_after_ms // FRAME_MS
+        self._min_voiced_ms = vad.min_speech_ms
+        self._speaking = False
+        self._streak = 0  # consecutive voiced frames
+        self._streak_t = 0.0  # arrival of the first frame of the streak
+        self._silence = 0  # frames since the last accepted speech
+        self._paused = False
+        self._voiced_ms = 0
+        self._last_voiced_t = 0.0
+        self._gen = 0
+
+    @property
+    def speaking(self) -> bool:
+        return self._speaking
+
+    def push(self, voiced: bool, t: float) -> list[VadEvent]:
+        if voiced:
+            if self._streak == 0:
+                self._streak_t = t
+            self._streak += 1
+        else:
+            self._streak = 0
+        if not self._speaking:
+            if self._streak >= self._onset:
+                self._speaking = True
+                self._silence = 0
+                self._paused = False
+                self._voiced_ms = self._streak * FRAME_MS
+                self._last_voiced_t = t
+                return [SpeechStarted(self._streak_t)]
+            return []
+        events: list[VadEvent] = []
+        if voiced:
+            self._voiced_ms += FRAME_MS
+        if self._streak >= RESUME_FRAMES:
+            self._silence = 0
+            self._last_voiced_t = t
+            if self._paused:
+                self._paused = False
+                self._gen += 1
+                events.append(SpeechResumed(t, self._gen))
+            return events
+        self._silence += 1
+        if not self._paused and self._silence >= self._silence_pause:
+            self._paused = True
+            events.append(SpeechPaused(self._last_voiced_t, self._gen))
+        if self._silence >= self._silence_end:
+            self._speaking = False
+            self._streak = 0
+            if self._voiced_ms >= self._min_voiced_ms:
+                events.append(SpeechEnded(self._last_voiced_t, t, self._gen, self._voiced_ms))
+            else:
+                events.append(SpeechDiscarded(t, self._voiced_ms))
+            self._gen += 1
+        return events
+
+
+async def vad(
+    rx: trio.MemoryReceiveChannel[Frame],
+    tx: trio.MemorySendChannel[Frame | VadEvent],
+    classifier: FrameClassifier,
+    cfg: VadConfig,
+    turn: TurnConfig,
+) -> None:
+    """Every frame goes on downstream (streaming STT wants all audio, silence included),
+    followed by the events it caused."""
+    with rx, tx:
+        endpointer = Endpointer(cfg, turn)
+        async for frame in rx:
+            events = endpointer.push(classifier.is_speech(frame.pcm), frame.t)
+            await tx.send(frame)
+            for event in events:
+                await tx.send(event)

@@ -1,0 +1,53 @@
+"""Blocking engine work on worker threads that still obeys Trio cancellation.
+
+A thread cannot be killed, and ``abandon_on_cancel=True`` would leave it running after the
+call ended. So the work gets a ``threading.Event`` it polls between its steps; a watcher task
+sets it the moment the caller's scope is cancelled, and we wait for the thread to notice. A
+call that hangs up mid-transcription therefore costs at most one step of work, never a
+leaked thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import trio
+
+T = TypeVar("T")
+
+
+class WorkCancelled(Exception):
+    """Raised inside a worker when it saw its cancel flag; never escapes :func:`run_cancellable`."""
+
+
+async def run_cancellable(
+    fn: Callable[[threading.Event], T], *, limiter: trio.CapacityLimiter, name: str
+) -> T:
+    cancelled = threading.Event()
+
+    async def watch() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            cancelled.set()
+
+    box: list[T] = []
+
+    def work() -> None:
+        try:
+            box.append(fn(cancelled))
+        except WorkCancelled:
+            pass
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watch)
+        await trio.to_thread.run_sync(work, limiter=limiter, thread_name=name)
+        nursery.cancel_scope.cancel()
+    if not box:
+        # The worker stopped early, which it does only once our scope was cancelled: this
+        # checkpoint delivers that Cancelled.
+        await trio.lowlevel.checkpoint()
+        raise RuntimeError(f"{name} stopped without a result")  # pragma: no cover
+    return box[0]

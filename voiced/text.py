@@ -48,8 +48,9 @@ def word_forms(word: str) -> set[str]:
 
 
 # A sentence ends at . ! ? … (and Hebrew sof pasuq ׃) followed by space, or at a newline.
-# A full stop between digits ("3.5") or after a single letter ("e.g.", "Dr") does not end one.
-_SENTENCE_END = re.compile(r"(?<![0-9])(?<!\b\w)[.!?…׃]+[\"')\]]*\s+|\n+")
+# "3.5" has no space after its dot; a dot after a single letter ("e.g. ", "J. Smith") is an
+# abbreviation, not an end.
+_SENTENCE_END = re.compile(r"(?<!\b[^\W\d_])[.!?…׃]+[\"')\]]*\s+|\n+")
 _CLAUSE_END = re.compile(r"[,;:–—]\s+")
 
 

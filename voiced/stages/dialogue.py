@@ -104,13 +104,19 @@ async def dialogue(
                 if record.sentences:
                     log.info("call %s reply %d: %s", call_id, record.n, " ".join(record.sentences))
 
-            async def start(turn: UserTurn, source: Brain, turnlog: TurnLog | None) -> None:
+            async def interrupt() -> None:
+                """Cancel the reply in progress; flush what Twilio has not played of it."""
                 nonlocal current
                 if current is not None:
                     current.scope.cancel()
                     if current.record.pending:
                         current.record.interrupted = True
                         await tx.send(Clear())
+                    current = None
+
+            async def start(turn: UserTurn, source: Brain, turnlog: TurnLog | None) -> None:
+                nonlocal current
+                await interrupt()
                 current = await nursery.start(run_reply, turn, source, turnlog)
 
             language = cfg.call.language
@@ -131,12 +137,14 @@ async def dialogue(
                         transcript=text, language=language, t_reply_start=trio.current_time(),
                     )
                     log.info("call %s turn %d caller (%s): %s", call_id, turns, language, text)
+                    await interrupt()  # first, so the history below holds only what was heard
                     turn = UserTurn(text, language, history=conversation.messages())
                     conversation.add_user(text)
                     # No words but an STT error: the scripted fallback asks the caller again.
                     await start(turn, engines.brain if text else engines.fallback, turnlog)
                 elif isinstance(event, Dtmf):
                     log.info("call %s: caller pressed %s", call_id, event.digit)
+                    await interrupt()
                     turn = UserTurn("", language, dtmf=event.digit, history=conversation.messages())
                     conversation.add_user(f"[pressed {event.digit}]")
                     await start(turn, engines.brain, None)

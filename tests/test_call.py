@@ -1,0 +1,265 @@
+"""A whole call on the virtual clock: fake engines, a scripted Twilio peer, exact times."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import trio
+import trio.testing
+
+from voiced.config import Config, VadConfig
+from voiced.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
+from voiced.wire import Clear, Dtmf, Mark, Media, Stop
+
+from voiced.testing.harness import CallHarness, voiced_tasks
+
+SPEECH = tone(1000)
+
+
+async def speak_and_wait(h: CallHarness, speech_ms: int = 1000, after_ms: int = 2000) -> float:
+    """Caller speaks after a second of line silence; returns the end-of-speech time."""
+    await h.peer.silence(1000)
+    await h.peer.play(tone(speech_ms))
+    t_end = trio.current_time()
+    await h.peer.silence(after_ms)
+    return t_end
+
+
+async def test_greeting_then_reply_830ms_after_end_of_speech(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cfg = Config()
+    stt, tts = FakeSTT(delay=0.1), FakeTTS(delay=0.03)
+    h = CallHarness(cfg, fake_engines(cfg, stt, tts))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(h.peer.collect)
+        nursery.start_soon(h.run)
+        await h.peer.start()
+        t_end = await speak_and_wait(h)
+        await h.peer.send(Stop())
+        await h.done.wait()
+    # The greeting is spoken first, as soon as the call starts (TTS takes 30 ms).
+    assert h.peer.media_times()[0] == pytest.approx(0.03)
+    assert " ".join(tts.spoken[:2]) == cfg.brain.script.greeting["he"]  # two sentences
+    # Speculative STT ran at the 200 ms pause and finished long before the 800 ms endpoint,
+    # so the reply leaves at endpoint + TTS time, exactly.
+    assert stt.started == 1 and stt.finished == 1
+    assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.800 + 0.030)
+    # Every sentence is followed by a mark: reply 1 is the greeting, 2 the fallback line
+    # (the default config has no intents), each two sentences long.
+    assert h.peer.marks() == ["1.1", "1.2", "2.1", "2.2"]
+    assert h.call is not None and h.call.stats.bad_messages == 0
+
+
+async def test_slow_stt_is_hidden_up_to_the_endpoint(autojump_clock: trio.testing.MockClock) -> None:
+    cfg = Config()
+    stt = FakeSTT(delay=1.0)
+    h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.03)))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(h.peer.collect)
+        nursery.start_soon(h.run)
+        await h.peer.start()
+        t_end = await speak_and_wait(h, after_ms=3000)
+        await h.peer.send(Stop())
+    # Started at the pause (end + 200 ms) rather than at the endpoint (end + 800 ms):
+    # 600 ms of the 1 s transcription were hidden.
+    assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.200 + 1.0 + 0.030)
+
+
+async def test_speculation_is_cancelled_when_the_caller_goes_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cfg = Config()
+    stt = FakeSTT(delay=0.5)
+    h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0)))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(h.peer.collect)
+        nursery.start_soon(h.run)
+        await h.peer.start()
+        await h.peer.silence(1000)
+        await h.peer.play(tone(600))
+        await h.peer.silence(300)  # a mid-sentence pause: speculation starts at 200 ms
+        t_resume = trio.current_time()
+        await h.peer.play(tone(600))
+        t_end = trio.current_time()
+        await h.peer.silence(2000)
+        await h.peer.send(Stop())
+    assert stt.started == 2 and stt.cancelled == 1 and stt.finished == 1
+    # No reply audio between the pause and the real end of the turn.
+    assert [t for t in h.peer.media_times() if 1.0 < t < t_end + 0.8] == []
+    assert t_resume < t_end
+    # The final transcription heard both halves (pre-roll + 600 + 300 + 600 ms + 200 ms tail).
+    # (300 ms pre-roll that ends with the 60 ms onset, the rest of the first 600 ms, the
+    # pause, the second 600 ms, and the 200 ms of silence before the last speculation.)
+    assert stt.audio_seconds[-1] == pytest.approx(0.3 + 0.54 + 0.3 + 0.6 + 0.2)
+
+
+async def test_hangup_mid_reply_ends_the_call_at_once_leaving_no_task(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cfg = Config()
+    brain = FakeBrain(tokens=[f"Sentence number {i}. " for i in range(50)], token_delay=0.5)
+    tts = FakeTTS(delay=0.05)
+    h = CallHarness(cfg, fake_engines(cfg, FakeSTT(delay=0.1), tts, brain))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(h.peer.collect)
+        nursery.start_soon(h.run)
+        await h.peer.start()
+        t_end = await speak_and_wait(h, after_ms=1500)
+        assert h.peer.first_media_after(t_end) is not None  # the reply is playing
+        assert "voiced.stages.tts.tts" in voiced_tasks()
+        t_stop = trio.current_time()
+        await h.peer.send(Stop())
+        await h.done.wait()
+    assert h.ended_at is not None and h.ended_at - t_stop <= 0.100
+    assert h.ended_at == pytest.approx(t_stop)
+    assert h.call is not None and h.call.ended_by == "caller hung up"
+    assert voiced_tasks() == []
+    assert tts.active == 0
+
+
+async def test_dropped_socket_mid_reply_ends_the_call(autojump_clock: trio.testing.MockClock) -> None:
+    cfg = Config()
+    brain = FakeBrain(tokens=[f"Part {i}. " for i in range(50)], token_delay=0.5)
+    h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), FakeTTS(), brain))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(h.peer.collect)
+        nursery.start_soon(h.run)
+        await h.peer.start()
+        await speak_and_wait(h, after_ms=1500)
+        t_drop = trio.current_time()
+        h.peer.sock.close()
+        await h.done.wait()
+    assert h.ended_at == pytest.approx(t_drop)
+    assert h.call is not None and h.call.ended_by == "socket closed"
+    assert voiced_tasks() == []
+
+
+async def test_malformed_messages_are_skipped_and_the_call_goes_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cfg = Config()
+    h = CallHarness(cfg, fake_engines(cfg, FakeSTT(delay=0.1), FakeTTS(delay=0.03)))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(h.peer.collect)
+        nursery.start_soon(h.run)
+        await h.peer.start()
+        await h.peer.send_raw("this is not json")
+        await h.peer.send_raw('{"event": "bogus", "streamSid": "MZ1"}')
+        await h.peer.send_raw('{"event": "media", "media": {"payload": "@@not base64@@"}}')
+        await h.peer.send_raw("[1, 2, 3]")
+        t_end = await speak_and_wait(h)
+        await h.peer.send(Stop())
+    assert h.call is not None and h.call.stats.bad_messages == 4
+    assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.830)
+
+
+async def test_a_flood_of_bad_messages_closes_only_that_call(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cfg = dataclasses.replace(Config(), call=dataclasses.replace(Config().call, max_bad_messages=3))
+    engines = fake_engines(cfg)
+    bad, good = CallHarness(cfg, engines), CallHarness(cfg, engines)
+    async with trio.open_nursery() as nursery:
+        for h in (bad, good):
+            nursery.start_soon(h.peer.collect)
+            nursery.start_soon(h.run)
+            await h.peer.start()
+        for _ in range(4):
+            await bad.peer.send_raw("garbage")
+        await bad.done.wait()
+        t_end = await speak_and_wait(good)
+        await good.peer.send(Stop())
+    assert bad.call is not None and bad.call.ended_by.startswith("protocol error")
+    assert bad.peer.closed
+    assert good.peer.first_media_after(t_end) == pytest.approx(t_end + 0.830)
+
+
+async def test_no_start_message_closes_the_socket(autojump_clock: trio.testing.MockClock) -> None:
+    cfg = Config()
+    h = CallHarness(cfg, fake_engines(cfg))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(h.peer.collect)
+        nursery.start_soon(h.run)
+        await h.peer.send(Media(b"\xff" * 160))  # media before start: skipped
+        await h.done.wait()
+    assert h.call is None
+    assert h.ended_at == pytest.approx(cfg.call.start_timeout_s)
+
+
+async def test_agent_ends_the_call_after_its_goodbye_is_played(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cfg = Config()
+    brain = FakeBrain(tokens=["Goodbye."], end_call=True)
+    h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), FakeTTS(delay=0.0), brain))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(h.peer.collect)
+        nursery.start_soon(h.run)
+        await h.peer.start()
+        t_end = await speak_and_wait(h, after_ms=3000)
+        await h.done.wait()
+    assert h.peer.marks() == ["1.1", "1.2", "2.1", "2.end"]
+    # "Goodbye." (8 characters: 8 frames of fake speech) reaches Twilio 50 ms (the brain's
+    # delay) after the endpoint at t_end + 0.8; Twilio plays it on its next 8 ticks, the
+    # first 10 ms later. The call ends when the mark after it is echoed, not when it was sent.
+    t_sent = h.peer.first_media_after(t_end)
+    assert t_sent == pytest.approx(t_end + 0.8 + 0.05)
+    t_echo = dict((name, t) for t, name in h.peer.echoed)["2.end"]
+    assert t_echo == pytest.approx(t_sent + 0.01 + 7 * 0.02)
+    assert h.ended_at == pytest.approx(t_echo)
+    assert h.call is not None and h.call.ended_by.startswith("the agent ended the call")
+    assert h.peer.closed
+
+
+async def test_dtmf_reaches_the_brain(autojump_clock: trio.testing.MockClock) -> None:
+    cfg = Config()
+    brain = FakeBrain()
+    h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), FakeTTS(), brain))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(h.peer.collect)
+        nursery.start_soon(h.run)
+        await h.peer.start()
+        await h.peer.silence(200)
+        await h.peer.send(Dtmf("0"))
+        await h.peer.silence(200)
+        await h.peer.send(Stop())
+    assert [t.dtmf for t in brain.turns] == ["0"]
+
+
+async def test_new_turn_clears_the_unplayed_reply_and_history_keeps_what_was_heard(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cfg = Config()
+    # Three sentences of ~1.1 s of fake speech each.
+    sentences = ["First sentence of a rather long answer to the question. ",
+                 "Second sentence of a rather long answer to the question. ",
+                 "Third sentence of a rather long answer to the question."]
+    brain = FakeBrain(tokens=sentences, token_delay=0.0, first_delay=0.0)
+    h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), FakeTTS(delay=0.0), brain))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(h.peer.collect)
+        nursery.start_soon(h.run)
+        await h.peer.start()
+        t_end = await speak_and_wait(h, after_ms=800 + 500)
+        # Half a second into the reply the caller talks again, and finishes before the
+        # second sentence has played.
+        await h.peer.play(tone(600))
+        await h.peer.silence(1500)
+        await h.peer.send(Stop())
+    assert len(h.peer.clears()) == 1
+    # (last frame of the new speech at t_end + 1.3 s of silence + 0.6 s, endpoint 0.8 s later)
+    assert h.peer.clears()[0] == pytest.approx(t_end + 1.3 + 0.6 + 0.8)
+    second = brain.turns[1]
+    assert [m.content for m in second.history if m.role == "assistant"] == [
+        cfg.brain.script.greeting["he"], sentences[0].strip(),
+    ]
+
+
+def test_vad_config_speculation_must_precede_endpoint() -> None:
+    from voiced.config import ConfigError, from_dict
+
+    with pytest.raises(ConfigError, match="turn.speculate_after_ms"):
+        from_dict({"vad": {"silence_ms": 300}, "turn": {"speculate_after_ms": 300}})
+    assert VadConfig().silence_ms == 800

@@ -1,0 +1,110 @@
+"""Async fakes of the engine Protocols, for tests on ``trio.testing.MockClock``.
+
+They sleep on the Trio clock instead of computing, so a test states exactly how long each
+engine takes and asserts exact virtual times. (Autojump cannot see worker threads, so real
+engines are tested separately on the real clock.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import trio
+
+from ..audio import RATE, ulaw_encode
+from ..config import Config
+from ..engines.base import Brain, Engines
+from ..engines.scripted import ScriptedBrain
+from ..engines.vad import EnergyClassifier
+from ..events import EndCall, Recognition, UserTurn
+
+
+def tone(ms: int, amplitude: int = 8000, freq: float = 440.0) -> np.ndarray:
+    t = np.arange(RATE * ms // 1000) / RATE
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+
+
+@dataclass
+class FakeSTT:
+    """Answers ``text`` after ``delay`` seconds of virtual time."""
+
+    text: str = "what are your opening hours"
+    language: str = "en"
+    delay: float = 0.1
+    started: int = 0
+    finished: int = 0
+    cancelled: int = 0
+    active: int = 0
+    audio_seconds: list[float] = field(default_factory=list)
+
+    async def transcribe(self, pcm: bytes, languages: Sequence[str]) -> Recognition:
+        self.started += 1
+        self.active += 1
+        self.audio_seconds.append(len(pcm) / 2 / RATE)
+        try:
+            await trio.sleep(self.delay)
+        except trio.Cancelled:
+            self.cancelled += 1
+            raise
+        finally:
+            self.active -= 1
+        self.finished += 1
+        return Recognition(self.text, self.language, self.delay)
+
+
+@dataclass
+class FakeTTS:
+    """First (and only) audio chunk after ``delay``: ``ms_per_char`` of tone per character."""
+
+    delay: float = 0.03
+    ms_per_char: int = 20
+    spoken: list[str] = field(default_factory=list)
+    active: int = 0
+
+    async def synthesize(self, text: str, language: str, tx: trio.MemorySendChannel[bytes]) -> None:
+        self.active += 1
+        try:
+            await trio.sleep(self.delay)
+            self.spoken.append(text)
+            await tx.send(ulaw_encode(tone(self.ms_per_char * max(1, len(text)))))
+        finally:
+            self.active -= 1
+
+
+@dataclass
+class FakeBrain:
+    """Streams ``tokens`` with a first-token delay and a per-token delay."""
+
+    tokens: Sequence[str] = ("We are open ", "nine to six. ", "Anything else?")
+    first_delay: float = 0.05
+    token_delay: float = 0.01
+    end_call: bool = False
+    turns: list[UserTurn] = field(default_factory=list)
+
+    async def reply(self, turn: UserTurn, tx: trio.MemorySendChannel[str | EndCall]) -> None:
+        self.turns.append(turn)
+        await trio.sleep(self.first_delay)
+        for i, token in enumerate(self.tokens):
+            if i:
+                await trio.sleep(self.token_delay)
+            await tx.send(token)
+        if self.end_call:
+            await tx.send(EndCall())
+
+
+def fake_engines(
+    cfg: Config,
+    stt: FakeSTT | None = None,
+    tts: FakeTTS | None = None,
+    brain: Brain | None = None,
+) -> Engines:
+    scripted = ScriptedBrain(cfg.brain.script, cfg.call.language)
+    return Engines(
+        stt=stt or FakeSTT(),
+        brain=brain or scripted,
+        tts=tts or FakeTTS(),
+        fallback=scripted,
+        classifier=lambda: EnergyClassifier(-40.0),
+    )

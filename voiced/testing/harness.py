@@ -1,0 +1,46 @@
+"""Drive ``run_call`` from a test, and look for tasks it may have left behind."""
+
+from __future__ import annotations
+
+import trio
+
+from voiced.call import Call, run_call
+from voiced.config import Config
+from voiced.engines.base import Engines
+from voiced.socket import memory_socket_pair
+from voiced.testing.peer import TwilioPeer
+
+
+def voiced_tasks() -> list[str]:
+    """Names of every live task running voiced code, anywhere in the task tree."""
+    found: list[str] = []
+
+    def walk(task: trio.lowlevel.Task) -> None:
+        if task.name.startswith("voiced."):
+            found.append(task.name)
+        for nursery in task.child_nurseries:
+            for child in nursery.child_tasks:
+                walk(child)
+
+    walk(trio.lowlevel.current_root_task())
+    return found
+
+
+class CallHarness:
+    """Runs ``run_call`` against a :class:`TwilioPeer` and records when it returned."""
+
+    def __init__(self, cfg: Config, engines: Engines) -> None:
+        self.cfg = cfg
+        self.engines = engines
+        server_sock, peer_sock = memory_socket_pair()
+        self.server_sock = server_sock
+        self.peer = TwilioPeer(peer_sock)
+        self.call: Call | None = None
+        self.ended_at: float | None = None
+        self.done = trio.Event()
+
+    async def run(self) -> None:
+        self.call = await run_call(self.server_sock, self.engines, self.cfg)
+        self.ended_at = trio.current_time()
+        self.server_sock.close()
+        self.done.set()

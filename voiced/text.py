@@ -21,6 +21,7 @@ _HEBREW_LETTER = re.compile("[\u05d0-\u05ea]")
 def normalize(text: str) -> str:
     """Lower case, no marks, no final forms, no punctuation, single spaces."""
     text = unicodedata.normalize("NFKC", text).casefold()
+    text = text.replace("\u05be", " ")  # maqaf, the Hebrew hyphen, joins two words
     text = _HEBREW_MARKS.sub("", text)
     text = text.replace("\u05f3", "").replace("\u05f4", "").replace("'", "").replace('"', "")
     text = text.translate(_FINALS)

@@ -137,7 +137,8 @@ def parse_inbound(text: str | bytes) -> Inbound:
         if not isinstance(tracks, list):
             raise ProtocolError("field 'tracks' must be a list")
         parsed = Start(
-            stream_sid=_str(start, "streamSid") or _str(msg, "streamSid"),
+            stream_sid=_str(start, "streamSid", required=False)
+            or _str(msg, "streamSid", required=False),
             call_sid=_str(start, "callSid", required=False),
             account_sid=_str(start, "accountSid", required=False),
             tracks=tuple(str(t) for t in tracks),

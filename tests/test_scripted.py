@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+from voiced import config
+from voiced.engines.scripted import ScriptedBrain
+from voiced.events import EndCall, UserTurn
+
+CFG = config.load(Path(__file__).resolve().parent.parent / "config.toml")
+
+
+@pytest.fixture
+def brain() -> ScriptedBrain:
+    return ScriptedBrain(CFG.brain.script, CFG.call.language)
+
+
+@pytest.mark.parametrize(
+    ("said", "intent"),
+    [
+        ("What are your opening hours?", "hours"),
+        ("how much does a haircut cost", "prices"),
+        ("Where are you located?", "address"),
+        ("I'd like to book an appointment", "booking"),
+        ("מה שעות הפתיחה?", "hours"),
+        ("ובשעות הערב אתם פתוחים?", "hours"),  # prefixes ו+ב on שעות
+        ("כמה עולה תספורת", "prices"),
+        ("מה הכתובת שלכם", "address"),
+        ("אני רוצה לקבוע תור", "booking"),
+        ("I want to make an apointment", "booking"),  # misspelt
+        ("אוקיי תודה רבה, להתראות", "goodbye"),
+    ],
+)
+def test_intents_match_in_hebrew_and_english(brain: ScriptedBrain, said: str, intent: str) -> None:
+    found = brain.match(said)
+    assert found.intent is not None and found.intent.name == intent
+
+
+def test_unrelated_speech_matches_nothing(brain: ScriptedBrain) -> None:
+    assert brain.match("the weather is nice today").intent is None
+    assert brain.match("").intent is None
+
+
+async def reply(brain: ScriptedBrain, turn: UserTurn) -> list[str | EndCall]:
+    tx, rx = trio.open_memory_channel[str | EndCall](10)
+    async with tx:
+        await brain.reply(turn, tx)
+    return [x async for x in rx]
+
+
+async def test_answers_in_the_callers_language_and_ends_on_goodbye(brain: ScriptedBrain) -> None:
+    hours = {i.name: i for i in CFG.brain.script.intents}["hours"]
+    assert await reply(brain, UserTurn("when do you open", "en")) == [hours.answer["en"]]
+    assert await reply(brain, UserTurn("מתי אתם פתוחים", "he")) == [hours.answer["he"]]
+    bye = await reply(brain, UserTurn("goodbye", "en"))
+    assert bye[-1] == EndCall("goodbye")
+    assert await reply(brain, UserTurn("blah", "en")) == [CFG.brain.script.fallback["en"]]

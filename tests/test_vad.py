@@ -1,0 +1,88 @@
+"""Endpointing, frame by frame, at exact times."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+from voiced.config import TurnConfig, VadConfig
+from voiced.engines.vad import EnergyClassifier
+from voiced.events import (
+    Frame,
+    SpeechDiscarded,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    VadEvent,
+)
+from voiced.stages.vad import Endpointer, vad
+from voiced.testing.fakes import tone
+
+F = 0.02
+
+
+def run(pattern: str, vad_cfg: VadConfig | None = None) -> list[tuple[int, VadEvent]]:
+    """Feed a pattern of '#' (speech) and '.' (silence) frames; events by frame index."""
+    ep = Endpointer(vad_cfg or VadConfig(), TurnConfig())
+    out = []
+    for i, c in enumerate(pattern):
+        out += [(i, e) for e in ep.push(c == "#", i * F)]
+    return out
+
+
+def test_onset_pause_and_endpoint_times() -> None:
+    events = run("." * 10 + "#" * 50 + "." * 45)
+    assert events == [
+        (12, SpeechStarted(10 * F)),  # after 60 ms of speech, stamped at its first frame
+        (69, SpeechPaused(59 * F, 0)),  # 10 silent frames = 200 ms
+        (99, SpeechEnded(59 * F, 99 * F, 0, 1000)),  # 40 silent frames = 800 ms
+    ]
+    t_end, t_endpoint = 59 * F, 99 * F
+    assert t_endpoint - t_end == pytest.approx(0.800)
+
+
+def test_a_pause_shorter_than_the_endpoint_resumes_the_same_turn() -> None:
+    events = run("#" * 20 + "." * 15 + "#" * 20 + "." * 40)
+    kinds = [type(e).__name__ for _, e in events]
+    assert kinds == ["SpeechStarted", "SpeechPaused", "SpeechResumed", "SpeechPaused", "SpeechEnded"]
+    assert events[2] == (36, SpeechResumed(36 * F, 1))
+    assert events[-1][1] == SpeechEnded(54 * F, 94 * F, 1, 800)
+
+
+def test_a_click_in_a_pause_neither_resumes_nor_delays_the_endpoint() -> None:
+    events = run("#" * 20 + "." * 20 + "#" + "." * 19 + "....")
+    assert [type(e).__name__ for _, e in events] == ["SpeechStarted", "SpeechPaused", "SpeechEnded"]
+    assert events[-1] == (59, SpeechEnded(19 * F, 59 * F, 0, 420))
+
+
+def test_a_cough_shorter_than_min_speech_is_discarded() -> None:
+    events = run("#" * 5 + "." * 40)
+    assert events[-1] == (44, SpeechDiscarded(44 * F, 100))
+
+
+def test_noise_shorter_than_the_onset_is_not_speech() -> None:
+    assert run("##." * 30) == []
+
+
+async def test_vad_stage_forwards_every_frame_then_its_events(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    in_tx, in_rx = trio.open_memory_channel[Frame](100)
+    out_tx, out_rx = trio.open_memory_channel[Frame | VadEvent](1000)
+    speech = tone(20).tobytes()
+    silence = bytes(320)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(vad, in_rx, out_tx, EnergyClassifier(), VadConfig(), TurnConfig())
+        with in_tx:
+            for i in range(100):
+                await in_tx.send(Frame(speech if 5 <= i < 30 else silence, i * F, i))
+    items = [x async for x in out_rx]
+    frames = [x for x in items if isinstance(x, Frame)]
+    events = [x for x in items if not isinstance(x, Frame)]
+    assert len(frames) == 100
+    assert events == [SpeechStarted(5 * F), SpeechPaused(29 * F, 0),
+                      SpeechEnded(29 * F, 69 * F, 0, 500)]
+    # each event follows the frame that caused it
+    assert items.index(events[0]) == items.index(frames[7]) + 1

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import io
-import wave
 import warnings
+import wave
 
 import numpy as np
 import pytest

@@ -10,9 +10,8 @@ import trio.testing
 
 from voiced.config import Config, VadConfig
 from voiced.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
-from voiced.wire import Clear, Dtmf, Mark, Media, Stop
-
 from voiced.testing.harness import CallHarness, voiced_tasks
+from voiced.wire import Dtmf, Media, Stop
 
 SPEECH = tone(1000)
 
@@ -205,7 +204,7 @@ async def test_agent_ends_the_call_after_its_goodbye_is_played(
     # delay) after the endpoint at t_end + 0.8; Twilio plays it on its next 8 ticks, the
     # first 10 ms later. The call ends when the mark after it is echoed, not when it was sent.
     t_sent = h.peer.first_media_after(t_end)
-    assert t_sent == pytest.approx(t_end + 0.8 + 0.05)
+    assert t_sent is not None and t_sent == pytest.approx(t_end + 0.8 + 0.05)
     t_echo = dict((name, t) for t, name in h.peer.echoed)["2.end"]
     assert t_echo == pytest.approx(t_sent + 0.01 + 7 * 0.02)
     assert h.ended_at == pytest.approx(t_echo)
@@ -258,8 +257,9 @@ async def test_new_turn_clears_the_unplayed_reply_and_history_keeps_what_was_hea
 
 
 def test_vad_config_speculation_must_precede_endpoint() -> None:
-    from voiced.config import ConfigError, from_dict
+    from voiced.config import from_dict
+    from voiced.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="turn.speculate_after_ms"):
+    with pytest.raises(ConfigError, match=r"turn\.speculate_after_ms"):
         from_dict({"vad": {"silence_ms": 300}, "turn": {"speculate_after_ms": 300}})
     assert VadConfig().silence_ms == 800

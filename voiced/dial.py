@@ -10,6 +10,7 @@ speech (the last voiced frame of the WAV) to the first audible frame the buffer 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from collections import deque
@@ -204,10 +205,8 @@ async def dial(
             except CallClosed:
                 result.hung_up_by_agent = True
         if not result.hung_up_by_agent:
-            try:
+            with contextlib.suppress(CallClosed):
                 await send(Stop())
-            except CallClosed:
-                pass
         nursery.cancel_scope.cancel()
     return result
 

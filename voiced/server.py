@@ -37,7 +37,7 @@ async def serve_app(
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     app = create_app(cfg, engines)
-    await hypercorn_serve(  # type: ignore[call-arg]
+    await hypercorn_serve(
         app, hypercorn_config(cfg, port), shutdown_trigger=shutdown.wait, task_status=task_status
     )
 

@@ -9,6 +9,7 @@ leaked thread.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -36,10 +37,8 @@ async def run_cancellable(
     box: list[T] = []
 
     def work() -> None:
-        try:
+        with contextlib.suppress(WorkCancelled):
             box.append(fn(cancelled))
-        except WorkCancelled:
-            pass
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch)

@@ -22,7 +22,9 @@ def voiced_tasks() -> list[str]:
             for child in nursery.child_tasks:
                 walk(child)
 
-    walk(trio.lowlevel.current_root_task())
+    root = trio.lowlevel.current_root_task()
+    assert root is not None, "call from inside trio.run"
+    walk(root)
     return found
 
 

@@ -8,7 +8,7 @@ import trio
 from ..audio import FRAME_SAMPLES, frames, ulaw_encode
 from ..dial import Playback
 from ..socket import MemorySocket
-from ..wire import Clear, Connected, Mark, Media, Start, Stop, inbound, parse_outbound
+from ..wire import Clear, Connected, Inbound, Mark, Media, Start, inbound, parse_outbound
 
 STREAM_SID = "MZ00000000000000000000000000000001"
 CALL_SID = "CA00000000000000000000000000000001"
@@ -33,7 +33,7 @@ class TwilioPeer:
             self.echoed.append((trio.current_time(), name))
             await self.send(Mark(name))
 
-    async def send(self, item: Connected | Start | Media | Mark | Stop) -> None:
+    async def send(self, item: Inbound) -> None:
         self.seq += 1
         await self.sock.send(inbound(STREAM_SID, item, self.seq))
 

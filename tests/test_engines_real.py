@@ -1,0 +1,104 @@
+"""The embedded engines for real (espeak-ng, faster-whisper, webrtcvad), on the real clock.
+
+Marked ``engines``; they run in CI too. Audio is generated here with espeak-ng, so no
+recording with a restrictive licence ships with the tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import trio
+
+from voiced import audio, config
+from voiced.config import EspeakConfig, WhisperConfig
+from voiced.dial import DialOptions, Utterance
+from voiced.engines.espeak import EspeakTTS
+from voiced.engines.vad import WebRtcClassifier
+
+pytestmark = [
+    pytest.mark.engines,
+    pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed"),
+]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def espeak_wav(path: Path, text: str, voice: str = "en-us", rate: int = 130) -> Path:
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(path), text], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def whisper() -> object:
+    pytest.importorskip("faster_whisper")
+    from voiced.engines.whisper import load
+
+    return load("", WhisperConfig())
+
+
+async def synth(text: str, language: str) -> bytes:
+    tts = EspeakTTS(EspeakConfig())
+    tx, rx = trio.open_memory_channel[bytes](10)
+    async with tx:
+        await tts.synthesize(text, language, tx)
+    return b"".join([c async for c in rx])
+
+
+@pytest.mark.parametrize(("text", "language"), [("We are open until six.", "en"),
+                                                ("אנחנו פתוחים עד שש.", "he")])
+async def test_espeak_speaks_mulaw_8k_without_header(text: str, language: str) -> None:
+    t0 = trio.current_time()
+    ulaw = await synth(text, language)
+    assert trio.current_time() - t0 < 1.0
+    assert not ulaw.startswith(b"RIFF")
+    seconds = len(ulaw) / audio.RATE
+    assert 0.5 < seconds < 4.0
+    pcm = audio.ulaw_decode(ulaw)
+    vad = WebRtcClassifier(2)
+    voiced = sum(vad.is_speech(f.tobytes()) for f in audio.frames(pcm))
+    assert voiced > 0.5 * len(audio.frames(pcm))
+
+
+async def test_whisper_transcribes_a_generated_question(whisper: object, tmp_path: Path) -> None:
+    wav = espeak_wav(tmp_path / "q.wav", "What time do you open tomorrow?")
+    pcm = audio.ulaw_decode(audio.ulaw_encode(audio.read_wav(wav)))  # through the phone line
+    result = await whisper.transcribe(pcm.tobytes(), ("he", "en"))  # type: ignore[attr-defined]
+    assert result.language == "en"
+    assert "open tomorrow" in result.text.lower()
+    assert result.compute_s < 3.0
+
+
+async def test_whisper_is_cancellable_and_leaves_no_thread(whisper: object, tmp_path: Path) -> None:
+    import threading
+
+    wav = espeak_wav(tmp_path / "q.wav", "What time do you open tomorrow? " * 3)
+    pcm = audio.read_wav(wav).tobytes()
+    with trio.move_on_after(0.05) as scope:
+        await whisper.transcribe(pcm, ("en",))  # type: ignore[attr-defined]
+    assert scope.cancelled_caught
+    assert whisper.limiter.borrowed_tokens == 0  # type: ignore[attr-defined]
+    assert [t for t in threading.enumerate() if t.name == "voiced-whisper"] == []
+
+
+async def test_a_real_call_on_the_embedded_engines(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The daemon on a loopback port, the dial emulator over a real WebSocket."""
+    from voiced.runner import dial_url, local_daemon
+
+    caplog.set_level(logging.INFO, logger="voiced")
+    cfg = config.load(ROOT / "config.toml")
+    say = Utterance.from_wav(espeak_wav(tmp_path / "hours.wav", "Hello, what are your opening hours?"))
+    async with local_daemon(cfg) as url:
+        result = await dial_url(url, [say], DialOptions(reply_timeout_s=8.0))
+    assert result.protocol_errors == 0
+    assert len(result.turns) == 1
+    latency = result.turns[0].latency_s
+    assert latency is not None and 0.8 <= latency < 3.0
+    assert result.marks_echoed >= 2
+    hours = {i.name: i for i in cfg.brain.script.intents}["hours"].answer["en"]
+    assert any(hours in r.getMessage() for r in caplog.records)  # it understood and answered

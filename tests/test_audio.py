@@ -51,11 +51,11 @@ def test_parse_wav_rejects_what_is_not_a_wav() -> None:
         audio.parse_wav(b"OggS" + b"\0" * 40)
 
 
-def test_trim_silence_keeps_20ms_around_the_sound() -> None:
+def test_trim_silence_starts_at_the_sound_and_keeps_20ms_after_it() -> None:
     pcm = np.concatenate([np.zeros(800, np.int16), np.full(800, 5000, np.int16),
                           np.zeros(800, np.int16)])
     out = audio.trim_silence(pcm, 8000)
-    assert out.size == 800 + 2 * 160
+    assert out.size == 800 + 160 and out[0] == 5000
 
 
 def test_frames_pad_the_last_frame_with_silence() -> None:

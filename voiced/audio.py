@@ -79,8 +79,8 @@ def rms_dbfs(pcm: Pcm) -> float:
 
 
 def trim_silence(pcm: Pcm, rate: int, threshold_dbfs: float = -45.0, keep_ms: int = 20) -> Pcm:
-    """Cut leading and trailing silence, keeping ``keep_ms`` of it, so that the first frame
-    we send is sound the caller hears rather than dead air counted as latency."""
+    """Cut leading silence entirely and trailing silence down to ``keep_ms``, so that the
+    first frame we send is sound the caller hears rather than dead air counted as latency."""
     win = max(1, rate // 100)  # 10 ms windows
     n = pcm.size // win
     if n == 0:
@@ -91,7 +91,7 @@ def trim_silence(pcm: Pcm, rate: int, threshold_dbfs: float = -45.0, keep_ms: in
     if loud.size == 0:
         return pcm[:0]
     keep = keep_ms * rate // 1000
-    start = max(0, int(loud[0]) * win - keep)
+    start = int(loud[0]) * win
     end = min(pcm.size, (int(loud[-1]) + 1) * win + keep)
     return pcm[start:end]
 

@@ -31,10 +31,7 @@ async def test_greeting_then_reply_830ms_after_end_of_speech(
     cfg = Config()
     stt, tts = FakeSTT(delay=0.1), FakeTTS(delay=0.03)
     h = CallHarness(cfg, fake_engines(cfg, stt, tts))
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(h.peer.collect)
-        nursery.start_soon(h.run)
-        await h.peer.start()
+    async with h.running():
         t_end = await speak_and_wait(h)
         await h.peer.send(Stop())
         await h.done.wait()
@@ -55,10 +52,7 @@ async def test_slow_stt_is_hidden_up_to_the_endpoint(autojump_clock: trio.testin
     cfg = Config()
     stt = FakeSTT(delay=1.0)
     h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.03)))
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(h.peer.collect)
-        nursery.start_soon(h.run)
-        await h.peer.start()
+    async with h.running():
         t_end = await speak_and_wait(h, after_ms=3000)
         await h.peer.send(Stop())
     # Started at the pause (end + 200 ms) rather than at the endpoint (end + 800 ms):
@@ -72,10 +66,7 @@ async def test_speculation_is_cancelled_when_the_caller_goes_on(
     cfg = Config()
     stt = FakeSTT(delay=0.5)
     h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0)))
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(h.peer.collect)
-        nursery.start_soon(h.run)
-        await h.peer.start()
+    async with h.running():
         await h.peer.silence(1000)
         await h.peer.play(tone(600))
         await h.peer.silence(300)  # a mid-sentence pause: speculation starts at 200 ms
@@ -101,10 +92,7 @@ async def test_hangup_mid_reply_ends_the_call_at_once_leaving_no_task(
     brain = FakeBrain(tokens=[f"Sentence number {i}. " for i in range(50)], token_delay=0.5)
     tts = FakeTTS(delay=0.05)
     h = CallHarness(cfg, fake_engines(cfg, FakeSTT(delay=0.1), tts, brain))
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(h.peer.collect)
-        nursery.start_soon(h.run)
-        await h.peer.start()
+    async with h.running():
         t_end = await speak_and_wait(h, after_ms=1500)
         assert h.peer.first_media_after(t_end) is not None  # the reply is playing
         assert "voiced.stages.tts.tts" in voiced_tasks()
@@ -122,10 +110,7 @@ async def test_dropped_socket_mid_reply_ends_the_call(autojump_clock: trio.testi
     cfg = Config()
     brain = FakeBrain(tokens=[f"Part {i}. " for i in range(50)], token_delay=0.5)
     h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), FakeTTS(), brain))
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(h.peer.collect)
-        nursery.start_soon(h.run)
-        await h.peer.start()
+    async with h.running():
         await speak_and_wait(h, after_ms=1500)
         t_drop = trio.current_time()
         h.peer.sock.close()
@@ -140,10 +125,7 @@ async def test_malformed_messages_are_skipped_and_the_call_goes_on(
 ) -> None:
     cfg = Config()
     h = CallHarness(cfg, fake_engines(cfg, FakeSTT(delay=0.1), FakeTTS(delay=0.03)))
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(h.peer.collect)
-        nursery.start_soon(h.run)
-        await h.peer.start()
+    async with h.running():
         await h.peer.send_raw("this is not json")
         await h.peer.send_raw('{"event": "bogus", "streamSid": "MZ1"}')
         await h.peer.send_raw('{"event": "media", "media": {"payload": "@@not base64@@"}}')
@@ -160,11 +142,7 @@ async def test_a_flood_of_bad_messages_closes_only_that_call(
     cfg = dataclasses.replace(Config(), call=dataclasses.replace(Config().call, max_bad_messages=3))
     engines = fake_engines(cfg)
     bad, good = CallHarness(cfg, engines), CallHarness(cfg, engines)
-    async with trio.open_nursery() as nursery:
-        for h in (bad, good):
-            nursery.start_soon(h.peer.collect)
-            nursery.start_soon(h.run)
-            await h.peer.start()
+    async with bad.running(), good.running():
         for _ in range(4):
             await bad.peer.send_raw("garbage")
         await bad.done.wait()
@@ -178,9 +156,7 @@ async def test_a_flood_of_bad_messages_closes_only_that_call(
 async def test_no_start_message_closes_the_socket(autojump_clock: trio.testing.MockClock) -> None:
     cfg = Config()
     h = CallHarness(cfg, fake_engines(cfg))
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(h.peer.collect)
-        nursery.start_soon(h.run)
+    async with h.running(start=False):
         await h.peer.send(Media(b"\xff" * 160))  # media before start: skipped
         await h.done.wait()
     assert h.call is None
@@ -193,10 +169,7 @@ async def test_agent_ends_the_call_after_its_goodbye_is_played(
     cfg = Config()
     brain = FakeBrain(tokens=["Goodbye."], end_call=True)
     h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), FakeTTS(delay=0.0), brain))
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(h.peer.collect)
-        nursery.start_soon(h.run)
-        await h.peer.start()
+    async with h.running():
         t_end = await speak_and_wait(h, after_ms=3000)
         await h.done.wait()
     assert h.peer.marks() == ["1.1", "1.2", "2.1", "2.end"]
@@ -216,10 +189,7 @@ async def test_dtmf_reaches_the_brain(autojump_clock: trio.testing.MockClock) ->
     cfg = Config()
     brain = FakeBrain()
     h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), FakeTTS(), brain))
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(h.peer.collect)
-        nursery.start_soon(h.run)
-        await h.peer.start()
+    async with h.running():
         await h.peer.silence(200)
         await h.peer.send(Dtmf("0"))
         await h.peer.silence(200)
@@ -237,10 +207,7 @@ async def test_new_turn_clears_the_unplayed_reply_and_history_keeps_what_was_hea
                  "Third sentence of a rather long answer to the question."]
     brain = FakeBrain(tokens=sentences, token_delay=0.0, first_delay=0.0)
     h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), FakeTTS(delay=0.0), brain))
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(h.peer.collect)
-        nursery.start_soon(h.run)
-        await h.peer.start()
+    async with h.running():
         t_end = await speak_and_wait(h, after_ms=800 + 500)
         # Half a second into the reply the caller talks again, and finishes before the
         # second sentence has played.

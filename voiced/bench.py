@@ -12,6 +12,7 @@ import csv
 import logging
 import platform
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from .config import Config
 from .dial import DialOptions, Utterance
+from .latency import TurnLog
 from .runner import dial_url, local_daemon
 
 log = logging.getLogger("voiced.bench")
@@ -42,43 +44,95 @@ def machine() -> str:
     return f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+class TurnCollector(logging.Handler):
+    """Collects the daemon's per-turn latency records (see ``TurnLog.first_audio``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.turns: list[TurnLog] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        turn = getattr(record, "turn", None)
+        if isinstance(turn, TurnLog):
+            self.turns.append(turn)
+
+    def __enter__(self) -> TurnCollector:
+        logger = logging.getLogger("voiced.latency")
+        logger.addHandler(self)
+        logger.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("voiced.latency").removeHandler(self)
+
+    def percentiles(self) -> dict[str, dict[str, float]]:
+        keys = sorted({k for t in self.turns for k in t.stages()})
+        out = {}
+        for key in keys:
+            values = [t.stages()[key] for t in self.turns if key in t.stages()]
+            out[key] = {"p50_ms": round(1000 * percentile(values, 50), 1),
+                        "p95_ms": round(1000 * percentile(values, 95), 1)}
+        return out
+
+
+@dataclass
+class CallStats:
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+
+async def sequential_calls(
+    url: str, utterances: list[Utterance], calls: int, turns: int
+) -> CallStats:
+    """``calls`` calls one after the other, each saying the next ``turns`` utterances."""
+    stats = CallStats()
+    k = 0
+    for call in range(calls):
+        says = [utterances[(k + j) % len(utterances)] for j in range(turns)]
+        k += turns
+        result = await dial_url(url, says, DialOptions())
+        stats.errors += result.protocol_errors + len(says) - len(result.turns)
+        for turn in result.turns:
+            if turn.latency_s is None:
+                stats.errors += 1
+                print(f"call {call + 1}: {turn.name}: NO REPLY")
+            else:
+                stats.latencies.append(turn.latency_s)
+                print(f"call {call + 1}: {turn.name}: reply latency {turn.latency_s:.3f}s")
+    return stats
+
+
 async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     files = corpus_files(Path(args.corpus), args.lang)
     if not files:
         raise SystemExit(f"no {args.lang} utterances in {args.corpus}")
     utterances = [Utterance.from_wav(f) for f in files]
-    latencies: list[float] = []
-    errors = 0
     t0 = time.perf_counter()
     print(f"# voiced bench e2e: {args.calls} sequential calls x {args.turns} turns, "
           f"{args.lang} corpus, vad.silence_ms={cfg.vad.silence_ms}; {machine()}")
-    async with local_daemon(cfg) as url:
-        k = 0
-        for call in range(args.calls):
-            says = [utterances[(k + j) % len(utterances)] for j in range(args.turns)]
-            k += args.turns
-            result = await dial_url(url, says, DialOptions())
-            errors += result.protocol_errors
-            for turn in result.turns:
-                if turn.latency_s is None:
-                    errors += 1
-                    print(f"call {call + 1}: {turn.name}: NO REPLY")
-                else:
-                    latencies.append(turn.latency_s)
-                    print(f"call {call + 1}: {turn.name}: reply latency {turn.latency_s:.3f}s")
-            errors += len(says) - len(result.turns)
+    with TurnCollector() as collector:
+        async with local_daemon(cfg) as url:
+            stats = await sequential_calls(url, utterances, args.calls, args.turns)
+    stages = collector.percentiles()
+    print("daemon-side stages (ms):")
+    for key, value in stages.items():
+        print(f"  {key:20s} p50 {value['p50_ms']:8.1f}  p95 {value['p95_ms']:8.1f}")
+    heard = stats.latencies
     summary = {
         "bench": "e2e",
+        "lang": args.lang,
         "calls": args.calls,
-        "turns": len(latencies),
-        "errors": errors,
-        "p50_reply_s": round(percentile(latencies, 50), 3),
-        "p95_reply_s": round(percentile(latencies, 95), 3),
-        "max_reply_s": round(max(latencies), 3) if latencies else None,
+        "turns": len(heard),
+        "errors": stats.errors,
+        "p50_reply_s": round(percentile(heard, 50), 3),
+        "p95_reply_s": round(percentile(heard, 95), 3),
+        "max_reply_s": round(max(heard), 3) if heard else None,
         "silence_ms": cfg.vad.silence_ms,
+        "stages_ms": stages,
         "wall_s": round(time.perf_counter() - t0, 1),
         "machine": machine(),
     }
-    print(f"reply latency: p50 {summary['p50_reply_s']}s  p95 {summary['p95_reply_s']}s  "
-          f"max {summary['max_reply_s']}s over {len(latencies)} turns, {errors} errors")
+    print(f"reply latency (caller's ear): p50 {summary['p50_reply_s']}s  "
+          f"p95 {summary['p95_reply_s']}s  max {summary['max_reply_s']}s over {len(heard)} turns, "
+          f"{stats.errors} errors")
     return summary

@@ -58,7 +58,11 @@ class WhisperSTT:
         )
         # One limiter for the process: each decode already uses cfg.cpu_threads cores.
         self._limiter = trio.CapacityLimiter(cfg.concurrency)
-        log.info("Whisper base loaded in %.2fs (%s)", time.perf_counter() - t0, cfg.compute_type)
+        # CTranslate2's first inference allocates and tunes; pay that at start-up, not on the
+        # first caller's first turn.
+        self._run(bytes(RATE * 2), ("en",), threading.Event())
+        log.info("Whisper base loaded and warmed in %.2fs (%s)", time.perf_counter() - t0,
+                 cfg.compute_type)
 
     @property
     def limiter(self) -> trio.CapacityLimiter:

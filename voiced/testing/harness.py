@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import trio
 
 from voiced.call import Call, run_call
@@ -40,6 +43,17 @@ class CallHarness:
         self.call: Call | None = None
         self.ended_at: float | None = None
         self.done = trio.Event()
+
+    @asynccontextmanager
+    async def running(self, *, start: bool = True) -> AsyncIterator[CallHarness]:
+        """The call and the peer's collector run in the background; the block plays the
+        caller. Leaving the block waits for the call to end."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.peer.collect)
+            nursery.start_soon(self.run)
+            if start:
+                await self.peer.start()
+            yield self
 
     async def run(self) -> None:
         self.call = await run_call(self.server_sock, self.engines, self.cfg)

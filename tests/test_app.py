@@ -76,6 +76,7 @@ async def test_a_call_over_the_apps_websocket(autojump_clock: trio.testing.MockC
                 await trio.sleep(0.02)
             await ws.send(inbound(STREAM_SID, Stop()))
     media_after = [t for t, kind in received if kind == "Media" and t > t_end]
-    # speech ends at frame 99; endpoint 800 ms later; TTS 30 ms
-    assert media_after and abs(media_after[0] - (t_end + 0.83)) < 1e-6
+    # speech ends at frame 99; the reply was prepared at the pause and is released at the
+    # endpoint, 800 ms later
+    assert media_after and abs(media_after[0] - (t_end + 0.8)) < 1e-6
     assert received[-1][1] == "Mark"

@@ -8,7 +8,7 @@ import pytest
 import trio
 import trio.testing
 
-from voiced.config import Config, VadConfig
+from voiced.config import Config, IdleConfig, VadConfig
 from voiced.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
 from voiced.testing.harness import CallHarness, voiced_tasks
 from voiced.wire import Dtmf, Media, Stop
@@ -38,10 +38,10 @@ async def test_greeting_then_reply_830ms_after_end_of_speech(
     # The greeting is spoken first, as soon as the call starts (TTS takes 30 ms).
     assert h.peer.media_times()[0] == pytest.approx(0.03)
     assert " ".join(tts.spoken[:2]) == cfg.brain.script.greeting["he"]  # two sentences
-    # Speculative STT ran at the 200 ms pause and finished long before the 800 ms endpoint,
-    # so the reply leaves at endpoint + TTS time, exactly.
+    # STT ran at the 200 ms pause and the reply (brain and TTS) was prepared behind the gate
+    # by 330 ms; it is released at the 800 ms endpoint, exactly.
     assert stt.started == 1 and stt.finished == 1
-    assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.800 + 0.030)
+    assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.800)
     # Every sentence is followed by a mark: reply 1 is the greeting, 2 the fallback line
     # (the default config has no intents), each two sentences long.
     assert h.peer.marks() == ["1.1", "1.2", "2.1", "2.2"]
@@ -133,7 +133,7 @@ async def test_malformed_messages_are_skipped_and_the_call_goes_on(
         t_end = await speak_and_wait(h)
         await h.peer.send(Stop())
     assert h.call is not None and h.call.stats.bad_messages == 4
-    assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.830)
+    assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.800)
 
 
 async def test_a_flood_of_bad_messages_closes_only_that_call(
@@ -150,7 +150,7 @@ async def test_a_flood_of_bad_messages_closes_only_that_call(
         await good.peer.send(Stop())
     assert bad.call is not None and bad.call.ended_by.startswith("protocol error")
     assert bad.peer.closed
-    assert good.peer.first_media_after(t_end) == pytest.approx(t_end + 0.830)
+    assert good.peer.first_media_after(t_end) == pytest.approx(t_end + 0.800)
 
 
 async def test_no_start_message_closes_the_socket(autojump_clock: trio.testing.MockClock) -> None:
@@ -173,13 +173,13 @@ async def test_agent_ends_the_call_after_its_goodbye_is_played(
         t_end = await speak_and_wait(h, after_ms=3000)
         await h.done.wait()
     assert h.peer.marks() == ["1.1", "1.2", "2.1", "2.end"]
-    # "Goodbye." (8 characters: 8 frames of fake speech) reaches Twilio 50 ms (the brain's
-    # delay) after the endpoint at t_end + 0.8; Twilio plays it on its next 8 ticks, the
-    # first 10 ms later. The call ends when the mark after it is echoed, not when it was sent.
+    # "Goodbye." (8 characters: 8 frames of fake speech) was prepared during the pause and
+    # reaches Twilio at the endpoint; Twilio plays it on its next 8 ticks. The call ends when
+    # the mark after it is echoed, not when it was sent.
     t_sent = h.peer.first_media_after(t_end)
-    assert t_sent is not None and t_sent == pytest.approx(t_end + 0.8 + 0.05)
+    assert t_sent is not None and t_sent == pytest.approx(t_end + 0.8)
     t_echo = dict((name, t) for t, name in h.peer.echoed)["2.end"]
-    assert t_echo == pytest.approx(t_sent + 0.01 + 7 * 0.02)
+    assert t_echo == pytest.approx(t_sent + 8 * 0.02)
     assert h.ended_at == pytest.approx(t_echo)
     assert h.call is not None and h.call.ended_by.startswith("the agent ended the call")
     assert h.peer.closed
@@ -197,30 +197,179 @@ async def test_dtmf_reaches_the_brain(autojump_clock: trio.testing.MockClock) ->
     assert [t.dtmf for t in brain.turns] == ["0"]
 
 
-async def test_new_turn_clears_the_unplayed_reply_and_history_keeps_what_was_heard(
+LONG = [f"{n} sentence of a rather long answer to the question. " for n in ("First", "Second", "Third")]
+
+
+async def test_barge_in_clears_within_a_frame_and_history_keeps_what_was_heard(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     cfg = Config()
-    # Three sentences of ~1.1 s of fake speech each.
-    sentences = ["First sentence of a rather long answer to the question. ",
-                 "Second sentence of a rather long answer to the question. ",
-                 "Third sentence of a rather long answer to the question."]
-    brain = FakeBrain(tokens=sentences, token_delay=0.0, first_delay=0.0)
+    brain = FakeBrain(tokens=LONG, token_delay=0.0, first_delay=0.0)  # ~1.1 s of speech each
     h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), FakeTTS(delay=0.0), brain))
     async with h.running():
-        t_end = await speak_and_wait(h, after_ms=800 + 500)
-        # Half a second into the reply the caller talks again, and finishes before the
-        # second sentence has played.
+        t_end = await speak_and_wait(h, after_ms=2100)
+        # The reply started at t_end + 0.8; its first sentence (1.12 s) has been played and
+        # the caller talks over the second one.
+        t_onset = trio.current_time() + 0.02
         await h.peer.play(tone(600))
         await h.peer.silence(1500)
         await h.peer.send(Stop())
-    assert len(h.peer.clears()) == 1
-    # (last frame of the new speech at t_end + 1.3 s of silence + 0.6 s, endpoint 0.8 s later)
-    assert h.peer.clears()[0] == pytest.approx(t_end + 1.3 + 0.6 + 0.8)
+    # 300 ms of speech is 15 frames: the last arrives at onset + 280 ms, and `clear` leaves
+    # in that same instant.
+    assert h.peer.clears() == [pytest.approx(t_onset + 0.28)]
+    assert h.call is not None and h.call.barge_ins == 1
+    # The reply's audio stops at Twilio with the clear: nothing of it is played after.
+    assert not [t for t, name in h.peer.echoed if name.startswith("2.") and t > t_onset + 0.28 + 0.02
+                and name != "2.2" and name != "2.3"]
     second = brain.turns[1]
     assert [m.content for m in second.history if m.role == "assistant"] == [
-        cfg.brain.script.greeting["he"], sentences[0].strip(),
+        cfg.brain.script.greeting["he"], LONG[0].strip(),
     ]
+    assert t_end > 0
+
+
+async def test_a_150ms_mm_does_not_interrupt_the_agent(autojump_clock: trio.testing.MockClock) -> None:
+    cfg = Config()
+    brain = FakeBrain(tokens=LONG, token_delay=0.0, first_delay=0.0)
+    stt = FakeSTT()
+    h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0), brain))
+    async with h.running():
+        await speak_and_wait(h, after_ms=1500)
+        await h.peer.play(tone(150))
+        await h.peer.silence(2500)
+        await h.peer.send(Stop())
+    assert h.peer.clears() == []
+    assert stt.started == 1  # too short to be a turn: not even transcribed
+    assert h.call is not None and h.call.barge_ins == 0
+    assert [name for _, name in h.peer.echoed if name.startswith("2.")] == ["2.1", "2.2", "2.3"]
+
+
+async def test_a_spoken_backchannel_gets_no_answer(autojump_clock: trio.testing.MockClock) -> None:
+    cfg = Config()
+    brain = FakeBrain()
+    stt = FakeSTT()
+    h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0), brain))
+    async with h.running():
+        await speak_and_wait(h, after_ms=3000)
+        stt.text = "Uh-huh, okay."
+        await h.peer.play(tone(250))
+        await h.peer.silence(2000)
+        await h.peer.send(Stop())
+    assert len(brain.turns) == 1
+
+
+async def test_a_prepared_reply_is_dropped_when_the_caller_goes_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cfg = Config()
+    brain = FakeBrain(first_delay=0.01)
+    tts = FakeTTS(delay=0.01)
+    h = CallHarness(cfg, fake_engines(cfg, FakeSTT(delay=0.05), tts, brain))
+    async with h.running():
+        await h.peer.silence(1000)
+        await h.peer.play(tone(600))
+        await h.peer.silence(500)  # transcript at 250 ms, reply ready behind the gate by 270 ms
+        await h.peer.play(tone(600))
+        t_end = trio.current_time()
+        await h.peer.silence(2000)
+        await h.peer.send(Stop())
+    assert len(brain.turns) == 2  # the speculative reply was prepared, then cancelled
+    assert "We are open nine to six." in tts.spoken  # it even had its audio
+    greeting_end = max(t for t in h.peer.media_times() if t < 1.0)
+    assert [t for t in h.peer.media_times() if greeting_end < t < t_end + 0.8] == []
+    assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.8)
+
+
+async def test_smart_endpoint_answers_a_complete_question_after_300ms(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cfg = Config()
+    stt = FakeSTT(text="What are your opening hours?", delay=0.05)
+    h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0)))
+    async with h.running():
+        t_end = await speak_and_wait(h)
+        await h.peer.send(Stop())
+    assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.300)
+
+
+async def test_smart_endpoint_waits_when_the_sentence_dangles(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cfg = Config()
+    stt = FakeSTT(text="I would like to book an appointment for the.", delay=0.05)
+    h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0)))
+    async with h.running():
+        t_end = await speak_and_wait(h)
+        await h.peer.send(Stop())
+    assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.800)
+
+
+async def test_filler_plays_when_the_brain_is_slow_and_not_otherwise(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cfg = Config()
+    for first_delay, filler_expected in ((2.0, True), (0.3, False)):
+        tts = FakeTTS(delay=0.0)
+        h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), tts, FakeBrain(first_delay=first_delay)))
+        async with h.running():
+            t_end = await speak_and_wait(h, after_ms=3000)
+            await h.peer.send(Stop())
+        filler = cfg.brain.script.filler["en"]
+        assert (filler in tts.spoken) is filler_expected
+        if filler_expected:
+            # The brain started at the pause (t_end + 0.3 with STT): the filler comes 700 ms
+            # after the endpoint, the answer when the brain has it.
+            assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.8 + 0.7)
+        else:
+            assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.8)
+
+
+async def test_idle_reprompt_and_hangup_fire_at_the_configured_times(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cfg = dataclasses.replace(Config(), idle=IdleConfig(reprompt_s=5.0, hangup_s=12.0))
+    tts = FakeTTS(delay=0.0)
+    h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), tts))
+    async with h.running():
+        t_end = await speak_and_wait(h, after_ms=20000)
+    # The fallback answer (two sentences, 51 + 44 characters: 1.9 s of fake speech) starts at
+    # the endpoint; the agent is quiet when Twilio echoes its last mark.
+    t_quiet = dict((name, t) for t, name in h.peer.echoed)["2.2"]
+    reprompt = cfg.brain.script.reprompt["en"]
+    goodbye = cfg.brain.script.goodbye["en"]
+    assert tts.spoken[-2:] == [reprompt, goodbye]
+    media = h.peer.media_times()
+    assert min(t for t in media if t > t_quiet) == pytest.approx(t_quiet + 5.0)
+    assert min(t for t in media if t > t_quiet + 5.5) == pytest.approx(t_quiet + 12.0)
+    assert h.call is not None and h.call.ended_by.startswith("the agent ended the call")
+    assert t_end < t_quiet
+
+
+async def test_the_agent_hangs_up_through_the_rest_api(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    from voiced.twilio_rest import TwilioRest
+
+    requests: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(200, json={"status": "completed"})
+
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "test-token")
+    cfg = Config()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), FakeTTS(delay=0.0),
+                                          FakeBrain(tokens=["Bye."], end_call=True)),
+                        rest=TwilioRest(cfg.twilio, http))
+        async with h.running():
+            await speak_and_wait(h, after_ms=3000)
+    (req,) = requests
+    assert req.url.path.endswith(f"/Calls/{h.peer_call_sid}.json")
+    assert req.headers["Authorization"].startswith("Basic ")
+    assert req.content == b"Status=completed"
 
 
 def test_vad_config_speculation_must_precede_endpoint() -> None:

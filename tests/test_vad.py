@@ -6,10 +6,12 @@ import pytest
 import trio
 import trio.testing
 
-from voiced.config import TurnConfig, VadConfig
+from voiced.config import BargeInConfig, TurnConfig, VadConfig
 from voiced.engines.vad import EnergyClassifier
 from voiced.events import (
     Frame,
+    ShortPause,
+    SpeechConfirmed,
     SpeechDiscarded,
     SpeechEnded,
     SpeechPaused,
@@ -35,8 +37,10 @@ def run(pattern: str, vad_cfg: VadConfig | None = None) -> list[tuple[int, VadEv
 def test_onset_pause_and_endpoint_times() -> None:
     events = run("." * 10 + "#" * 50 + "." * 45)
     assert events == [
-        (12, SpeechStarted(10 * F)),  # after 60 ms of speech, stamped at its first frame
-        (69, SpeechPaused(59 * F, 0)),  # 10 silent frames = 200 ms
+        (12, SpeechStarted(10 * F, 0)),  # after 60 ms of speech, stamped at its first frame
+        (24, SpeechConfirmed(24 * F, 0)),  # 300 ms of speech: enough to barge in
+        (69, SpeechPaused(59 * F, 0)),  # 10 silent frames = 200 ms: speculate
+        (74, ShortPause(59 * F, 74 * F, 0)),  # 300 ms: the endpoint if the words are complete
         (99, SpeechEnded(59 * F, 99 * F, 0, 1000)),  # 40 silent frames = 800 ms
     ]
     t_end, t_endpoint = 59 * F, 99 * F
@@ -46,14 +50,16 @@ def test_onset_pause_and_endpoint_times() -> None:
 def test_a_pause_shorter_than_the_endpoint_resumes_the_same_turn() -> None:
     events = run("#" * 20 + "." * 15 + "#" * 20 + "." * 40)
     kinds = [type(e).__name__ for _, e in events]
-    assert kinds == ["SpeechStarted", "SpeechPaused", "SpeechResumed", "SpeechPaused", "SpeechEnded"]
-    assert events[2] == (36, SpeechResumed(36 * F, 1))
+    assert kinds == ["SpeechStarted", "SpeechConfirmed", "SpeechPaused", "ShortPause", "SpeechResumed",
+                     "SpeechPaused", "ShortPause", "SpeechEnded"]
+    assert events[4] == (36, SpeechResumed(36 * F, 1))
     assert events[-1][1] == SpeechEnded(54 * F, 94 * F, 1, 800)
 
 
 def test_a_click_in_a_pause_neither_resumes_nor_delays_the_endpoint() -> None:
     events = run("#" * 20 + "." * 20 + "#" + "." * 19 + "....")
-    assert [type(e).__name__ for _, e in events] == ["SpeechStarted", "SpeechPaused", "SpeechEnded"]
+    kinds = [type(e).__name__ for _, e in events]
+    assert kinds == ["SpeechStarted", "SpeechConfirmed", "SpeechPaused", "ShortPause", "SpeechEnded"]
     assert events[-1] == (59, SpeechEnded(19 * F, 59 * F, 0, 420))
 
 
@@ -74,7 +80,8 @@ async def test_vad_stage_forwards_every_frame_then_its_events(
     speech = tone(20).tobytes()
     silence = bytes(320)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(vad, in_rx, out_tx, EnergyClassifier(), VadConfig(), TurnConfig())
+        nursery.start_soon(vad, in_rx, out_tx, EnergyClassifier(), VadConfig(), TurnConfig(),
+                           BargeInConfig())
         with in_tx:
             for i in range(100):
                 await in_tx.send(Frame(speech if 5 <= i < 30 else silence, i * F, i))
@@ -82,7 +89,7 @@ async def test_vad_stage_forwards_every_frame_then_its_events(
     frames = [x for x in items if isinstance(x, Frame)]
     events = [x for x in items if not isinstance(x, Frame)]
     assert len(frames) == 100
-    assert events == [SpeechStarted(5 * F), SpeechPaused(29 * F, 0),
-                      SpeechEnded(29 * F, 69 * F, 0, 500)]
+    assert events == [SpeechStarted(5 * F, 0), SpeechConfirmed(19 * F, 0), SpeechPaused(29 * F, 0),
+                      ShortPause(29 * F, 44 * F, 0), SpeechEnded(29 * F, 69 * F, 0, 500)]
     # each event follows the frame that caused it
     assert items.index(events[0]) == items.index(frames[7]) + 1

@@ -14,6 +14,7 @@ from .call import run_call
 from .config import Config
 from .engines.base import Engines
 from .socket import QuartSocket
+from .twilio_rest import TwilioRest
 
 log = logging.getLogger("voiced.app")
 
@@ -42,7 +43,7 @@ def twiml(cfg: Config, caller: str) -> str:
     return str(response)
 
 
-def create_app(cfg: Config, engines: Engines) -> QuartTrio:
+def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None) -> QuartTrio:
     app = QuartTrio("voiced")
     registry = Registry()
     app.config["VOICED_REGISTRY"] = registry
@@ -69,7 +70,7 @@ def create_app(cfg: Config, engines: Engines) -> QuartTrio:
         registry.active += 1
         registry.total += 1
         try:
-            await run_call(QuartSocket(websocket), engines, cfg)
+            await run_call(QuartSocket(websocket), engines, cfg, rest)
         except Exception:
             # One call's bug must not take the daemon down; it is logged with its traceback.
             log.exception("call failed")

@@ -12,48 +12,24 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from functools import partial
 
 import trio
 
+from .callstate import Call
 from .config import Config
 from .engines.base import Engines
 from .errors import CallClosed, EngineError, ProtocolError
 from .events import Audio, DialogueEvent, Frame, VadEvent
 from .socket import MessageSocket
-from .stages.dialogue import Conversation, dialogue
-from .stages.recv import RecvStats, recv
+from .stages.dialogue import dialogue
+from .stages.recv import recv
 from .stages.send import send
 from .stages.stt import stt
 from .stages.vad import vad
+from .twilio_rest import TwilioRest
 from .wire import Clear, Connected, Mark, Start, Stop, parse_inbound
 
 log = logging.getLogger("voiced.call")
-
-
-@dataclass
-class Call:
-    start: Start
-    stats: RecvStats = field(default_factory=RecvStats)
-    conversation: Conversation = field(default_factory=Conversation)
-    ended_by: str = ""
-    started_at: float = field(default_factory=time.time)
-    scope: trio.CancelScope | None = None
-
-    @property
-    def id(self) -> str:
-        return self.start.call_sid or self.start.stream_sid
-
-    @property
-    def caller(self) -> str:
-        return self.start.custom_parameters.get("caller", "")
-
-    def hangup(self, reason: str) -> None:
-        if not self.ended_by:
-            self.ended_by = reason
-        if self.scope is not None:
-            self.scope.cancel()
 
 
 async def handshake(ws: MessageSocket, cfg: Config) -> Start | None:
@@ -82,7 +58,9 @@ async def handshake(ws: MessageSocket, cfg: Config) -> Start | None:
     return None
 
 
-async def run_call(ws: MessageSocket, engines: Engines, cfg: Config) -> Call | None:
+async def run_call(
+    ws: MessageSocket, engines: Engines, cfg: Config, rest: TwilioRest | None = None
+) -> Call | None:
     """Serve one Media Streams connection until the call ends. Never raises for a bad
     peer or a failed engine: those end this call (logged), not the daemon."""
     start = await handshake(ws, cfg)
@@ -91,9 +69,6 @@ async def run_call(ws: MessageSocket, engines: Engines, cfg: Config) -> Call | N
     call = Call(start)
     log.info("call %s started (stream %s, caller %s)", call.id, start.stream_sid,
              call.caller or "unknown")
-    script = cfg.brain.script
-    greeting = script.greeting.get(cfg.call.language, "")
-
     audio_tx, audio_rx = trio.open_memory_channel[Frame](cfg.call.inbound_buffer_frames)
     vad_tx, vad_rx = trio.open_memory_channel[Frame | VadEvent](64)
     dlg_tx, dlg_rx = trio.open_memory_channel[DialogueEvent](64)
@@ -107,13 +82,11 @@ async def run_call(ws: MessageSocket, engines: Engines, cfg: Config) -> Call | N
         async with trio.open_nursery() as nursery:
             call.scope = nursery.cancel_scope
             nursery.start_soon(recv_then_hangup)
-            nursery.start_soon(vad, audio_rx, vad_tx, engines.classifier(), cfg.vad, cfg.turn)
+            nursery.start_soon(vad, audio_rx, vad_tx, engines.classifier(), cfg.vad, cfg.turn,
+                               cfg.bargein)
             nursery.start_soon(stt, vad_rx, dlg_tx.clone(), engines.stt, cfg.stt, cfg.vad,
                                cfg.call.languages, call.id)
-            nursery.start_soon(partial(
-                dialogue, dlg_rx, out_tx, engines, greeting, cfg, call.id, call.hangup,
-                call.stats.take_decode_ms, call.conversation,
-            ))
+            nursery.start_soon(dialogue, dlg_rx, out_tx, engines, cfg, call, rest)
             nursery.start_soon(send, out_rx, ws, start.stream_sid, call.hangup)
     except* ProtocolError as group:
         call.ended_by = f"protocol error: {group.exceptions[0]}"

@@ -58,6 +58,8 @@ class CallConfig:
     start_timeout_s: float = field(default=10.0, metadata=_range(0.1, 600))
     # Outbound audio is sent in messages of this many milliseconds of audio.
     send_chunk_ms: int = field(default=20, metadata=_range(20, 2000))
+    # The agent says goodbye and hangs up after this long.
+    max_duration_s: float = field(default=1800.0, metadata=_range(10.0, 86400.0))
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,41 @@ class VadConfig:
 
 @dataclass(frozen=True)
 class TurnConfig:
-    # At a pause this long, transcribe speculatively; the result is used if the caller stays
-    # quiet until the endpoint and discarded if they go on.
+    # At a pause this long, transcribe and prepare the reply speculatively; it is played only
+    # once the endpoint is confirmed, and discarded if the caller goes on.
     speculate_after_ms: int = field(default=200, metadata=_range(20, 5000))
+    # Smart endpointing: when the transcript reads as a finished question or sentence, this
+    # much silence ends the turn instead of vad.silence_ms. Lower answers sooner and risks
+    # cutting off a caller who pauses after a complete-looking clause.
+    min_silence_ms: int = field(default=300, metadata=_range(20, 5000))
+    smart_endpoint: bool = True
+
+
+@dataclass(frozen=True)
+class BargeInConfig:
+    enabled: bool = True
+    # Caller speech over the agent for this long stops the agent (a "mm" does not).
+    min_speech_ms: int = field(default=300, metadata=_range(40, 5000))
+    # A turn made only of these words gets no answer of its own (it is acknowledgement).
+    backchannels: tuple[str, ...] = (
+        "mm", "mhm", "hmm", "uh huh", "uh-huh", "yeah", "yes", "yep", "ok", "okay", "right",
+        "sure", "כן", "אהה", "אה", "אוקיי", "נכון", "טוב", "ממ", "בסדר", "יופי",
+    )
+
+
+@dataclass(frozen=True)
+class FillerConfig:
+    enabled: bool = True
+    # If the reply has no audio this long after the endpoint, say the cached filler line.
+    after_ms: int = field(default=700, metadata=_range(50, 10000))
+
+
+@dataclass(frozen=True)
+class IdleConfig:
+    # Caller silence (with the agent quiet too) before asking if they are still there ...
+    reprompt_s: float = field(default=8.0, metadata=_range(1.0, 600.0))
+    # ... and before saying goodbye and hanging up.
+    hangup_s: float = field(default=20.0, metadata=_range(1.0, 3600.0))
 
 
 @dataclass(frozen=True)
@@ -154,6 +188,8 @@ class Intent:
     answer: Mapping[str, str] = field(default_factory=dict)
     # Say the answer, then end the call.
     end_call: bool = False
+    # Say the answer, then transfer the call to this number (E.164).
+    transfer_to: str = ""
 
 
 @dataclass(frozen=True)
@@ -170,6 +206,16 @@ class ScriptConfig:
         default_factory=lambda: {"he": "תודה שהתקשרתם, להתראות.",
                                  "en": "Thank you for calling, goodbye."}
     )
+    filler: Mapping[str, str] = field(
+        default_factory=lambda: {"he": "רגע, בודק.", "en": "One moment."}
+    )
+    reprompt: Mapping[str, str] = field(
+        default_factory=lambda: {"he": "אתם עדיין על הקו?", "en": "Are you still there?"}
+    )
+    transfer: Mapping[str, str] = field(
+        default_factory=lambda: {"he": "מעביר אתכם לנציג, רגע.",
+                                 "en": "Transferring you to a person, one moment."}
+    )
     # Similarity (0-1) at which a misspelt or misheard word still counts as a keyword.
     fuzzy_ratio: float = field(default=0.84, metadata=_range(0.5, 1.0))
     intents: tuple[Intent, ...] = ()
@@ -183,6 +229,15 @@ class BrainConfig:
 
 
 @dataclass(frozen=True)
+class TwilioConfig:
+    # The REST API (hang up, transfer). Tests point it at a local server.
+    api_base: str = "https://api.twilio.com"
+    # Environment variable (or systemd credential) holding the account's auth token.
+    auth_token_env: str = "TWILIO_AUTH_TOKEN"
+    timeout_s: float = field(default=5.0, metadata=_range(0.1, 60.0))
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = field(default="INFO", metadata=_choice("DEBUG", "INFO", "WARNING", "ERROR"))
 
@@ -193,9 +248,13 @@ class Config:
     call: CallConfig = CallConfig()
     vad: VadConfig = VadConfig()
     turn: TurnConfig = TurnConfig()
+    bargein: BargeInConfig = BargeInConfig()
+    filler: FillerConfig = FillerConfig()
+    idle: IdleConfig = IdleConfig()
     stt: SttConfig = SttConfig()
     tts: TtsConfig = TtsConfig()
     brain: BrainConfig = BrainConfig()
+    twilio: TwilioConfig = TwilioConfig()
     log: LogConfig = LogConfig()
 
     def __post_init__(self) -> None:
@@ -209,8 +268,19 @@ class Config:
                 "turn.speculate_after_ms",
                 f"must be below vad.silence_ms ({self.vad.silence_ms}) or it never fires",
             )
+        if self.turn.min_silence_ms < self.turn.speculate_after_ms:
+            raise ConfigError(
+                "turn.min_silence_ms",
+                f"must be at least turn.speculate_after_ms ({self.turn.speculate_after_ms})",
+            )
+        if self.turn.min_silence_ms > self.vad.silence_ms:
+            raise ConfigError("turn.min_silence_ms",
+                              f"must not exceed vad.silence_ms ({self.vad.silence_ms})")
+        if self.idle.hangup_s <= self.idle.reprompt_s:
+            raise ConfigError("idle.hangup_s",
+                              f"must be longer than idle.reprompt_s ({self.idle.reprompt_s})")
         script = self.brain.script
-        for name in ("greeting", "fallback", "goodbye"):
+        for name in ("greeting", "fallback", "goodbye", "filler", "reprompt", "transfer"):
             if self.call.language not in getattr(script, name):
                 raise ConfigError(
                     f"brain.script.{name}", f"has no text for the line language {self.call.language!r}"

@@ -27,6 +27,16 @@ class Frame:
 @dataclass(frozen=True)
 class SpeechStarted:
     t: float  # arrival of the first voiced frame of the onset
+    gen: int = 0
+
+
+@dataclass(frozen=True)
+class SpeechConfirmed:
+    """The caller has now spoken ``bargein.min_speech_ms`` in this turn: enough to stop the
+    agent if it is talking, more than a backchannel "mm"."""
+
+    t: float
+    gen: int
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,15 @@ class SpeechPaused:
 
 @dataclass(frozen=True)
 class SpeechResumed:
+    t: float
+    gen: int
+
+
+@dataclass(frozen=True)
+class ShortPause:
+    """Silence reached ``turn.min_silence_ms``: the endpoint, if the words say the turn is done."""
+
+    t_end: float
     t: float
     gen: int
 
@@ -61,7 +80,10 @@ class SpeechDiscarded:
     voiced_ms: int
 
 
-VadEvent = SpeechStarted | SpeechPaused | SpeechResumed | SpeechEnded | SpeechDiscarded
+VadEvent = (
+    SpeechStarted | SpeechConfirmed | SpeechPaused | ShortPause | SpeechResumed | SpeechEnded
+    | SpeechDiscarded
+)
 
 
 @dataclass(frozen=True)
@@ -73,19 +95,20 @@ class Recognition:
 
 @dataclass(frozen=True)
 class Transcript:
-    """The caller's finished turn, as text."""
+    """The caller's turn up to speech segment ``gen``, as text. Speculative transcripts come
+    at a pause, before the endpoint; whether the turn is over is the VAD events' say."""
 
     text: str
     language: str
+    gen: int
     t_end: float  # end of caller speech
-    t_endpoint: float
     t_ready: float  # when the text was available
     compute_s: float
     speculative: bool  # computed at a pause, before the endpoint
     error: str = ""  # the engine failed; the caller hears the fallback line
 
 
-DialogueEvent = Transcript | SpeechStarted | SpeechDiscarded | Mark | Dtmf
+DialogueEvent = Transcript | VadEvent | Mark | Dtmf
 
 
 @dataclass(frozen=True)
@@ -98,9 +121,11 @@ class Sentence:
 
 @dataclass(frozen=True)
 class EndCall:
-    """The brain decided the conversation is over: say what came before, then hang up."""
+    """The brain decided the conversation is over: say what came before, then hang up, or
+    transfer the call to ``transfer_to``."""
 
     reason: str = "goodbye"
+    transfer_to: str = ""
 
 
 @dataclass(frozen=True)

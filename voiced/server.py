@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from functools import partial
 
 import httpx
 import trio
@@ -14,6 +15,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from .app import create_app
 from .config import Config
 from .engines.base import Engines
+from .twilio_rest import TwilioRest
 
 log = logging.getLogger("voiced.server")
 
@@ -34,9 +36,10 @@ async def serve_app(
     shutdown: trio.Event,
     *,
     port: int | None = None,
+    rest: TwilioRest | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    app = create_app(cfg, engines)
+    app = create_app(cfg, engines, rest)
     await hypercorn_serve(
         app, hypercorn_config(cfg, port), shutdown_trigger=shutdown.wait, task_status=task_status
     )
@@ -59,6 +62,10 @@ async def run_daemon(cfg: Config) -> None:
                         return
 
             nursery.start_soon(on_signal)
-            binds = await nursery.start(serve_app, cfg, engines, shutdown)
+            rest = TwilioRest(cfg.twilio, http)
+            if not rest.available():
+                log.warning("%s not set: calls end by closing the stream, not via the REST API",
+                            cfg.twilio.auth_token_env)
+            binds = await nursery.start(partial(serve_app, cfg, engines, shutdown, rest=rest))
             log.info("voiced listening on %s", ", ".join(binds))
             await shutdown.wait()

@@ -1,160 +1,442 @@
-"""dialogue: whose turn it is. Starts, replaces and cancels the agent's replies.
+"""dialogue: whose turn it is. Prepares, releases, replaces and cancels the agent's replies.
 
-The reply in progress (brain -> tts for one turn) runs in its own cancel scope, held here;
-a new caller turn cancels it and, if Twilio still has some of it buffered, sends ``clear`` so
-the new answer does not queue behind the stale one. hypercorn's ``TrioSingleTask`` has the
-same shape: cancel the old handle, ``await nursery.start(...)`` the new one.
+A reply (brain -> tts for one turn) runs in its own cancel scope, with a gate in front of the
+socket. It is *prepared* as soon as a transcript exists, usually at the caller's first pause,
+while the gate is closed; it is *released* when the endpoint is confirmed (``vad.silence_ms``
+of silence, or ``turn.min_silence_ms`` when the words read as a finished sentence); it is
+*cancelled* if the caller goes on. So the reply is never heard before the caller is done,
+and the brain and the first sentence's TTS are hidden inside the endpoint wait.
+
+While the agent talks, ``bargein.min_speech_ms`` of caller speech cancels the reply and sends
+Twilio ``clear``; the history then keeps only the sentences whose marks came back. Short
+acknowledgements never interrupt and get no answer of their own. hypercorn's
+``TrioSingleTask`` has the same shape as the reply handle: cancel the old one,
+``await nursery.start(...)`` the new one.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 import trio
 
+from ..callstate import Call
 from ..config import Config
+from ..conversation import ReplyRecord, parse_mark
 from ..engines.base import Brain, Engines
-from ..events import Audio, DialogueEvent, EndCall, Message, Sentence, Transcript, UserTurn
+from ..errors import EngineError
+from ..events import (
+    Audio,
+    DialogueEvent,
+    EndCall,
+    Sentence,
+    ShortPause,
+    SpeechConfirmed,
+    SpeechDiscarded,
+    SpeechEnded,
+    SpeechResumed,
+    SpeechStarted,
+    Transcript,
+    UserTurn,
+)
 from ..latency import TurnLog
+from ..text import normalize
+from ..twilio_rest import TwilioRest
 from ..wire import Clear, Dtmf, Mark
 from .brain import brain
-from .marks import ReplyRecord, parse_mark
 from .tts import tts
 
 log = logging.getLogger("voiced.dialogue")
 
+# Words a sentence does not end on, whatever punctuation Whisper put after them.
+_DANGLING = frozenset({
+    "and", "or", "but", "the", "a", "an", "of", "to", "in", "on", "at", "for", "with", "from",
+    "by", "as", "that", "than", "because", "so", "if", "when", "which", "who", "whose", "my",
+    "your", "our", "their", "his", "her", "its", "is", "are", "was", "were", "be", "been", "ו",
+    "או", "אבל", "של", "את", "עם", "על", "אל", "מ", "ב", "ל", "כי", "אם", "כש", "ש", "אשר", "כמו",
+    "גם", "רק",
+})
+_FINAL_PUNCT = re.compile(r"[.?!…׃]['\")\]]*\s*$")
+
+
+def looks_complete(text: str) -> bool:
+    """A transcript that reads as a finished question or sentence: final punctuation, and not
+    ending on a word that promises more ("and", "the", "של")."""
+    if not _FINAL_PUNCT.search(text) or text.rstrip().endswith("..."):
+        return False
+    words = normalize(text).split()
+    return bool(words) and words[-1] not in _DANGLING
+
 
 class Say:
-    """A brain that says one fixed line (the greeting, a fallback)."""
+    """A brain that says one fixed line (the greeting, a reprompt), optionally ending the call."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, end: EndCall | None = None) -> None:
         self._text = text
+        self._end = end
 
     async def reply(self, turn: UserTurn, tx: trio.MemorySendChannel[str | EndCall]) -> None:
         await tx.send(self._text)
+        if self._end is not None:
+            await tx.send(self._end)
 
 
 @dataclass
-class _Reply:
-    scope: trio.CancelScope
+class Reply:
     record: ReplyRecord
+    turnlog: TurnLog | None
+    gen: int | None  # the caller's speech segment it answers
+    user_text: str = ""
+    idle: bool = False  # a reprompt or idle goodbye: does not count as activity
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    gate: trio.Event = field(default_factory=trio.Event)
+    first_audio: trio.Event = field(default_factory=trio.Event)
+    finished: trio.Event = field(default_factory=trio.Event)
+
+    @property
+    def playing(self) -> bool:
+        """Still producing audio, or Twilio still has some of it to play."""
+        return not self.finished.is_set() or self.record.pending
 
 
-class Conversation:
-    """The call's history, with each agent reply cut to what the caller heard."""
+@dataclass
+class _Pending:
+    """The caller's turn between its first pause and the release of its reply."""
 
-    def __init__(self) -> None:
-        self._items: list[Message | ReplyRecord] = []
-        self.replies: dict[int, ReplyRecord] = {}
+    gen: int
+    transcript: Transcript | None = None
+    short_pause: ShortPause | None = None
+    t_endpoint: float | None = None
+    reply: Reply | None = None
 
-    def add_user(self, text: str) -> None:
-        self._items.append(Message("user", text))
 
-    def add_reply(self, record: ReplyRecord) -> None:
-        self._items.append(record)
-        self.replies[record.n] = record
+class Dialogue:
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        tx: trio.MemorySendChannel[Audio | Mark | Clear],
+        engines: Engines,
+        cfg: Config,
+        call: Call,
+        rest: TwilioRest | None,
+    ) -> None:
+        self._nursery = nursery
+        self._tx = tx
+        self._engines = engines
+        self._cfg = cfg
+        self._call = call
+        self._rest = rest
+        self._script = cfg.brain.script
+        self._count = 0
+        self._turns = 0
+        self.language = cfg.call.language
+        self.current: Reply | None = None  # released: audible or about to be
+        self.pending: _Pending | None = None
+        self.caller_speaking = False
+        # Idle: true while neither side talks; ``quiet_since`` says since when.
+        self.quiet = False
+        self.quiet_since = 0.0
+        self._changed = trio.Event()  # set (and replaced) whenever ``quiet`` changes
+        self._idle_scope: trio.CancelScope | None = None
+        self._backchannels = sorted({normalize(b) for b in cfg.bargein.backchannels}, key=len, reverse=True)
 
-    def messages(self) -> tuple[Message, ...]:
-        out = []
-        for item in self._items:
-            if isinstance(item, ReplyRecord):
-                text = item.text()
-                if text:
-                    out.append(Message("assistant", text))
-            else:
-                out.append(item)
-        return tuple(out)
+    # -- replies -------------------------------------------------------------------------
+
+    async def _run_reply(
+        self, reply: Reply, turn: UserTurn, source: Brain, *, task_status: trio.TaskStatus[None]
+    ) -> None:
+        engines, cfg = self._engines, self._cfg
+        with reply.scope:
+            task_status.started()
+            s_tx, s_rx = trio.open_memory_channel[Sentence | EndCall](4)
+            a_tx, a_rx = trio.open_memory_channel[Audio | Mark](64)
+
+            async def gate() -> None:
+                with a_rx:
+                    await reply.gate.wait()
+                    async for item in a_rx:
+                        if isinstance(item, Audio):
+                            reply.first_audio.set()
+                        await self._tx.send(item)
+
+            async with trio.open_nursery() as inner:
+                inner.start_soon(brain, turn, s_tx, source, engines.fallback, reply.turnlog, self._call.id)
+                inner.start_soon(tts, s_rx, a_tx, engines.tts, reply.record, reply.turnlog, cfg.tts,
+                                 cfg.call.send_chunk_ms * 8, self._call.id)
+                inner.start_soon(gate)
+        reply.finished.set()
+        if reply.record.sentences and not reply.scope.cancelled_caught:
+            log.info("call %s reply %d: %s", self._call.id, reply.record.n, " ".join(reply.record.sentences))
+        self._check_quiet()
+
+    async def prepare(
+        self, turn: UserTurn, source: Brain, turnlog: TurnLog | None, *,
+        gen: int | None = None, released: bool = True, idle: bool = False,
+    ) -> Reply:
+        """Start a reply; with ``released=False`` its audio waits behind the gate."""
+        self._count += 1
+        reply = Reply(ReplyRecord(self._count), turnlog, gen, turn.text, idle)
+        await self._nursery.start(self._run_reply, reply, turn, source)
+        if released:
+            await self.release(reply)
+        return reply
+
+    async def release(self, reply: Reply) -> None:
+        """Let a prepared reply be heard: it replaces whatever the agent was saying."""
+        if self.current is not None and self.current is not reply:
+            await self.interrupt("replaced")
+        if reply.gen is not None:
+            self._call.conversation.add_user(reply.user_text)
+        self._call.conversation.add_reply(reply.record)
+        self.current = reply
+        if not reply.idle:
+            self._activity()
+        reply.gate.set()
+
+    async def interrupt(self, reason: str) -> None:
+        """Cancel the released reply; flush what Twilio has not played of it."""
+        reply, self.current = self.current, None
+        if reply is None:
+            return
+        reply.scope.cancel()
+        if reply.record.pending or (reply.first_audio.is_set() and not reply.finished.is_set()):
+            reply.record.interrupted = True
+            await self._tx.send(Clear())
+            log.info("call %s: reply %d stopped (%s); the caller heard %d of %d sentences",
+                     self._call.id, reply.record.n, reason, reply.record.heard,
+                     len(reply.record.sentences))
+
+    def _drop_pending(self) -> None:
+        if self.pending is not None and self.pending.reply is not None:
+            self.pending.reply.scope.cancel()
+        self.pending = None
+
+    # -- the caller's turn ---------------------------------------------------------------
+
+    def _is_backchannel(self, text: str) -> bool:
+        """Nothing but acknowledgements ("uh-huh, okay", "כן כן")."""
+        rest = f" {normalize(text)} "
+        if not rest.strip():
+            return False
+        for phrase in self._backchannels:
+            while f" {phrase} " in rest:
+                rest = rest.replace(f" {phrase} ", " ")
+        return not rest.strip()
+
+    async def on_transcript(self, ev: Transcript) -> None:
+        p = self.pending
+        if p is None or p.gen != ev.gen or p.transcript is not None:
+            return  # the caller went on since, or it was noise
+        p.transcript = ev
+        text = ev.text.strip()
+        if not text and not ev.error:
+            log.info("call %s: turn had no words; not answering", self._call.id)
+            self._check_quiet()
+            return
+        if self._is_backchannel(text):
+            log.info("call %s: caller said %r (acknowledgement); not answering", self._call.id, text)
+            self._check_quiet()
+            return
+        self.language = ev.language
+        self._turns += 1
+        turnlog = TurnLog(
+            call=self._call.id, n=self._turns, t_end=ev.t_end, t_stt=ev.t_ready,
+            stt_compute_s=ev.compute_s, speculative=ev.speculative,
+            ws_decode_ms=self._call.stats.take_decode_ms(), transcript=text, language=ev.language,
+            t_reply_start=trio.current_time(),
+        )
+        turn = UserTurn(text, ev.language, history=self._call.conversation.messages())
+        # No words but an STT error: the scripted fallback asks the caller again.
+        source = self._engines.brain if text else self._engines.fallback
+        p.reply = await self.prepare(turn, source, turnlog, gen=ev.gen, released=False)
+        if p.t_endpoint is not None:
+            await self._confirm(p, p.t_endpoint)
+        elif p.short_pause is not None and self._smart_endpoint(text):
+            await self._confirm(p, trio.current_time())
+
+    def _smart_endpoint(self, text: str) -> bool:
+        return self._cfg.turn.smart_endpoint and looks_complete(text)
+
+    async def _confirm(self, p: _Pending, t_endpoint: float) -> None:
+        """The caller's turn is over: let its reply be heard."""
+        p.t_endpoint = t_endpoint
+        reply = p.reply
+        if reply is None:
+            return  # released when its transcript arrives
+        self.pending = None
+        if reply.turnlog is not None:
+            reply.turnlog.t_endpoint = t_endpoint
+            log.info("call %s turn %d caller (%s): %s", self._call.id, reply.turnlog.n,
+                     reply.turnlog.language, reply.turnlog.transcript)
+        await self.release(reply)
+        if self._cfg.filler.enabled:
+            self._nursery.start_soon(self._filler, reply)
+
+    async def _filler(self, reply: Reply) -> None:
+        with trio.move_on_after(self._cfg.filler.after_ms / 1000):
+            await reply.first_audio.wait()
+            return
+        if reply is not self.current or reply.finished.is_set():
+            return
+        log.info("call %s: reply %d not ready; saying the filler", self._call.id, reply.record.n)
+        await self.say_now(self._line(self._script.filler))
+
+    async def say_now(self, text: str) -> None:
+        """Speak a line straight to the socket, outside any reply (fillers)."""
+        a_tx, a_rx = trio.open_memory_channel[bytes](8)
+
+        async def synth() -> None:
+            with a_tx:
+                try:
+                    await self._engines.tts.synthesize(text, self.language, a_tx)
+                except EngineError as exc:
+                    log.warning("call %s: TTS failed for %r: %s", self._call.id, text, exc)
+
+        chunk = self._cfg.call.send_chunk_ms * 8
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(synth)
+            async for audio in a_rx:
+                for i in range(0, len(audio), chunk):
+                    await self._tx.send(Audio(audio[i : i + chunk]))
+
+    def _line(self, texts: object) -> str:
+        assert hasattr(texts, "get")
+        return str(texts.get(self.language) or texts.get(self._cfg.call.language) or "")
+
+    async def handle(self, ev: DialogueEvent) -> None:
+        if isinstance(ev, Transcript):
+            await self.on_transcript(ev)
+        elif isinstance(ev, SpeechStarted):
+            self.caller_speaking = True
+            self._activity()
+            self._drop_pending()
+            self.pending = _Pending(ev.gen)
+        elif isinstance(ev, SpeechConfirmed):
+            if self._cfg.bargein.enabled and self.current is not None and self.current.playing:
+                self._call.barge_ins += 1
+                await self.interrupt("barge-in")
+        elif isinstance(ev, SpeechResumed):
+            # The caller went on after a pause. A reply released by the smart endpoint has
+            # cut them off: stop it at once.
+            if self.pending is None and self.current is not None and self.current.gen is not None \
+                    and self.current.playing and self._cfg.bargein.enabled:
+                await self.interrupt("caller resumed")
+            self._drop_pending()
+            self.pending = _Pending(ev.gen)
+        elif isinstance(ev, ShortPause):
+            p = self.pending
+            if p is not None and p.gen == ev.gen:
+                p.short_pause = ev
+                if p.transcript is not None and p.reply is not None and \
+                        self._smart_endpoint(p.transcript.text):
+                    await self._confirm(p, ev.t)
+        elif isinstance(ev, SpeechEnded):
+            self.caller_speaking = False
+            p = self.pending
+            if p is not None and p.gen == ev.gen:
+                await self._confirm(p, ev.t_endpoint)
+            self._check_quiet()
+        elif isinstance(ev, SpeechDiscarded):
+            self.caller_speaking = False
+            self._drop_pending()
+            self._check_quiet()
+        elif isinstance(ev, Dtmf):
+            log.info("call %s: caller pressed %s", self._call.id, ev.digit)
+            turn = UserTurn("", self.language, dtmf=ev.digit, history=self._call.conversation.messages())
+            self._call.conversation.add_user(f"[pressed {ev.digit}]")
+            await self.prepare(turn, self._engines.brain, None)
+        elif isinstance(ev, Mark):
+            await self.on_mark(ev)
+
+    async def on_mark(self, ev: Mark) -> None:
+        parsed = parse_mark(ev.name)
+        record = self._call.conversation.replies.get(parsed[0]) if parsed else None
+        if record is None or parsed is None:
+            log.warning("call %s: echo of unknown mark %r", self._call.id, ev.name[:40])
+            return
+        if record.interrupted:
+            return  # echoed by our `clear`: flushed, not heard
+        if parsed[1] == "end":
+            await self._end_call(record)
+            return
+        record.heard = max(record.heard, int(parsed[1]))
+        self._check_quiet()
+
+    async def _end_call(self, record: ReplyRecord) -> None:
+        call = self._call
+        if self._rest is not None and self._rest.available():
+            try:
+                if record.transfer_to:
+                    await self._rest.transfer(call.start.account_sid, call.start.call_sid, record.transfer_to)
+                else:
+                    await self._rest.hangup(call.start.account_sid, call.start.call_sid)
+            except EngineError as exc:
+                log.warning("call %s: %s; closing the stream instead", call.id, exc)
+        what = f"transferred to {record.transfer_to}" if record.transfer_to else "ended the call"
+        call.hangup(f"the agent {what} ({record.n})")
+
+    # -- silence on the line -------------------------------------------------------------
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def _activity(self) -> None:
+        if self._idle_scope is not None:
+            self._idle_scope.cancel()
+        if self.quiet:
+            self.quiet = False
+            self._notify()
+
+    def _check_quiet(self) -> None:
+        agent_quiet = self.current is None or not self.current.playing
+        p = self.pending
+        awaiting_answer = p is not None and p.t_endpoint is not None and p.transcript is None
+        if agent_quiet and not self.caller_speaking and not awaiting_answer and not self.quiet:
+            self.quiet = True
+            self.quiet_since = trio.current_time()
+            self._notify()
+
+    async def idle_loop(self) -> None:
+        idle = self._cfg.idle
+        while True:
+            while not self.quiet:
+                await self._changed.wait()
+            since = self.quiet_since
+            with trio.CancelScope() as self._idle_scope:
+                await trio.sleep_until(since + idle.reprompt_s)
+                log.info("call %s: caller silent for %.0fs, reprompting", self._call.id, idle.reprompt_s)
+                await self.prepare(UserTurn("", self.language), Say(self._line(self._script.reprompt)),
+                                   None, idle=True)
+                await trio.sleep_until(since + idle.hangup_s)
+                log.info("call %s: caller silent for %.0fs, hanging up", self._call.id, idle.hangup_s)
+                await self.prepare(UserTurn("", self.language),
+                                   Say(self._line(self._script.goodbye), EndCall("idle")), None, idle=True)
+                return
+
+    async def max_duration(self) -> None:
+        await trio.sleep(self._cfg.call.max_duration_s)
+        log.info("call %s: reached call.max_duration_s, saying goodbye", self._call.id)
+        await self.prepare(UserTurn("", self.language),
+                           Say(self._line(self._script.goodbye), EndCall("max duration")), None, idle=True)
 
 
 async def dialogue(
     rx: trio.MemoryReceiveChannel[DialogueEvent],
     tx: trio.MemorySendChannel[Audio | Mark | Clear],
     engines: Engines,
-    greeting: str,
     cfg: Config,
-    call_id: str,
-    hangup: Callable[[str], None],
-    take_decode_ms: Callable[[], float],
-    conversation: Conversation,
+    call: Call,
+    rest: TwilioRest | None,
 ) -> None:
     with rx, tx:
-        chunk_bytes = cfg.call.send_chunk_ms * 8
-        current: _Reply | None = None
-        count = 0
-
         async with trio.open_nursery() as nursery:
-
-            async def run_reply(
-                turn: UserTurn, source: Brain, turnlog: TurnLog | None,
-                *, task_status: trio.TaskStatus[_Reply],
-            ) -> None:
-                nonlocal count
-                count += 1
-                record = ReplyRecord(count)
-                conversation.add_reply(record)
-                with trio.CancelScope() as scope:
-                    task_status.started(_Reply(scope, record))
-                    s_tx, s_rx = trio.open_memory_channel[Sentence | EndCall](4)
-                    async with trio.open_nursery() as inner:
-                        inner.start_soon(brain, turn, s_tx, source, engines.fallback, turnlog, call_id)
-                        inner.start_soon(tts, s_rx, tx.clone(), engines.tts, record, turnlog,
-                                         cfg.tts, chunk_bytes, call_id)
-                if record.sentences:
-                    log.info("call %s reply %d: %s", call_id, record.n, " ".join(record.sentences))
-
-            async def interrupt() -> None:
-                """Cancel the reply in progress; flush what Twilio has not played of it."""
-                nonlocal current
-                if current is not None:
-                    current.scope.cancel()
-                    if current.record.pending:
-                        current.record.interrupted = True
-                        await tx.send(Clear())
-                    current = None
-
-            async def start(turn: UserTurn, source: Brain, turnlog: TurnLog | None) -> None:
-                nonlocal current
-                await interrupt()
-                current = await nursery.start(run_reply, turn, source, turnlog)
-
-            language = cfg.call.language
-            await start(UserTurn("", language), Say(greeting), None)
-            turns = 0
+            d = Dialogue(nursery, tx, engines, cfg, call, rest)
+            await d.prepare(UserTurn("", cfg.call.language), Say(d._line(cfg.brain.script.greeting)), None)
+            nursery.start_soon(d.idle_loop)
+            nursery.start_soon(d.max_duration)
             async for event in rx:
-                if isinstance(event, Transcript):
-                    text = event.text.strip()
-                    if not text and not event.error:
-                        log.info("call %s: turn had no words; not answering", call_id)
-                        continue
-                    turns += 1
-                    language = event.language
-                    turnlog = TurnLog(
-                        call=call_id, n=turns, t_end=event.t_end, t_endpoint=event.t_endpoint,
-                        t_stt=event.t_ready, stt_compute_s=event.compute_s,
-                        speculative=event.speculative, ws_decode_ms=take_decode_ms(),
-                        transcript=text, language=language, t_reply_start=trio.current_time(),
-                    )
-                    log.info("call %s turn %d caller (%s): %s", call_id, turns, language, text)
-                    await interrupt()  # first, so the history below holds only what was heard
-                    turn = UserTurn(text, language, history=conversation.messages())
-                    conversation.add_user(text)
-                    # No words but an STT error: the scripted fallback asks the caller again.
-                    await start(turn, engines.brain if text else engines.fallback, turnlog)
-                elif isinstance(event, Dtmf):
-                    log.info("call %s: caller pressed %s", call_id, event.digit)
-                    await interrupt()
-                    turn = UserTurn("", language, dtmf=event.digit, history=conversation.messages())
-                    conversation.add_user(f"[pressed {event.digit}]")
-                    await start(turn, engines.brain, None)
-                elif isinstance(event, Mark):
-                    parsed = parse_mark(event.name)
-                    record = conversation.replies.get(parsed[0]) if parsed else None
-                    if record is None or parsed is None:
-                        log.warning("call %s: echo of unknown mark %r", call_id, event.name[:40])
-                    elif parsed[1] == "end":
-                        hangup(f"the agent ended the call ({record.n})")
-                    else:
-                        record.heard = max(record.heard, int(parsed[1]))
+                await d.handle(event)
             nursery.cancel_scope.cancel()

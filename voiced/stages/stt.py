@@ -41,6 +41,7 @@ class _Job:
 
     audio: bytes
     gen: int
+    t_end: float
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     done: trio.Event = field(default_factory=trio.Event)
     result: Recognition | None = None
@@ -67,13 +68,15 @@ async def stt(
     languages: Sequence[str],
     call_id: str,
 ) -> None:
+    """Transcripts go downstream as soon as they exist, tagged with the speech segment
+    (``gen``) they cover; the VAD events follow along, and the dialogue decides."""
     with rx, tx:
         preroll: deque[bytes] = deque(maxlen=max(1, vad_cfg.preroll_ms // FRAME_MS))
         turn: deque[bytes] | None = None
         job: _Job | None = None
         max_frames = int(cfg.max_turn_s * 1000 // FRAME_MS)
 
-        async def finish(job: _Job, ended: SpeechEnded, speculative: bool) -> None:
+        async def deliver(job: _Job, speculative: bool) -> None:
             await job.done.wait()
             if job.scope.cancelled_caught:
                 return
@@ -84,8 +87,8 @@ async def stt(
                 Transcript(
                     text=r.text if r else "",
                     language=r.language if r else languages[0],
-                    t_end=ended.t_end,
-                    t_endpoint=ended.t_endpoint,
+                    gen=job.gen,
+                    t_end=job.t_end,
                     t_ready=trio.current_time(),
                     compute_s=r.compute_s if r else 0.0,
                     speculative=speculative,
@@ -95,39 +98,34 @@ async def stt(
 
         async with trio.open_nursery() as nursery:
 
-            def start(gen: int) -> _Job:
+            def start(gen: int, t_end: float, speculative: bool) -> _Job:
+                nonlocal job
                 assert turn is not None
-                new = _Job(b"".join(turn), gen)
-                nursery.start_soon(new.run, engine, languages, cfg.timeout_s)
-                return new
+                if job is not None:
+                    job.scope.cancel()
+                job = _Job(b"".join(turn), gen, t_end)
+                nursery.start_soon(job.run, engine, languages, cfg.timeout_s)
+                nursery.start_soon(deliver, job, speculative)
+                return job
 
             async for item in rx:
                 if isinstance(item, Frame):
                     (preroll if turn is None else turn).append(item.pcm)
-                elif isinstance(item, SpeechStarted):
+                    continue
+                if isinstance(item, SpeechStarted):
                     turn = deque(preroll, maxlen=max_frames)
                     preroll.clear()
-                    await tx.send(item)
                 elif isinstance(item, SpeechPaused) and turn is not None:
+                    start(item.gen, item.t_end, speculative=True)
+                elif isinstance(item, SpeechResumed | SpeechDiscarded):
                     if job is not None:
                         job.scope.cancel()
-                    job = start(item.gen)
-                elif isinstance(item, SpeechResumed):
-                    if job is not None:
-                        job.scope.cancel()
-                        job = None
+                    job = None
+                    if isinstance(item, SpeechDiscarded):
+                        turn = None
                 elif isinstance(item, SpeechEnded) and turn is not None:
-                    speculative = job is not None and job.gen == item.gen
-                    if not speculative:
-                        if job is not None:
-                            job.scope.cancel()
-                        job = start(item.gen)
-                    assert job is not None
-                    nursery.start_soon(finish, job, item, speculative)
+                    if job is None or job.gen != item.gen:
+                        start(item.gen, item.t_end, speculative=False)
                     job, turn = None, None
-                elif isinstance(item, SpeechDiscarded):
-                    if job is not None:
-                        job.scope.cancel()
-                    job, turn = None, None
-                    await tx.send(item)
+                await tx.send(item)
             nursery.cancel_scope.cancel()

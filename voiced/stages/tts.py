@@ -11,12 +11,12 @@ import logging
 import trio
 
 from ..config import TtsConfig
+from ..conversation import ReplyRecord
 from ..engines.base import TextToSpeech
 from ..errors import EngineError
 from ..events import Audio, EndCall, Sentence
 from ..latency import TurnLog
 from ..wire import Mark
-from .marks import ReplyRecord
 
 log = logging.getLogger("voiced.tts")
 
@@ -34,7 +34,7 @@ async def tts(
     with rx, tx:
         async for item in rx:
             if isinstance(item, EndCall):
-                await tx.send(Mark(record.end_mark()))
+                await tx.send(Mark(record.end_mark(item.transfer_to)))
                 continue
             t0 = trio.current_time()
             audio_tx, audio_rx = trio.open_memory_channel[bytes](8)

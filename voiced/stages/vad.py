@@ -11,10 +11,12 @@ from __future__ import annotations
 import trio
 
 from ..audio import FRAME_MS
-from ..config import TurnConfig, VadConfig
+from ..config import BargeInConfig, TurnConfig, VadConfig
 from ..engines.base import FrameClassifier
 from ..events import (
     Frame,
+    ShortPause,
+    SpeechConfirmed,
     SpeechDiscarded,
     SpeechEnded,
     SpeechPaused,
@@ -27,10 +29,13 @@ RESUME_FRAMES = 2  # voiced frames in a row that end a pause
 
 
 class Endpointer:
-    def __init__(self, vad: VadConfig, turn: TurnConfig) -> None:
+    def __init__(self, vad: VadConfig, turn: TurnConfig, bargein: BargeInConfig | None = None) -> None:
         self._onset = max(1, vad.onset_ms // FRAME_MS)
         self._silence_end = vad.silence_ms // FRAME_MS
         self._silence_pause = turn.speculate_after_ms // FRAME_MS
+        self._silence_short = turn.min_silence_ms // FRAME_MS
+        self._confirm_ms = (bargein or BargeInConfig()).min_speech_ms
+        self._confirmed = False
         self._min_voiced_ms = vad.min_speech_ms
         self._speaking = False
         self._streak = 0  # consecutive voiced frames
@@ -59,11 +64,13 @@ class Endpointer:
                 self._paused = False
                 self._voiced_ms = self._streak * FRAME_MS
                 self._last_voiced_t = t
-                return [SpeechStarted(self._streak_t)]
+                self._confirmed = False
+                return [SpeechStarted(self._streak_t, self._gen), *self._confirm(t)]
             return []
         events: list[VadEvent] = []
         if voiced:
             self._voiced_ms += FRAME_MS
+            events += self._confirm(t)
         if self._streak >= RESUME_FRAMES:
             self._silence = 0
             self._last_voiced_t = t
@@ -73,9 +80,13 @@ class Endpointer:
                 events.append(SpeechResumed(t, self._gen))
             return events
         self._silence += 1
-        if not self._paused and self._silence >= self._silence_pause:
+        # A sound too short to be a turn is not worth transcribing at its pause.
+        worth_it = self._voiced_ms >= self._min_voiced_ms
+        if not self._paused and self._silence >= self._silence_pause and worth_it:
             self._paused = True
             events.append(SpeechPaused(self._last_voiced_t, self._gen))
+        if self._silence == self._silence_short and worth_it:
+            events.append(ShortPause(self._last_voiced_t, t, self._gen))
         if self._silence >= self._silence_end:
             self._speaking = False
             self._streak = 0
@@ -87,17 +98,25 @@ class Endpointer:
         return events
 
 
+    def _confirm(self, t: float) -> list[VadEvent]:
+        if self._confirmed or self._voiced_ms < self._confirm_ms:
+            return []
+        self._confirmed = True
+        return [SpeechConfirmed(t, self._gen)]
+
+
 async def vad(
     rx: trio.MemoryReceiveChannel[Frame],
     tx: trio.MemorySendChannel[Frame | VadEvent],
     classifier: FrameClassifier,
     cfg: VadConfig,
     turn: TurnConfig,
+    bargein: BargeInConfig,
 ) -> None:
     """Every frame goes on downstream (streaming STT wants all audio, silence included),
     followed by the events it caused."""
     with rx, tx:
-        endpointer = Endpointer(cfg, turn)
+        endpointer = Endpointer(cfg, turn, bargein)
         async for frame in rx:
             events = endpointer.push(classifier.is_speech(frame.pcm), frame.t)
             await tx.send(frame)

@@ -7,11 +7,13 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from voiced.call import Call, run_call
+from voiced.call import run_call
+from voiced.callstate import Call
 from voiced.config import Config
 from voiced.engines.base import Engines
 from voiced.socket import memory_socket_pair
-from voiced.testing.peer import TwilioPeer
+from voiced.testing.peer import CALL_SID, TwilioPeer
+from voiced.twilio_rest import TwilioRest
 
 
 def voiced_tasks() -> list[str]:
@@ -34,9 +36,11 @@ def voiced_tasks() -> list[str]:
 class CallHarness:
     """Runs ``run_call`` against a :class:`TwilioPeer` and records when it returned."""
 
-    def __init__(self, cfg: Config, engines: Engines) -> None:
+    def __init__(self, cfg: Config, engines: Engines, rest: TwilioRest | None = None) -> None:
         self.cfg = cfg
         self.engines = engines
+        self.rest = rest
+        self.peer_call_sid = CALL_SID
         server_sock, peer_sock = memory_socket_pair()
         self.server_sock = server_sock
         self.peer = TwilioPeer(peer_sock)
@@ -53,10 +57,11 @@ class CallHarness:
             nursery.start_soon(self.run)
             if start:
                 await self.peer.start()
+                nursery.start_soon(self.peer.line)
             yield self
 
     async def run(self) -> None:
-        self.call = await run_call(self.server_sock, self.engines, self.cfg)
+        self.call = await run_call(self.server_sock, self.engines, self.cfg, self.rest)
         self.ended_at = trio.current_time()
         self.server_sock.close()
         self.done.set()

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import trio
 
 from ..audio import FRAME_SAMPLES, frames, ulaw_encode
 from ..dial import Playback
+from ..errors import CallClosed
 from ..socket import MemorySocket
-from ..wire import Clear, Connected, Inbound, Mark, Media, Start, inbound, parse_outbound
+from ..wire import Clear, Connected, Inbound, Mark, Media, Start, Stop, inbound, parse_outbound
 
 STREAM_SID = "MZ00000000000000000000000000000001"
 CALL_SID = "CA00000000000000000000000000000001"
+ACCOUNT_SID = "AC00000000000000000000000000000001"
+SILENCE = b"\xff" * FRAME_SAMPLES
 
 
 class TwilioPeer:
-    """Plays Twilio: sends frames every 20 ms of virtual time, plays the agent's audio into a
-    playback buffer at the same pace (echoing marks as Twilio does), and records what the
-    agent sent with the virtual time it arrived."""
+    """Plays Twilio. Once started, a line task sends one 20 ms media frame every 20 ms of
+    virtual time (the test's audio when it plays some, silence otherwise) and plays the agent's
+    audio into a playback buffer at the same pace, echoing marks as Twilio does, until the
+    call ends. Everything the agent sends is recorded with the virtual time it arrived."""
 
     def __init__(self, sock: MemorySocket) -> None:
         self.sock = sock
@@ -26,15 +32,14 @@ class TwilioPeer:
         self.playback = Playback()
         self.seq = 0
         self.closed = False
-        self._next_frame = 0.0
-
-    async def _echo(self, names: list[str]) -> None:
-        for name in names:
-            self.echoed.append((trio.current_time(), name))
-            await self.send(Mark(name))
+        self.stopped = False
+        self.line_ended = False
+        self._queue: deque[tuple[bytes, trio.Event | None]] = deque()
 
     async def send(self, item: Inbound) -> None:
         self.seq += 1
+        if isinstance(item, Stop):
+            self.stopped = True
         await self.sock.send(inbound(STREAM_SID, item, self.seq))
 
     async def send_raw(self, text: str) -> None:
@@ -42,28 +47,59 @@ class TwilioPeer:
 
     async def start(self, caller: str = "+972500000000") -> None:
         await self.send(Connected())
-        await self.send(Start(STREAM_SID, CALL_SID, custom_parameters={"caller": caller}))
+        await self.send(Start(STREAM_SID, CALL_SID, ACCOUNT_SID, custom_parameters={"caller": caller}))
 
-    async def play(self, pcm: np.ndarray) -> None:
-        """Send ``pcm`` as 20 ms media messages in real (virtual) time. Successive calls keep
-        the 20 ms cadence: the first frame goes 20 ms after the previous call's last frame
-        (or now, if that is later). Returns right after the last frame was sent."""
-        for chunk in frames(pcm):
-            now = trio.current_time()
-            if self._next_frame > now:
-                await trio.sleep_until(self._next_frame)
-            self._next_frame = max(now, self._next_frame) + FRAME_SAMPLES / 8000
+    async def line(self) -> None:
+        """Run in the background after :meth:`start`."""
+        try:
+            await self._line()
+        finally:
+            # The call is over: whoever waits for audio to be played stops waiting.
+            for _, done in self._queue:
+                if done is not None:
+                    done.set()
+            self._queue.clear()
+            self.line_ended = True
+
+    async def _line(self) -> None:
+        t = trio.current_time()
+        while not (self.closed or self.stopped):
             _, reached = self.playback.tick()
             await self._echo(reached)
-            await self.send(Media(ulaw_encode(chunk)))
+            payload, done = self._queue.popleft() if self._queue else (SILENCE, None)
+            try:
+                await self.send(Media(payload))
+            except CallClosed:
+                return
+            if done is not None:
+                done.set()
+            t += FRAME_SAMPLES / 8000
+            await trio.sleep_until(t)
+
+    async def _echo(self, names: list[str]) -> None:
+        for name in names:
+            self.echoed.append((trio.current_time(), name))
+            try:
+                await self.send(Mark(name))
+            except CallClosed:
+                return
+
+    async def play(self, pcm: np.ndarray) -> None:
+        """Queue ``pcm`` on the line; returns right after its last frame was sent (or at once,
+        if the call is over)."""
+        if self.line_ended:
+            return
+        chunks = frames(pcm)
+        done = trio.Event()
+        for i, chunk in enumerate(chunks):
+            self._queue.append((ulaw_encode(chunk), done if i == len(chunks) - 1 else None))
+        await done.wait()
 
     async def silence(self, ms: int) -> None:
         await self.play(np.zeros(8 * ms, np.int16))
 
     async def collect(self) -> None:
         """Run in the background: record every message the agent sends, until it closes."""
-        from ..errors import CallClosed
-
         while True:
             try:
                 data = await self.sock.receive()

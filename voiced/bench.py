@@ -78,27 +78,43 @@ class TurnCollector(logging.Handler):
 @dataclass
 class CallStats:
     latencies: list[float] = field(default_factory=list)
+    barge_in_stops: list[float] = field(default_factory=list)
+    turns: int = 0
+    cut_offs: int = 0
     errors: int = 0
 
 
 async def sequential_calls(
-    url: str, utterances: list[Utterance], calls: int, turns: int
+    url: str, utterances: list[Utterance], calls: int, turns: int, opts: DialOptions
 ) -> CallStats:
-    """``calls`` calls one after the other, each saying the next ``turns`` utterances."""
+    """``calls`` calls one after the other, each saying the next ``turns`` utterances.
+    A cut-off turn (the agent spoke before the caller finished) counts as such, not as a
+    latency."""
     stats = CallStats()
     k = 0
     for call in range(calls):
         says = [utterances[(k + j) % len(utterances)] for j in range(turns)]
         k += turns
-        result = await dial_url(url, says, DialOptions())
+        result = await dial_url(url, says, opts)
         stats.errors += result.protocol_errors + len(says) - len(result.turns)
         for turn in result.turns:
-            if turn.latency_s is None:
+            stats.turns += 1
+            line = f"call {call + 1}: {turn.name}:"
+            if turn.barge_in_stop_s is not None:
+                stats.barge_in_stops.append(turn.barge_in_stop_s)
+                line += f" barge-in stop {turn.barge_in_stop_s:.3f}s,"
+            elif opts.barge_in_after_ms is not None and turn is not result.turns[0]:
                 stats.errors += 1
-                print(f"call {call + 1}: {turn.name}: NO REPLY")
+                line += " BARGE-IN IGNORED,"
+            if turn.cut_off:
+                stats.cut_offs += 1
+                print(f"{line} CUT OFF (the agent spoke before the caller finished)")
+            elif turn.latency_s is None:
+                stats.errors += 1
+                print(f"{line} NO REPLY")
             else:
                 stats.latencies.append(turn.latency_s)
-                print(f"call {call + 1}: {turn.name}: reply latency {turn.latency_s:.3f}s")
+                print(f"{line} reply latency {turn.latency_s:.3f}s")
     return stats
 
 
@@ -112,7 +128,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
           f"{args.lang} corpus, vad.silence_ms={cfg.vad.silence_ms}; {machine()}")
     with TurnCollector() as collector:
         async with local_daemon(cfg) as url:
-            stats = await sequential_calls(url, utterances, args.calls, args.turns)
+            opts = DialOptions(barge_in_after_ms=args.barge_in_after_ms)
+            stats = await sequential_calls(url, utterances, args.calls, args.turns, opts)
     stages = collector.percentiles()
     print("daemon-side stages (ms):")
     for key, value in stages.items():
@@ -128,10 +145,20 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "p95_reply_s": round(percentile(heard, 95), 3),
         "max_reply_s": round(max(heard), 3) if heard else None,
         "silence_ms": cfg.vad.silence_ms,
+        "cut_offs": stats.cut_offs,
+        "cut_off_rate": round(stats.cut_offs / stats.turns, 3) if stats.turns else None,
         "stages_ms": stages,
         "wall_s": round(time.perf_counter() - t0, 1),
         "machine": machine(),
     }
+    if stats.barge_in_stops:
+        stops = stats.barge_in_stops
+        summary |= {"barge_ins": len(stops),
+                    "p50_barge_in_stop_s": round(percentile(stops, 50), 3),
+                    "p95_barge_in_stop_s": round(percentile(stops, 95), 3)}
+        print(f"barge-in stop (caller onset to agent silent): p50 {summary['p50_barge_in_stop_s']}s"
+              f"  p95 {summary['p95_barge_in_stop_s']}s over {len(stops)} barge-ins")
+    print(f"cut-offs: {stats.cut_offs} of {stats.turns} turns")
     print(f"reply latency (caller's ear): p50 {summary['p50_reply_s']}s  "
           f"p95 {summary['p95_reply_s']}s  max {summary['max_reply_s']}s over {len(heard)} turns, "
           f"{stats.errors} errors")

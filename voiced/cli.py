@@ -85,8 +85,11 @@ def cmd_dial(args: argparse.Namespace) -> int:
         result = trio.run(dial_in_process, cfg, utterances, opts)
     for i, turn in enumerate(result.turns, 1):
         latency = "no reply" if turn.latency_s is None else f"{turn.latency_s:.3f} s"
+        extra = " (CUT OFF: the agent spoke before the caller finished)" if turn.cut_off else ""
+        if turn.barge_in_stop_s is not None:
+            extra += f", barge-in: agent stopped {turn.barge_in_stop_s:.3f} s after the caller began"
         print(f"turn {i}: {turn.name}: speech ended at {turn.speech_end:.2f}s, "
-              f"reply latency {latency}")
+              f"reply latency {latency}{extra}")
     print(f"protocol errors: {result.protocol_errors}, marks echoed: {result.marks_echoed}, "
           f"clears: {result.clears}")
     if args.out:
@@ -143,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--lang", default="en", choices=["en", "he"])
     b.add_argument("--calls", type=int, default=10)
     b.add_argument("--turns", type=int, default=2, help="caller utterances per call")
+    b.add_argument("--barge-in-after-ms", type=int,
+                   help="from the second turn on, talk over the agent this long into its reply")
     b.set_defaults(func=cmd_bench)
     return p
 

@@ -33,18 +33,21 @@ TICK = FRAME_SAMPLES / RATE  # 20 ms
 AUDIBLE_DBFS = -50.0
 
 
-def speech_end_frame(pcm: Pcm) -> int:
-    """Index of the last frame with speech in it: webrtcvad (strictest mode) and within 35 dB
-    of the loudest frame, so crowd noise or hiss after the words does not count."""
+def speech_frames(pcm: Pcm) -> tuple[int, int]:
+    """Indices of the first and last frames with speech in them: webrtcvad (strictest mode)
+    and within 35 dB of the loudest frame, so crowd noise or hiss around the words does not
+    count. The reference every latency is measured from."""
     vad = webrtcvad.Vad(3)
     chunks = frames(pcm)
     levels = [rms_dbfs(c) for c in chunks]
     floor = max(levels, default=-120.0) - 35.0
-    last = 0
-    for i, (chunk, level) in enumerate(zip(chunks, levels, strict=True)):
-        if level > floor and vad.is_speech(chunk.tobytes(), RATE):
-            last = i
-    return last
+    voiced = [i for i, (chunk, level) in enumerate(zip(chunks, levels, strict=True))
+              if level > floor and vad.is_speech(chunk.tobytes(), RATE)]
+    return (voiced[0], voiced[-1]) if voiced else (0, 0)
+
+
+def speech_end_frame(pcm: Pcm) -> int:
+    return speech_frames(pcm)[1]
 
 
 @dataclass
@@ -52,11 +55,13 @@ class Utterance:
     name: str
     frames: list[bytes]  # mu-law, 160 bytes each
     end_frame: int
+    start_frame: int = 0
 
     @classmethod
     def from_wav(cls, path: str | Path) -> Utterance:
         pcm = read_wav(path)
-        return cls(Path(path).name, [ulaw_encode(c) for c in frames(pcm)], speech_end_frame(pcm))
+        start, end = speech_frames(pcm)
+        return cls(Path(path).name, [ulaw_encode(c) for c in frames(pcm)], end, start)
 
 
 @dataclass
@@ -64,6 +69,9 @@ class TurnResult:
     name: str
     speech_end: float  # seconds since the call started
     latency_s: float | None = None  # None: no reply heard
+    # The agent started talking while the caller had not finished this utterance.
+    cut_off: bool = False
+    # Barge-in: caller speech onset to the agent's audio stopping at the playback buffer.
     barge_in_stop_s: float | None = None
 
 
@@ -175,18 +183,19 @@ async def dial(
                 playback.add_mark(item.name)
             elif isinstance(item, Clear):
                 result.clears += 1
+                state.on_clear(trio.current_time() - t0)
                 for name in playback.clear():
                     result.marks_echoed += 1
                     await send(Mark(name))
 
     await send(Connected())
-    await send(Start(stream_sid=stream_sid, call_sid=call_sid,
+    await send(Start(stream_sid=stream_sid, call_sid=call_sid, account_sid="AC" + "0" * 32,
                      custom_parameters={"caller": opts.caller}))
+    t0 = trio.current_time()
+    state = _CallerScript(utterances, opts)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(receive_loop)
-        t0 = trio.current_time()
         tick = 0
-        state = _CallerScript(utterances, opts)
 
         while not state.done and not result.hung_up_by_agent:
             tick += 1
@@ -212,7 +221,14 @@ async def dial(
 
 
 class _CallerScript:
-    """What the emulated caller does each 20 ms: wait for the agent, speak, wait for the reply."""
+    """What the emulated caller does each 20 ms: wait for the agent, speak, wait for the reply.
+
+    A polite caller waits until the agent has been quiet for ``quiet_ms`` (plus ``gap_ms``)
+    before the next utterance. With ``barge_in_after_ms`` the caller instead starts talking
+    that long after the agent's reply became audible, and we time how long the agent takes to
+    stop (a ``clear`` emptied the buffer). Agent audio that starts while the caller is still
+    speaking marks the turn as cut off.
+    """
 
     SILENCE = bytes([0xFF]) * FRAME_SAMPLES
 
@@ -222,49 +238,84 @@ class _CallerScript:
         self._speaking: Utterance | None = None
         self._pos = 0
         self._waiting_since = 0.0
-        self._heard_agent = False
+        self._heard_agent_at: float | None = None
         self._quiet_since: float | None = None
+        self._was_audible = False
         self._turn: TurnResult | None = None
+        self._cut_off = False
+        self._barge_onset: float | None = None
+        self._barge_stop: float | None = None
+        self._clear_at: float | None = None
         self.done = False
 
+    def on_clear(self, now: float) -> None:
+        self._clear_at = now
+
     def step(self, now: float, audible: bool, buffered: bool, result: DialResult) -> bytes:
-        opts = self._opts
+        started = audible and not self._was_audible
+        self._was_audible = audible
+        self._watch_barge_in(now, audible, buffered)
         if self._speaking is not None:
-            utt = self._speaking
-            frame = utt.frames[self._pos]
-            if self._pos == utt.end_frame:
-                self._turn = TurnResult(utt.name, now)
-                result.turns.append(self._turn)
-            if audible and self._turn is not None and self._turn.latency_s is None:
-                self._turn.latency_s = now - self._turn.speech_end
-            self._pos += 1
-            if self._pos == len(utt.frames):
-                self._speaking = None
-                self._reset_wait(now)
-            return frame
+            return self._speak(now, audible, started, result)
         # Listening: the agent's reply (or greeting), then its end.
         if audible:
-            self._heard_agent = True
+            if self._heard_agent_at is None:
+                self._heard_agent_at = now
             self._quiet_since = None
             if self._turn is not None and self._turn.latency_s is None:
                 self._turn.latency_s = now - self._turn.speech_end
-        elif self._heard_agent and not buffered and self._quiet_since is None:
+        elif self._heard_agent_at is not None and not buffered and self._quiet_since is None:
             self._quiet_since = now
+        opts = self._opts
         first = not result.turns
         timeout = opts.greeting_timeout_s if first else opts.reply_timeout_s
         quiet_enough = (
-            self._heard_agent and self._quiet_since is not None
+            self._quiet_since is not None
             and now - self._quiet_since >= (opts.quiet_ms + opts.gap_ms) / 1000
         )
-        if quiet_enough or now - self._waiting_since >= timeout:
+        barge = (
+            opts.barge_in_after_ms is not None and not first and audible
+            and self._heard_agent_at is not None
+            and now - self._heard_agent_at >= opts.barge_in_after_ms / 1000
+        )
+        if quiet_enough or barge or now - self._waiting_since >= timeout:
             if not self._todo:
                 self.done = True
-            else:
-                self._speaking = self._todo.popleft()
-                self._pos = 0
+                return self.SILENCE
+            self._speaking = self._todo.popleft()
+            self._pos = 0
+            self._cut_off = False
+            # Its first frame goes out on the next tick.
+            self._barge_onset = now + (self._speaking.start_frame + 1) * TICK if barge else None
+            self._barge_stop = None
         return self.SILENCE
 
-    def _reset_wait(self, now: float) -> None:
-        self._waiting_since = now
-        self._heard_agent = False
-        self._quiet_since = None
+    def _watch_barge_in(self, now: float, audible: bool, buffered: bool) -> None:
+        onset = self._barge_onset
+        if onset is None or self._barge_stop is not None or now < onset:
+            return
+        if self._clear_at is not None and self._clear_at >= onset and not audible and not buffered:
+            self._barge_stop = now - onset
+            if self._turn is not None and self._turn.barge_in_stop_s is None and self._speaking is None:
+                self._turn.barge_in_stop_s = self._barge_stop
+
+    def _speak(self, now: float, audible: bool, started: bool, result: DialResult) -> bytes:
+        utt = self._speaking
+        assert utt is not None
+        frame = utt.frames[self._pos]
+        if self._pos < utt.end_frame and started and self._barge_onset is None:
+            self._cut_off = True
+        if self._pos == utt.end_frame:
+            self._turn = TurnResult(utt.name, now, cut_off=self._cut_off,
+                                    barge_in_stop_s=self._barge_stop)
+            result.turns.append(self._turn)
+        elif audible and self._turn is not None and self._turn.latency_s is None and \
+                self._pos > utt.end_frame:
+            self._turn.latency_s = now - self._turn.speech_end
+        self._pos += 1
+        if self._pos == len(utt.frames):
+            self._speaking = None
+            self._waiting_since = now
+            self._heard_agent_at = now if audible else None
+            self._quiet_since = None
+        return frame

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
 
+from voiced import config
 from voiced.config import Config, IdleConfig, VadConfig
 from voiced.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
 from voiced.testing.harness import CallHarness, voiced_tasks
 from voiced.wire import Dtmf, Media, Stop
 
 SPEECH = tone(1000)
+SHIPPED = config.load(Path(__file__).resolve().parent.parent / "config.toml")
 
 
 async def speak_and_wait(h: CallHarness, speech_ms: int = 1000, after_ms: int = 2000) -> float:
@@ -370,6 +373,38 @@ async def test_the_agent_hangs_up_through_the_rest_api(
     assert req.url.path.endswith(f"/Calls/{h.peer_call_sid}.json")
     assert req.headers["Authorization"].startswith("Basic ")
     assert req.content == b"Status=completed"
+
+
+async def test_dtmf_0_transfers_the_call_through_the_rest_api(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import urllib.parse
+
+    import httpx
+
+    from voiced.twilio_rest import TwilioRest
+
+    requests: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(200, json={})
+
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "test-token")
+    cfg = SHIPPED
+    transport = httpx.MockTransport(handler)
+    async with httpx.AsyncClient(transport=transport) as http:
+        h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), FakeTTS(delay=0.0)),
+                        rest=TwilioRest(cfg.twilio, http))
+        async with h.running():
+            await h.peer.silence(1000)
+            await h.peer.send(Dtmf("0"))
+            await h.peer.silence(5000)
+    (req,) = requests
+    form = urllib.parse.parse_qs(req.content.decode())
+    assert form["Twiml"] == ["<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>"
+                             "<Dial>+972500000000</Dial></Response>"]
+    assert h.call is not None and h.call.ended_by == "the agent transferred to +972500000000 (2)"
 
 
 def test_vad_config_speculation_must_precede_endpoint() -> None:

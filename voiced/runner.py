@@ -28,7 +28,9 @@ async def local_daemon(cfg: Config, engines: Engines | None = None) -> AsyncIter
     """A daemon on a free loopback port for the duration; yields its media socket URL."""
     shutdown = trio.Event()
     async with httpx.AsyncClient() as http, trio.open_nursery() as nursery:
-        engines = engines or factory.build(cfg, http)
+        if engines is None:
+            engines = factory.build(cfg, http)
+            await factory.warm(engines, cfg)
         binds = await nursery.start(partial(serve_app, cfg, engines, shutdown, port=0))
         host_port = binds[0].split("://", 1)[1]
         try:

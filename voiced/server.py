@@ -52,6 +52,7 @@ async def run_daemon(cfg: Config) -> None:
     shutdown = trio.Event()
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0)) as http:
         engines = factory.build(cfg, http)
+        await factory.warm(engines, cfg)
         async with trio.open_nursery() as nursery:
 
             async def on_signal() -> None:

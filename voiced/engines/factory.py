@@ -6,6 +6,7 @@ import httpx
 
 from ..config import Config
 from .base import Brain, Engines, FrameClassifier, SpeechToText, TextToSpeech
+from .cache import CachedTTS, fixed_lines
 from .scripted import ScriptedBrain
 from .vad import WebRtcClassifier
 
@@ -30,10 +31,16 @@ def build(
     if tts is None:
         from .espeak import EspeakTTS
 
-        tts = EspeakTTS(cfg.tts.espeak)
+        tts = CachedTTS(EspeakTTS(cfg.tts.espeak))
     aggressiveness = cfg.vad.aggressiveness
 
     def classifier() -> FrameClassifier:
         return WebRtcClassifier(aggressiveness)
 
     return Engines(stt=stt, brain=brain, tts=tts, fallback=scripted, classifier=classifier)
+
+
+async def warm(engines: Engines, cfg: Config) -> None:
+    """Start-up work that needs the event loop: the phrase cache."""
+    if isinstance(engines.tts, CachedTTS):
+        await engines.tts.warm(fixed_lines(cfg))

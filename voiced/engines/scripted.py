@@ -83,5 +83,5 @@ class ScriptedBrain:
             return
         answer = self._say(found.intent.answer, turn.language) or self.fallback_line(turn.language)
         await tx.send(answer)
-        if found.intent.end_call:
-            await tx.send(EndCall(found.intent.name))
+        if found.intent.end_call or found.intent.transfer_to:
+            await tx.send(EndCall(found.intent.name, found.intent.transfer_to))

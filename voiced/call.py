@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import cast
 
 import trio
 
 from .callstate import Call
 from .config import Config
-from .engines.base import Engines
+from .engines.base import Engines, SpeechToText
 from .errors import CallClosed, EngineError, ProtocolError
 from .events import Audio, DialogueEvent, Frame, VadEvent
 from .socket import MessageSocket
@@ -25,6 +26,7 @@ from .stages.dialogue import dialogue
 from .stages.recv import recv
 from .stages.send import send
 from .stages.stt import stt
+from .stages.stt_stream import GoogleSpeech, stream_stt
 from .stages.vad import vad
 from .twilio_rest import TwilioRest
 from .wire import Clear, Connected, Mark, Start, Stop, parse_inbound
@@ -84,8 +86,12 @@ async def run_call(
             nursery.start_soon(recv_then_hangup)
             nursery.start_soon(vad, audio_rx, vad_tx, engines.classifier(), cfg.vad, cfg.turn,
                                cfg.bargein)
-            nursery.start_soon(stt, vad_rx, dlg_tx.clone(), engines.stt, cfg.stt, cfg.vad,
-                               cfg.call.languages, call.id)
+            if isinstance(engines.stt, GoogleSpeech):
+                nursery.start_soon(stream_stt, vad_rx, dlg_tx.clone(), engines.stt, cfg.stt, cfg.vad,
+                                   cfg.call.languages, call.id)
+            else:
+                nursery.start_soon(stt, vad_rx, dlg_tx.clone(), cast(SpeechToText, engines.stt), cfg.stt, cfg.vad,
+                                   cfg.call.languages, call.id)
             nursery.start_soon(dialogue, dlg_rx, out_tx, engines, cfg, call, rest)
             nursery.start_soon(send, out_rx, ws, start.stream_sid, call.hangup)
     except* ProtocolError as group:

@@ -137,12 +137,45 @@ class WhisperConfig:
 
 
 @dataclass(frozen=True)
+class GoogleConfig:
+    # host:port of the API; empty means Google's own endpoint with Application Default
+    # Credentials ($GOOGLE_APPLICATION_CREDENTIALS or a systemd credential file).
+    endpoint: str = ""
+    # Plaintext gRPC without credentials: only for local servers (tests, benchmarks).
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
+class GoogleSttConfig(GoogleConfig):
+    # Google's model for 8 kHz phone audio.
+    model: str = "telephony"
+    # Audio is sent in requests of this many milliseconds.
+    batch_ms: int = field(default=120, metadata=_range(20, 1000))
+    # Interim results are passed on at most this often.
+    partial_debounce_ms: int = field(default=160, metadata=_range(0, 5000))
+    # Google ends a stream at ~305 s: we restart it before, replaying unacknowledged audio.
+    streaming_limit_s: float = field(default=240.0, metadata=_range(10.0, 300.0))
+    # Streams open at once in this process (each holds a worker thread).
+    max_streams: int = field(default=250, metadata=_range(1, 10000))
+
+
+@dataclass(frozen=True)
+class WhisperApiConfig:
+    # Any OpenAI-compatible /v1/audio/transcriptions (OpenAI, Groq, faster-whisper servers).
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "whisper-1"
+    api_key_env: str = "VOICED_STT_API_KEY"
+
+
+@dataclass(frozen=True)
 class SttConfig:
-    engine: str = field(default="whisper", metadata=_choice("whisper"))
+    engine: str = field(default="whisper", metadata=_choice("whisper", "google", "whisper-api"))
     # Longest turn sent to STT; longer speech keeps its last part.
     max_turn_s: float = field(default=30.0, metadata=_range(1.0, 120.0))
     timeout_s: float = field(default=10.0, metadata=_range(0.1, 120.0))
     whisper: WhisperConfig = WhisperConfig()
+    google: GoogleSttConfig = GoogleSttConfig()
+    whisper_api: WhisperApiConfig = WhisperApiConfig()
 
 
 @dataclass(frozen=True)
@@ -156,10 +189,18 @@ class EspeakConfig:
 
 
 @dataclass(frozen=True)
+class GoogleTtsConfig(GoogleConfig):
+    voice_he: str = "he-IL-Wavenet-A"
+    voice_en: str = "en-US-Neural2-F"
+    speaking_rate: float = field(default=1.05, metadata=_range(0.25, 4.0))
+
+
+@dataclass(frozen=True)
 class TtsConfig:
-    engine: str = field(default="espeak", metadata=_choice("espeak"))
+    engine: str = field(default="espeak", metadata=_choice("espeak", "google"))
     timeout_s: float = field(default=5.0, metadata=_range(0.1, 60.0))
     espeak: EspeakConfig = EspeakConfig()
+    google: GoogleTtsConfig = GoogleTtsConfig()
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,16 @@ class Transcript:
     error: str = ""  # the engine failed; the caller hears the fallback line
 
 
-DialogueEvent = Transcript | VadEvent | Mark | Dtmf
+@dataclass(frozen=True)
+class Partial:
+    """Words so far from a streaming recognizer (debounced); informational."""
+
+    text: str
+    gen: int
+    t: float
+
+
+DialogueEvent = Transcript | Partial | VadEvent | Mark | Dtmf
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ leaked thread.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+import outcome
+import outcome
 import trio
 
 T = TypeVar("T")
@@ -34,11 +35,17 @@ async def run_cancellable(
         finally:
             cancelled.set()
 
-    box: list[T] = []
+    # The worker's outcome travels out of the nursery in a box, so that an engine's error
+    # reaches the caller as itself rather than wrapped in an ExceptionGroup.
+    box: list[outcome.Outcome[T]] = []
 
     def work() -> None:
-        with contextlib.suppress(WorkCancelled):
-            box.append(fn(cancelled))
+        try:
+            box.append(outcome.Value(fn(cancelled)))
+        except WorkCancelled:
+            pass
+        except Exception as exc:
+            box.append(outcome.Error(exc))
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch)
@@ -49,4 +56,4 @@ async def run_cancellable(
         # checkpoint delivers that Cancelled.
         await trio.lowlevel.checkpoint()
         raise RuntimeError(f"{name} stopped without a result")  # pragma: no cover
-    return box[0]
+    return box[0].unwrap()

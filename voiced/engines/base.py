@@ -44,11 +44,19 @@ class TextToSpeech(Protocol):
     ) -> None: ...
 
 
+class StreamingSpeech(Protocol):
+    """A streaming recognizer: one long stream per call, fed every frame."""
+
+    client: object
+    limiter: trio.CapacityLimiter
+
+
 @dataclass(frozen=True)
 class Engines:
     """The process-wide engines, built once (models load once, not per call)."""
 
-    stt: SpeechToText
+    # A batch recognizer (Whisper) or a streaming one (Google, see stages/stt_stream.py).
+    stt: SpeechToText | StreamingSpeech
     brain: Brain
     tts: TextToSpeech
     fallback: Brain  # answers when ``brain`` fails; the scripted receptionist

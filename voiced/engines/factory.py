@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from ..config import Config
-from .base import Brain, Engines, FrameClassifier, SpeechToText, TextToSpeech
+from .base import Brain, Engines, FrameClassifier, SpeechToText, StreamingSpeech, TextToSpeech
 from .cache import CachedTTS, fixed_lines
 from .scripted import ScriptedBrain
 from .vad import WebRtcClassifier
@@ -24,20 +24,37 @@ def build(
         from .openai import OpenAIBrain
 
         brain = OpenAIBrain(cfg.brain.openai, http)
-    if stt is None:
+    recognizer: SpeechToText | StreamingSpeech
+    if stt is not None:
+        recognizer = stt
+    elif cfg.stt.engine == "google":
+        from ..stages.stt_stream import GoogleSpeech
+        from .google import speech_client
+
+        recognizer = GoogleSpeech(speech_client(cfg.stt.google), cfg.stt.google.max_streams)
+    elif cfg.stt.engine == "whisper-api":
+        from .whisper_api import WhisperApiSTT
+
+        recognizer = WhisperApiSTT(cfg.stt.whisper_api, http, cfg.stt.timeout_s)
+    else:
         from . import whisper
 
-        stt = whisper.load(cfg.stt.whisper.model_dir, cfg.stt.whisper)
+        recognizer = whisper.load(cfg.stt.whisper.model_dir, cfg.stt.whisper)
     if tts is None:
-        from .espeak import EspeakTTS
+        if cfg.tts.engine == "google":
+            from .google import GoogleTTS
 
-        tts = CachedTTS(EspeakTTS(cfg.tts.espeak))
+            tts = CachedTTS(GoogleTTS(cfg.tts.google))
+        else:
+            from .espeak import EspeakTTS
+
+            tts = CachedTTS(EspeakTTS(cfg.tts.espeak))
     aggressiveness = cfg.vad.aggressiveness
 
     def classifier() -> FrameClassifier:
         return WebRtcClassifier(aggressiveness)
 
-    return Engines(stt=stt, brain=brain, tts=tts, fallback=scripted, classifier=classifier)
+    return Engines(stt=recognizer, brain=brain, tts=tts, fallback=scripted, classifier=classifier)
 
 
 async def warm(engines: Engines, cfg: Config) -> None:

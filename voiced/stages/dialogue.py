@@ -227,8 +227,16 @@ class Dialogue:
 
     async def on_transcript(self, ev: Transcript) -> None:
         p = self.pending
-        if p is None or p.gen != ev.gen or p.transcript is not None:
+        if p is None or p.gen != ev.gen:
             return  # the caller went on since, or it was noise
+        if p.transcript is not None:
+            if p.transcript.text == ev.text:
+                return
+            # A streaming recognizer revised the words before the reply was heard: redo it.
+            if p.reply is not None:
+                p.reply.scope.cancel()
+                p.reply = None
+            self._turns -= 1
         p.transcript = ev
         text = ev.text.strip()
         if not text and not ev.error:

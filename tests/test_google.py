@@ -1,0 +1,134 @@
+"""The real google-cloud-speech and -texttospeech clients against a local gRPC server that
+speaks their protocol (voiced.testing.google_server). Real clock: gRPC runs on threads."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import numpy as np
+import pytest
+import trio
+
+from voiced.config import Config, GoogleSttConfig, GoogleTtsConfig, SttConfig, VadConfig
+from voiced.engines.google import GoogleTTS, speech_client
+from voiced.events import Frame, Partial, SpeechEnded, SpeechStarted, Transcript
+from voiced.stages.stt_stream import GoogleSpeech, stream_stt
+from voiced.testing.google_server import FakeGoogle, word_tone
+
+pytest.importorskip("google.cloud.speech_v1")
+
+
+@pytest.fixture
+def google() -> object:
+    server = FakeGoogle()
+    server.start()
+    yield server
+    server.stop()
+
+
+def stt_config(server: FakeGoogle, **kw: object) -> SttConfig:
+    return SttConfig(engine="google", google=GoogleSttConfig(endpoint=server.endpoint, insecure=True,
+                                                              **kw))  # type: ignore[arg-type]
+
+
+def call_audio(words: int, gap_ms: int) -> list[bytes]:
+    """Frames (16-bit PCM) of ``words`` tone-words, each followed by ``gap_ms`` of silence."""
+    parts = []
+    for i in range(words):
+        parts += [word_tone(i, 300), np.zeros(8 * gap_ms, np.int16)]
+    pcm = np.concatenate(parts)
+    return [pcm[i : i + 160].tobytes() for i in range(0, pcm.size - 159, 160)]
+
+
+async def run_stage(server: FakeGoogle, cfg: SttConfig, frames: list[bytes], *,
+                    languages: tuple[str, ...] = ("en",), pace: float = 0.0) -> list[object]:
+    engine = GoogleSpeech(speech_client(cfg.google), 10)
+    in_tx, in_rx = trio.open_memory_channel[object](100)
+    out_tx, out_rx = trio.open_memory_channel[object](10000)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stream_stt, in_rx, out_tx, engine, cfg, VadConfig(), languages, "test")
+        async with in_tx:
+            await in_tx.send(SpeechStarted(trio.current_time(), 0))
+            for i, pcm in enumerate(frames):
+                await in_tx.send(Frame(pcm, trio.current_time(), i))
+                if pace:
+                    await trio.sleep(pace)
+                elif i % 6 == 0:
+                    await trio.sleep(0.0005)  # let the gRPC thread keep up
+            await trio.sleep(1.0)  # the last finals
+            await in_tx.send(SpeechEnded(trio.current_time(), trio.current_time(), 0, 1000))
+            await trio.sleep(0.2)
+    return [x async for x in out_rx]
+
+
+async def test_a_six_minute_call_crosses_the_restart_and_every_word_arrives_once(
+    google: FakeGoogle,
+) -> None:
+    cfg = stt_config(google)
+    frames = call_audio(words=150, gap_ms=2100)  # 150 words over 6 minutes
+    assert len(frames) * 0.02 == pytest.approx(360, abs=1)
+    out = await run_stage(google, cfg, frames)
+    finals = [t for t in out if isinstance(t, Transcript)]
+    assert [w for w in finals[-1].text.split()] == [f"w{i}" for i in range(150)]
+    # Google would have killed one stream at 305 s; we restarted before 240 s instead.
+    assert len(google.streams) == 2
+    assert not any(s.aborted for s in google.streams)
+    assert google.streams[0].audio_s <= 240.2
+    assert {s.language_code for s in google.streams} == {"en-US"}
+    assert {s.model for s in google.streams} == {"telephony"}
+
+
+async def test_without_restarts_google_kills_the_stream_at_305s(google: FakeGoogle) -> None:
+    cfg = stt_config(google, streaming_limit_s=300.0)
+    google.limit_s = 30.0  # a strict server: the stream dies before our restart
+    out = await run_stage(google, cfg, call_audio(words=20, gap_ms=2100))
+    assert google.streams[0].aborted
+    # The stage restarted, replaying what Google had not acknowledged: no word lost.
+    finals = [t for t in out if isinstance(t, Transcript)]
+    assert finals[-1].text.split() == [f"w{i}" for i in range(20)]
+
+
+async def test_hebrew_is_iw_il_on_the_wire(google: FakeGoogle) -> None:
+    await run_stage(google, stt_config(google), call_audio(words=2, gap_ms=500), languages=("he",))
+    assert google.streams[0].language_code == "iw-IL"
+
+
+async def test_interim_results_are_debounced(google: FakeGoogle) -> None:
+    google.interim_every_s = 0.02  # an interim for every frame of a word
+    frames = call_audio(words=3, gap_ms=200) * 2
+    out = await run_stage(google, stt_config(google), frames, pace=0.02)  # real time
+    partials = [p for p in out if isinstance(p, Partial)]
+    assert len(partials) >= 3
+    gaps = np.diff([p.t for p in partials])
+    assert gaps.min() >= 0.16 - 1e-3
+
+
+async def test_cancelling_the_stage_ends_the_grpc_thread(google: FakeGoogle) -> None:
+    cfg = stt_config(google)
+    engine = GoogleSpeech(speech_client(cfg.google), 10)
+    in_tx, in_rx = trio.open_memory_channel[object](100)
+    out_tx, _ = trio.open_memory_channel[object](10000)
+    with trio.move_on_after(0.5):
+        await stream_stt(in_rx, out_tx, engine, cfg, VadConfig(), ("en",), "test")
+    await trio.sleep(0.1)
+    assert engine.limiter.borrowed_tokens == 0
+    assert [t for t in threading.enumerate() if t.name == "voiced-google-stt"] == []
+    assert in_tx is not None
+
+
+async def test_google_tts_sends_mulaw_without_the_wav_header(google: FakeGoogle) -> None:
+    tts = GoogleTTS(GoogleTtsConfig(endpoint=google.endpoint, insecure=True))
+    tx, rx = trio.open_memory_channel[bytes](10)
+    t0 = trio.current_time()
+    async with tx:
+        await tts.synthesize("שלום לכם", "he", tx)
+    audio = b"".join([c async for c in rx])
+    assert trio.current_time() - t0 >= google.tts_delay_s
+    assert not audio.startswith(b"RIFF")
+    assert len(audio) == 8000 * 60 * len("שלום לכם") // 1000
+    (req,) = google.tts_requests
+    assert req.voice.language_code == "he-IL" and req.voice.name == "he-IL-Wavenet-A"
+    assert req.audio_config.sample_rate_hertz == 8000
+    assert req.audio_config.speaking_rate == pytest.approx(1.05)
+    assert dataclasses.is_dataclass(Config())

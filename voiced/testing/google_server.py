@@ -1,0 +1,183 @@
+"""A local gRPC server that speaks Google's Speech and Text-to-Speech protocols.
+
+It serves ``google.cloud.speech.v1.Speech/StreamingRecognize`` and
+``google.cloud.texttospeech.v1.TextToSpeech/SynthesizeSpeech`` with the real request and
+response messages from the google packages (grpc generic handlers with their serializers),
+so the real client libraries talk to it unchanged through their endpoint options.
+
+Recognition is scripted, not learned: the caller's audio is cut into words at 100 ms of
+silence, and each word's text comes from ``words_for``: by default the word is named by the
+pitch of the tone that carries it (``w<index>``, index = (Hz - 300) / 20), which lets a test
+check that every word of a long call arrives exactly once, across stream restarts. Times are
+audio times (the client streams in real time): interim results as a word goes on, the final
+result ``final_delay_s`` of silence after it. A stream that has received more than
+``limit_s`` seconds of audio is aborted with Google's own error.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import numpy as np
+from google.cloud import speech_v1 as speech
+from google.cloud import texttospeech_v1 as tts
+from google.protobuf import duration_pb2
+
+from ..audio import RATE, ulaw_decode, ulaw_encode
+
+log = logging.getLogger("voiced.testing.google")
+
+SILENCE_SPLIT_S = 0.1
+VOICED_RMS = 300.0
+
+
+def tone_word(pcm: np.ndarray) -> str:
+    """``w<i>`` for a tone of 300 + 20*i Hz."""
+    spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64) * np.hanning(pcm.size)))
+    hz = float(np.argmax(spectrum)) * RATE / pcm.size
+    return f"w{round((hz - 300) / 20)}"
+
+
+def word_tone(index: int, ms: int = 300) -> np.ndarray:
+    t = np.arange(RATE * ms // 1000) / RATE
+    return (6000 * np.sin(2 * np.pi * (300 + 20 * index) * t)).astype(np.int16)
+
+
+@dataclass
+class StreamLog:
+    """What one StreamingRecognize call saw: for assertions."""
+
+    language_code: str = ""
+    model: str = ""
+    audio_s: float = 0.0
+    finals: list[str] = field(default_factory=list)
+    aborted: bool = False
+
+
+@dataclass
+class FakeGoogle:
+    words_for: Callable[[np.ndarray], str] = tone_word
+    final_delay_s: float = 0.15
+    interim_every_s: float = 0.1
+    limit_s: float = 305.0
+    tts_delay_s: float = 0.12
+    tts_ms_per_char: int = 60
+    fail_stt: bool = False
+    streams: list[StreamLog] = field(default_factory=list)
+    tts_requests: list[Any] = field(default_factory=list)
+    _server: Any = None
+    port: int = 0
+
+    # -- Speech ------------------------------------------------------------------------
+
+    def _recognize(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+        first = next(requests)
+        cfg = first.streaming_config.config
+        log_ = StreamLog(language_code=cfg.language_code, model=cfg.model)
+        self.streams.append(log_)
+        if self.fail_stt:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "The service is currently unavailable.")
+        received = 0  # samples
+        word: list[np.ndarray] = []
+        word_end = 0
+        silent = 0
+        since_interim = 0
+        pending_final: tuple[int, str] | None = None  # (emit at sample, text)
+        for req in requests:
+            pcm = ulaw_decode(req.audio_content)
+            received += pcm.size
+            log_.audio_s = received / RATE
+            if received / RATE > self.limit_s:
+                log_.aborted = True
+                context.abort(grpc.StatusCode.OUT_OF_RANGE,
+                              "Exceeded maximum allowed stream duration of 305 seconds.")
+            for start in range(0, pcm.size, 160):
+                frame = pcm[start : start + 160]
+                pos = received - pcm.size + start + frame.size
+                voiced = float(np.sqrt(np.mean(frame.astype(np.float64) ** 2))) > VOICED_RMS
+                if voiced:
+                    word.append(frame)
+                    silent = 0
+                    word_end = pos
+                    since_interim += frame.size
+                    if since_interim >= self.interim_every_s * RATE:
+                        since_interim = 0
+                        yield _response(self.words_for(np.concatenate(word)), False, pos)
+                elif word:
+                    silent += frame.size
+                    if silent >= SILENCE_SPLIT_S * RATE:
+                        text = self.words_for(np.concatenate(word))
+                        word, since_interim = [], 0
+                        pending_final = (word_end + int(self.final_delay_s * RATE), text)
+                        end_of_word = word_end
+                if pending_final is not None and pos >= pending_final[0]:
+                    log_.finals.append(pending_final[1])
+                    yield _response(pending_final[1], True, end_of_word)
+                    pending_final = None
+
+    # -- Text-to-Speech ------------------------------------------------------------------
+
+    def _synthesize(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self.tts_requests.append(request)
+        time.sleep(self.tts_delay_s)
+        n = RATE * self.tts_ms_per_char * max(1, len(request.input.text)) // 1000
+        t = np.arange(n) / RATE
+        audio = ulaw_encode((5000 * np.sin(2 * np.pi * 220 * t)).astype(np.int16))
+        return tts.SynthesizeSpeechResponse(audio_content=_wav_header(len(audio)) + audio)
+
+    # -- server --------------------------------------------------------------------------
+
+    def start(self) -> int:
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=64))
+        server.add_generic_rpc_handlers((
+            grpc.method_handlers_generic_handler("google.cloud.speech.v1.Speech", {
+                "StreamingRecognize": grpc.stream_stream_rpc_method_handler(
+                    self._recognize,
+                    request_deserializer=speech.StreamingRecognizeRequest.deserialize,
+                    response_serializer=speech.StreamingRecognizeResponse.serialize,
+                ),
+            }),
+            grpc.method_handlers_generic_handler("google.cloud.texttospeech.v1.TextToSpeech", {
+                "SynthesizeSpeech": grpc.unary_unary_rpc_method_handler(
+                    self._synthesize,
+                    request_deserializer=tts.SynthesizeSpeechRequest.deserialize,
+                    response_serializer=tts.SynthesizeSpeechResponse.serialize,
+                ),
+            }),
+        ))
+        self.port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        self._server = server
+        return self.port
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop(grace=None)
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def _response(text: str, final: bool, end_sample: int) -> Any:
+    end = duration_pb2.Duration()
+    end.FromNanoseconds(int(end_sample * 1e9 / RATE))
+    return speech.StreamingRecognizeResponse(results=[speech.StreamingRecognitionResult(
+        alternatives=[speech.SpeechRecognitionAlternative(transcript=text, confidence=0.9)],
+        is_final=final, stability=0.9 if final else 0.5, result_end_time=end,
+    )])
+
+
+def _wav_header(n: int) -> bytes:
+    """The 44-byte header Google puts before MULAW audio."""
+    import struct
+
+    return (b"RIFF" + struct.pack("<I", 36 + n) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 7, 1, RATE,
+            RATE, 1, 8) + b"data" + struct.pack("<I", n))
+

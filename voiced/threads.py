@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import outcome
-import outcome
 import trio
 
 T = TypeVar("T")

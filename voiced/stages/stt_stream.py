@@ -64,7 +64,7 @@ class _Feeder:
             self.unacked.popleft()
         if self.unacked and self.unacked[0][0] < until_s:
             offset, chunk = self.unacked[0]
-            cut = int(round((until_s - offset) * RATE))  # mu-law: one byte a sample
+            cut = round((until_s - offset) * RATE)  # mu-law: one byte a sample
             self.unacked[0] = (offset + cut / RATE, chunk[cut:])
 
 

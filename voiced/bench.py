@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import logging
 import platform
 import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,25 +121,59 @@ async def sequential_calls(
     return stats
 
 
+@asynccontextmanager
+async def sim_engines(cfg: Config, language: str) -> AsyncIterator[Config]:
+    """Local servers that speak Google's gRPC and OpenAI's SSE protocols with the default sim
+    latency profile (STT final 150 ms after the end of audio, LLM first token 350 ms then
+    15 ms a token, TTS first audio 120 ms); yields ``cfg`` pointed at them."""
+    from .testing.google_server import FakeGoogle
+    from .testing.llm_server import FakeLLM
+
+    google = FakeGoogle(words_for=lambda pcm: "what are your opening hours?", final_delay_s=0.15,
+                        tts_delay_s=0.12)
+    google.start()
+    try:
+        async with FakeLLM(ttft_s=0.35, per_token_s=0.015).running() as llm_url:
+            at = google.endpoint
+            yield dataclasses.replace(
+                cfg,
+                stt=dataclasses.replace(cfg.stt, engine="google", google=dataclasses.replace(
+                    cfg.stt.google, endpoint=at, insecure=True)),
+                tts=dataclasses.replace(cfg.tts, engine="google", google=dataclasses.replace(
+                    cfg.tts.google, endpoint=at, insecure=True)),
+                brain=dataclasses.replace(cfg.brain, engine="openai",
+                                          openai=dataclasses.replace(cfg.brain.openai, base_url=llm_url)),
+                call=dataclasses.replace(cfg.call, languages=(language,)),
+            )
+    finally:
+        google.stop()
+
+
 async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     files = corpus_files(Path(args.corpus), args.lang)
     if not files:
         raise SystemExit(f"no {args.lang} utterances in {args.corpus}")
     utterances = [Utterance.from_wav(f) for f in files]
     t0 = time.perf_counter()
-    print(f"# voiced bench e2e: {args.calls} sequential calls x {args.turns} turns, "
-          f"{args.lang} corpus, vad.silence_ms={cfg.vad.silence_ms}; {machine()}")
-    with TurnCollector() as collector:
-        async with local_daemon(cfg) as url:
-            opts = DialOptions(barge_in_after_ms=args.barge_in_after_ms)
-            stats = await sequential_calls(url, utterances, args.calls, args.turns, opts)
+    print(f"# voiced bench e2e --engines {args.engines}: {args.calls} sequential calls x "
+          f"{args.turns} turns, {args.lang} corpus, vad.silence_ms={cfg.vad.silence_ms}; {machine()}")
+    async with AsyncExitStack() as stack:
+        if args.engines == "sim":
+            cfg = await stack.enter_async_context(sim_engines(cfg, args.lang))
+        collector = stack.enter_context(TurnCollector())
+        url = await stack.enter_async_context(local_daemon(cfg))
+        opts = DialOptions(barge_in_after_ms=args.barge_in_after_ms)
+        stats = await sequential_calls(url, utterances, args.calls, args.turns, opts)
     stages = collector.percentiles()
+    overheads = [t.stages()["overhead"] for t in collector.turns if "overhead" in t.stages()]
     print("daemon-side stages (ms):")
     for key, value in stages.items():
         print(f"  {key:20s} p50 {value['p50_ms']:8.1f}  p95 {value['p95_ms']:8.1f}")
     heard = stats.latencies
     summary = {
         "bench": "e2e",
+        "engines": args.engines,
+        "p95_overhead_ms": round(1000 * percentile(overheads, 95), 1) if overheads else None,
         "lang": args.lang,
         "calls": args.calls,
         "turns": len(heard),

@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="benchmarks (real clock): e2e")
     b.add_argument("kind", choices=["e2e"])
+    b.add_argument("--engines", choices=["embedded", "sim"], default="embedded",
+                   help="embedded: Whisper, espeak-ng; sim: local Google gRPC and OpenAI SSE servers "
+                        "with the default latency profile")
     b.add_argument("--config")
     b.add_argument("--corpus", default=os.environ.get("VOICED_CORPUS", "../shared/corpus"))
     b.add_argument("--lang", default="en", choices=["en", "he"])

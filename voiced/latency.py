@@ -45,6 +45,11 @@ class TurnLog:
             out["tts_first_audio"] = self.tts_first_s
         if self.total_s is not None:
             out["total_server"] = self.total_s
+            if "llm_first_token" in out and "tts_first_audio" in out:
+                # What the endpoint rule and the engines require, speculation included; the
+                # rest of the reply latency is voiced's own overhead.
+                engines = (self.t_stt - self.t_end) + out["llm_first_token"] + out["tts_first_audio"]
+                out["overhead"] = self.total_s - max(out["endpoint"], engines)
         return out
 
     @property

@@ -1,0 +1,96 @@
+"""A local OpenAI-compatible server: chat completions streamed as Server-Sent Events, and
+``/v1/audio/transcriptions`` (multipart). For tests and ``voiced bench --engines sim``.
+
+Behaviour is set per instance: time to first token, delay per token, the reply's tokens, a
+hang (never answers), or an HTTP error. Served by hypercorn on 127.0.0.1, so clients go
+through real sockets, real HTTP and real SSE framing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import trio
+from hypercorn.config import Config as HyperConfig
+from hypercorn.trio import serve
+from quart import request
+from quart_trio import QuartTrio
+
+DEFAULT_REPLY = ("Sure. ", "We are open ", "Sunday ", "to ", "Thursday, ", "from ", "nine ", "to ",
+                 "six. ", "Anything ", "else?")
+
+
+@dataclass
+class FakeLLM:
+    ttft_s: float = 0.35
+    per_token_s: float = 0.015
+    tokens: tuple[str, ...] = DEFAULT_REPLY
+    hang: bool = False
+    status: int = 200
+    transcript: str = "what are your opening hours?"
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    streams_started: int = 0
+    streams_finished: int = 0
+
+    def app(self) -> QuartTrio:
+        app = QuartTrio("fake-llm")
+
+        @app.post("/v1/chat/completions")
+        async def chat() -> Any:
+            body = await request.get_json()
+            self.requests.append(body)
+            if self.status != 200:
+                return {"error": {"message": "fake failure"}}, self.status
+
+            async def events() -> AsyncIterator[bytes]:
+                self.streams_started += 1
+                if self.hang:
+                    await trio.sleep_forever()
+                await trio.sleep(self.ttft_s)
+                for i, token in enumerate(self.tokens):
+                    if i:
+                        await trio.sleep(self.per_token_s)
+                    chunk = {"id": "c1", "object": "chat.completion.chunk",
+                             "choices": [{"index": 0, "delta": {"content": token}}]}
+                    yield f"data: {json.dumps(chunk)}\n\n".encode()
+                yield b"data: [DONE]\n\n"
+                self.streams_finished += 1
+
+            return events(), 200, {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+
+        @app.post("/v1/audio/transcriptions")
+        async def transcriptions() -> Any:
+            form = await request.form
+            files = await request.files
+            upload = files.get("file")
+            audio = upload.read() if upload is not None else b""
+            self.requests.append({"model": form.get("model"), "language": form.get("language"),
+                                  "bytes": len(audio), "riff": audio[:4] == b"RIFF"})
+            if not audio:
+                return {"error": {"message": "no file"}}, 400
+            await trio.sleep(self.ttft_s)
+            return {"text": self.transcript, "language": form.get("language") or "en"}
+
+        return app
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[str]:
+        """Serve on a free loopback port; yields the base URL (``http://127.0.0.1:P/v1``)."""
+        config = HyperConfig()
+        config.bind = ["127.0.0.1:0"]
+        config.accesslog = None
+        config.errorlog = logging.getLogger("hypercorn.error")
+        done = trio.Event()
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(partial(serve, self.app(), config, shutdown_trigger=done.wait))
+            try:
+                yield binds[0].replace("http://", "http://", 1) + "/v1"
+            finally:
+                done.set()
+                nursery.cancel_scope.deadline = trio.current_time() + 2

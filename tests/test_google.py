@@ -12,7 +12,15 @@ import trio
 
 from voiced.config import Config, GoogleSttConfig, GoogleTtsConfig, SttConfig, VadConfig
 from voiced.engines.google import GoogleTTS, speech_client
-from voiced.events import Frame, Partial, SpeechEnded, SpeechStarted, Transcript
+from voiced.events import (
+    DialogueEvent,
+    Frame,
+    Partial,
+    SpeechEnded,
+    SpeechStarted,
+    Transcript,
+    VadEvent,
+)
 from voiced.stages.stt_stream import GoogleSpeech, stream_stt
 from voiced.testing.google_server import FakeGoogle, word_tone
 
@@ -42,10 +50,10 @@ def call_audio(words: int, gap_ms: int) -> list[bytes]:
 
 
 async def run_stage(server: FakeGoogle, cfg: SttConfig, frames: list[bytes], *,
-                    languages: tuple[str, ...] = ("en",), pace: float = 0.0) -> list[object]:
+                    languages: tuple[str, ...] = ("en",), pace: float = 0.0) -> list[DialogueEvent]:
     engine = GoogleSpeech(speech_client(cfg.google), 10)
-    in_tx, in_rx = trio.open_memory_channel[object](100)
-    out_tx, out_rx = trio.open_memory_channel[object](10000)
+    in_tx, in_rx = trio.open_memory_channel[Frame | VadEvent](100)
+    out_tx, out_rx = trio.open_memory_channel[DialogueEvent](10000)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(stream_stt, in_rx, out_tx, engine, cfg, VadConfig(), languages, "test")
         async with in_tx:
@@ -107,8 +115,8 @@ async def test_interim_results_are_debounced(google: FakeGoogle) -> None:
 async def test_cancelling_the_stage_ends_the_grpc_thread(google: FakeGoogle) -> None:
     cfg = stt_config(google)
     engine = GoogleSpeech(speech_client(cfg.google), 10)
-    in_tx, in_rx = trio.open_memory_channel[object](100)
-    out_tx, _ = trio.open_memory_channel[object](10000)
+    in_tx, in_rx = trio.open_memory_channel[Frame | VadEvent](100)
+    out_tx, _ = trio.open_memory_channel[DialogueEvent](10000)
     with trio.move_on_after(0.5):
         await stream_stt(in_rx, out_tx, engine, cfg, VadConfig(), ("en",), "test")
     await trio.sleep(0.1)

@@ -283,28 +283,24 @@ async def test_a_prepared_reply_is_dropped_when_the_caller_goes_on(
     assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.8)
 
 
-async def test_smart_endpoint_answers_a_complete_question_after_300ms(
-    autojump_clock: trio.testing.MockClock,
+@pytest.mark.parametrize(
+    ("words", "endpoint"),
+    [
+        ("What are your opening hours?", 0.300),  # reads as complete: the short endpoint
+        ("I would like to book an appointment for the.", 0.800),  # dangles: the full wait
+        ("so I was wondering", 0.800),  # no final punctuation
+    ],
+)
+async def test_smart_endpoint_answers_complete_sentences_sooner(
+    autojump_clock: trio.testing.MockClock, words: str, endpoint: float
 ) -> None:
     cfg = Config()
-    stt = FakeSTT(text="What are your opening hours?", delay=0.05)
+    stt = FakeSTT(text=words, delay=0.05)
     h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0)))
     async with h.running():
         t_end = await speak_and_wait(h)
         await h.peer.send(Stop())
-    assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.300)
-
-
-async def test_smart_endpoint_waits_when_the_sentence_dangles(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    cfg = Config()
-    stt = FakeSTT(text="I would like to book an appointment for the.", delay=0.05)
-    h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0)))
-    async with h.running():
-        t_end = await speak_and_wait(h)
-        await h.peer.send(Stop())
-    assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.800)
+    assert h.peer.first_media_after(t_end) == pytest.approx(t_end + endpoint)
 
 
 async def test_filler_plays_when_the_brain_is_slow_and_not_otherwise(
@@ -346,6 +342,20 @@ async def test_idle_reprompt_and_hangup_fire_at_the_configured_times(
     assert min(t for t in media if t > t_quiet + 5.5) == pytest.approx(t_quiet + 12.0)
     assert h.call is not None and h.call.ended_by.startswith("the agent ended the call")
     assert t_end < t_quiet
+
+
+async def test_the_call_ends_at_its_maximum_duration(autojump_clock: trio.testing.MockClock) -> None:
+    base = Config()
+    cfg = dataclasses.replace(base, call=dataclasses.replace(base.call, max_duration_s=10.0))
+    tts = FakeTTS(delay=0.0)
+    h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), tts))
+    async with h.running():
+        await speak_and_wait(h, after_ms=1000)
+        await h.peer.play(tone(30_000))  # a caller who will not stop talking
+    assert tts.spoken[-1] == cfg.brain.script.goodbye["en"]  # the caller spoke English
+    goodbye_at = [t for t in h.peer.media_times() if t >= 10.0]
+    assert goodbye_at and goodbye_at[0] == pytest.approx(10.0)
+    assert h.call is not None and h.call.ended_by.startswith("the agent ended the call")
 
 
 async def test_the_agent_hangs_up_through_the_rest_api(

@@ -420,15 +420,18 @@ class Dialogue:
                                    None, idle=True)
                 await trio.sleep_until(since + idle.hangup_s)
                 log.info("call %s: caller silent for %.0fs, hanging up", self._call.id, idle.hangup_s)
-                await self.prepare(UserTurn("", self.language),
-                                   Say(self._line(self._script.goodbye), EndCall("idle")), None, idle=True)
+                await self.goodbye("idle")
                 return
+
+    async def goodbye(self, reason: str) -> None:
+        """Say the goodbye line, then end the call once Twilio has played it."""
+        await self.prepare(UserTurn("", self.language),
+                           Say(self._line(self._script.goodbye), EndCall(reason)), None, idle=True)
 
     async def max_duration(self) -> None:
         await trio.sleep(self._cfg.call.max_duration_s)
         log.info("call %s: reached call.max_duration_s, saying goodbye", self._call.id)
-        await self.prepare(UserTurn("", self.language),
-                           Say(self._line(self._script.goodbye), EndCall("max duration")), None, idle=True)
+        await self.goodbye("max duration")
 
 
 async def dialogue(

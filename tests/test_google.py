@@ -140,3 +140,40 @@ async def test_google_tts_sends_mulaw_without_the_wav_header(google: FakeGoogle)
     assert req.audio_config.sample_rate_hertz == 8000
     assert req.audio_config.speaking_rate == pytest.approx(1.05)
     assert dataclasses.is_dataclass(Config())
+
+
+async def test_streaming_synthesis_for_chirp_voices_sends_audio_as_it_comes(
+    google: FakeGoogle,
+) -> None:
+    cfg = GoogleTtsConfig(endpoint=google.endpoint, insecure=True, voice_en="en-US-Chirp3-HD-Aoede")
+    tts = GoogleTTS(cfg)
+    assert tts.streams("en") and not tts.streams("he")
+    tx, rx = trio.open_memory_channel[bytes](100)
+    arrivals: list[tuple[float, int]] = []
+    t0 = trio.current_time()
+    async with trio.open_nursery() as nursery:
+
+        async def consume() -> None:
+            async for chunk in rx:
+                arrivals.append((trio.current_time() - t0, len(chunk)))
+
+        nursery.start_soon(consume)
+        async with tx:
+            await tts.synthesize("We are open until six today.", "en", tx)
+    total = 8000 * 60 * len("We are open until six today.") // 1000
+    assert sum(n for _, n in arrivals) == total and len(arrivals) == -(-total // 800)
+    # The first chunk came after the first-audio delay, long before the last one.
+    assert arrivals[0][0] == pytest.approx(google.tts_delay_s, abs=0.1)
+    assert arrivals[-1][0] - arrivals[0][0] >= 0.05 * (len(arrivals) - 1) * 0.8
+    (req,) = google.tts_requests
+    cfg_ = req.streaming_config
+    assert cfg_.voice.name == "en-US-Chirp3-HD-Aoede"
+    assert cfg_.streaming_audio_config.sample_rate_hertz == 8000
+
+
+async def test_a_hung_recognizer_yields_a_fallback_transcript(google: FakeGoogle) -> None:
+    google.hang_stt = True
+    cfg = stt_config(google, final_timeout_ms=100)  # run_stage waits 200 ms after the endpoint
+    out = await run_stage(google, cfg, call_audio(words=2, gap_ms=300))
+    (t,) = [x for x in out if isinstance(x, Transcript)]
+    assert t.text == "" and t.error == "no result from the recognizer"

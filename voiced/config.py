@@ -157,6 +157,9 @@ class GoogleSttConfig(GoogleConfig):
     streaming_limit_s: float = field(default=240.0, metadata=_range(10.0, 300.0))
     # Streams open at once in this process (each holds a worker thread).
     max_streams: int = field(default=250, metadata=_range(1, 10000))
+    # No words this long after the endpoint: the stream is failing; the caller hears the
+    # fallback line instead of silence.
+    final_timeout_ms: int = field(default=1500, metadata=_range(100, 30000))
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,8 @@ class GoogleTtsConfig(GoogleConfig):
     voice_he: str = "he-IL-Wavenet-A"
     voice_en: str = "en-US-Neural2-F"
     speaking_rate: float = field(default=1.05, metadata=_range(0.25, 4.0))
+    # Streaming synthesis: "auto" uses it for the voices that support it (Chirp 3: HD).
+    streaming: str = field(default="auto", metadata=_choice("auto", "on", "off"))
 
 
 @dataclass(frozen=True)

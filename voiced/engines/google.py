@@ -58,10 +58,14 @@ def tts_client(cfg: GoogleTtsConfig) -> Any:
     return texttospeech_v1.TextToSpeechClient(transport=TextToSpeechGrpcTransport(**kwargs))
 
 
+STREAMING_VOICES = ("Chirp3-HD", "Chirp-HD")
+
+
 class GoogleTTS:
     """``MULAW`` at 8 kHz straight from Google: only the 44-byte WAV header to strip, no
     transcoding. One request per sentence; the brain hands us the first sentence as soon as
-    it is complete."""
+    it is complete. Voices that support it (Chirp 3: HD) use streaming synthesis, so the
+    first audio of a sentence comes before the whole sentence is synthesised."""
 
     def __init__(self, cfg: GoogleTtsConfig, client: Any | None = None, concurrency: int = 64) -> None:
         from google.cloud import texttospeech_v1 as tts
@@ -93,11 +97,61 @@ class GoogleTTS:
         audio: bytes = response.audio_content
         return strip_wav_header(audio)
 
+    def streams(self, language: str) -> bool:
+        if self._cfg.streaming != "auto":
+            return self._cfg.streaming == "on"
+        voice = self._cfg.voice_he if language == "he" else self._cfg.voice_en
+        return any(v in voice for v in STREAMING_VOICES)
+
     async def synthesize(self, text: str, language: str, tx: trio.MemorySendChannel[bytes]) -> None:
+        if self.streams(language):
+            await self._synthesize_streaming(text, language, tx)
+            return
         work = partial(self._call, self._request(text, language))
         audio = await run_cancellable(work, limiter=self._limiter, name="voiced-google-tts")
         if audio:
             await tx.send(audio)
+
+    def _stream_call(self, text: str, language: str, deliver: Callable[[bytes], None],
+                     cancelled: threading.Event) -> None:
+        tts, cfg = self._tts, self._cfg
+        request = self._request(text, language)
+        requests = [
+            tts.StreamingSynthesizeRequest(streaming_config=tts.StreamingSynthesizeConfig(
+                voice=request["voice"],
+                streaming_audio_config=tts.StreamingAudioConfig(
+                    audio_encoding=tts.AudioEncoding.MULAW, sample_rate_hertz=RATE,
+                    speaking_rate=cfg.speaking_rate),
+            )),
+            tts.StreamingSynthesizeRequest(input=tts.StreamingSynthesisInput(text=text)),
+        ]
+        try:
+            responses = self._client.streaming_synthesize(iter(requests), timeout=30.0)
+            for response in responses:
+                if cancelled.is_set():
+                    responses.cancel()
+                    raise WorkCancelled
+                if response.audio_content:
+                    deliver(strip_wav_header(response.audio_content))
+        except WorkCancelled:
+            raise
+        except Exception as exc:
+            if cancelled.is_set():
+                raise WorkCancelled from None
+            raise EngineError(
+                f"Google streaming TTS failed: {type(exc).__name__}: {str(exc)[:120]}") from None
+
+    async def _synthesize_streaming(self, text: str, language: str,
+                                    tx: trio.MemorySendChannel[bytes]) -> None:
+        def deliver(chunk: bytes) -> None:
+            try:
+                trio.from_thread.run(tx.send, chunk)
+            except (trio.Cancelled, trio.RunFinishedError, trio.BrokenResourceError,
+                    trio.ClosedResourceError):
+                raise WorkCancelled from None
+
+        work = partial(self._stream_call, text, language, deliver)
+        await run_cancellable(work, limiter=self._limiter, name="voiced-google-tts")
 
 
 def strip_wav_header(audio: bytes) -> bytes:

@@ -139,6 +139,16 @@ async def stream_stt(
                                  t_ready=trio.current_time(), compute_s=0.0,
                                  speculative=not state["ended"]))
 
+    async def no_words_watch(gen: int) -> None:
+        await trio.sleep(gcfg.final_timeout_ms / 1000)
+        if state["gen"] == gen and state["emitted"] is None:
+            log.warning("call %s: no words from Google STT %.1fs after the endpoint", call_id,
+                        gcfg.final_timeout_ms / 1000)
+            state["emitted"] = ""
+            await tx.send(Transcript(text="", language=language, gen=gen, t_end=state["t_end"],
+                                     t_ready=trio.current_time(), compute_s=0.0, speculative=False,
+                                     error="no result from the recognizer"))
+
     async def results() -> None:
         async for stream_id, response in resp_rx:
             if stream_id != current["id"]:
@@ -200,6 +210,8 @@ async def stream_stt(
                     log.info("call %s [ΔSTT] final text %s at the endpoint", call_id,
                              "ready" if words.text() else "not yet")
                     await emit()
+                    if state["emitted"] is None:
+                        nursery.start_soon(no_words_watch, item.gen)
                 elif isinstance(item, SpeechDiscarded):
                     state.update(gen=None, paused=False, ended=False)
                 await tx.send(item)

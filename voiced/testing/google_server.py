@@ -68,7 +68,9 @@ class FakeGoogle:
     limit_s: float = 305.0
     tts_delay_s: float = 0.12
     tts_ms_per_char: int = 60
+    tts_chunk_s: float = 0.05  # streaming synthesis: between 100 ms chunks
     fail_stt: bool = False
+    hang_stt: bool = False  # read the audio, never answer
     streams: list[StreamLog] = field(default_factory=list)
     tts_requests: list[Any] = field(default_factory=list)
     _server: Any = None
@@ -83,6 +85,10 @@ class FakeGoogle:
         self.streams.append(log_)
         if self.fail_stt:
             context.abort(grpc.StatusCode.UNAVAILABLE, "The service is currently unavailable.")
+        if self.hang_stt:
+            for req in requests:
+                log_.audio_s += len(req.audio_content) / RATE
+            return
         received = 0  # samples
         word: list[np.ndarray] = []
         word_end = 0
@@ -131,6 +137,20 @@ class FakeGoogle:
         audio = ulaw_encode((5000 * np.sin(2 * np.pi * 220 * t)).astype(np.int16))
         return tts.SynthesizeSpeechResponse(audio_content=_wav_header(len(audio)) + audio)
 
+    def _synthesize_streaming(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+        first = next(requests)
+        self.tts_requests.append(first)
+        for req in requests:
+            text = req.input.text
+            n = RATE * self.tts_ms_per_char * max(1, len(text)) // 1000
+            t = np.arange(n) / RATE
+            audio = ulaw_encode((5000 * np.sin(2 * np.pi * 220 * t)).astype(np.int16))
+            time.sleep(self.tts_delay_s)  # first audio
+            for i in range(0, len(audio), 800):  # 100 ms chunks, raw MULAW
+                if i:
+                    time.sleep(self.tts_chunk_s)
+                yield tts.StreamingSynthesizeResponse(audio_content=audio[i : i + 800])
+
     # -- server --------------------------------------------------------------------------
 
     def start(self) -> int:
@@ -148,6 +168,11 @@ class FakeGoogle:
                     self._synthesize,
                     request_deserializer=tts.SynthesizeSpeechRequest.deserialize,
                     response_serializer=tts.SynthesizeSpeechResponse.serialize,
+                ),
+                "StreamingSynthesize": grpc.stream_stream_rpc_method_handler(
+                    self._synthesize_streaming,
+                    request_deserializer=tts.StreamingSynthesizeRequest.deserialize,
+                    response_serializer=tts.StreamingSynthesizeResponse.serialize,
                 ),
             }),
         ))

@@ -6,9 +6,9 @@ the last *final* result has not been acknowledged; it is kept and replayed into 
 and the old stream is cancelled rather than drained so none of its words arrive twice (Google's
 "endless streaming" sample does the same).
 
-Our VAD still owns the turn: at the caller's first pause the words so far (finals plus the
-latest interim) go downstream as a speculative transcript, and a later final that changes them
-replaces it until the reply is released.
+Our VAD still owns the turn: at each final result, and at the caller's first pause, the words
+so far (finals plus the latest interim) go downstream as a speculative transcript; a later one
+that changes them replaces it until the reply is released.
 """
 
 from __future__ import annotations
@@ -162,8 +162,9 @@ async def stream_stt(
                     words.finals.append((end_s, text))
                     words.interim = ""
                     feeder.acked(end_s)
-                    if state["paused"] or state["ended"]:
-                        await emit()
+                    # A final is Google's own guess that a phrase ended: a good moment to
+                    # prepare the reply, often before our VAD's pause. A revision replaces it.
+                    await emit()
                 else:
                     words.interim = text
                     now = trio.current_time()

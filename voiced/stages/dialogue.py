@@ -36,6 +36,7 @@ from ..events import (
     SpeechConfirmed,
     SpeechDiscarded,
     SpeechEnded,
+    SpeechPaused,
     SpeechResumed,
     SpeechStarted,
     Transcript,
@@ -108,6 +109,7 @@ class _Pending:
     gen: int
     transcript: Transcript | None = None
     short_pause: ShortPause | None = None
+    t_end: float | None = None  # end of the caller's speech, per the VAD
     t_endpoint: float | None = None
     reply: Reply | None = None
 
@@ -276,6 +278,9 @@ class Dialogue:
         self.pending = None
         if reply.turnlog is not None:
             reply.turnlog.t_endpoint = t_endpoint
+            if p.t_end is not None:
+                # A streaming recognizer may have spoken before the VAD saw the pause.
+                reply.turnlog.t_end = p.t_end
             log.info("call %s turn %d caller (%s): %s", self._call.id, reply.turnlog.n,
                      reply.turnlog.language, reply.turnlog.transcript)
         await self.release(reply)
@@ -333,10 +338,14 @@ class Dialogue:
                 await self.interrupt("caller resumed")
             self._drop_pending()
             self.pending = _Pending(ev.gen)
+        elif isinstance(ev, SpeechPaused):
+            if self.pending is not None and self.pending.gen == ev.gen:
+                self.pending.t_end = ev.t_end
         elif isinstance(ev, ShortPause):
             p = self.pending
             if p is not None and p.gen == ev.gen:
                 p.short_pause = ev
+                p.t_end = ev.t_end
                 if p.transcript is not None and p.reply is not None and \
                         self._smart_endpoint(p.transcript.text):
                     await self._confirm(p, ev.t)
@@ -344,6 +353,7 @@ class Dialogue:
             self.caller_speaking = False
             p = self.pending
             if p is not None and p.gen == ev.gen:
+                p.t_end = ev.t_end
                 await self._confirm(p, ev.t_endpoint)
             self._check_quiet()
         elif isinstance(ev, SpeechDiscarded):

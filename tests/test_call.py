@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import urllib.parse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 import trio.testing
@@ -13,6 +17,7 @@ from voiced import config
 from voiced.config import Config, IdleConfig, VadConfig
 from voiced.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
 from voiced.testing.harness import CallHarness, voiced_tasks
+from voiced.twilio_rest import TwilioRest
 from voiced.wire import Dtmf, Media, Stop
 
 SPEECH = tone(1000)
@@ -358,25 +363,29 @@ async def test_the_call_ends_at_its_maximum_duration(autojump_clock: trio.testin
     assert h.call is not None and h.call.ended_by.startswith("the agent ended the call")
 
 
-async def test_the_agent_hangs_up_through_the_rest_api(
-    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import httpx
-
-    from voiced.twilio_rest import TwilioRest
-
+@asynccontextmanager
+async def twilio_rest(
+    cfg: Config, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[TwilioRest, list[httpx.Request]]]:
+    """The REST client over an in-memory transport that records the requests it gets."""
     requests: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         requests.append(request)
-        return httpx.Response(200, json={"status": "completed"})
+        return httpx.Response(200, json={})
 
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "test-token")
-    cfg = Config()
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), FakeTTS(delay=0.0),
-                                          FakeBrain(tokens=["Bye."], end_call=True)),
-                        rest=TwilioRest(cfg.twilio, http))
+        yield TwilioRest(cfg.twilio, http), requests
+
+
+async def test_the_agent_hangs_up_through_the_rest_api(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = Config()
+    brain = FakeBrain(tokens=["Bye."], end_call=True)
+    async with twilio_rest(cfg, monkeypatch) as (rest, requests):
+        h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), FakeTTS(delay=0.0), brain), rest=rest)
         async with h.running():
             await speak_and_wait(h, after_ms=3000)
     (req,) = requests
@@ -388,24 +397,9 @@ async def test_the_agent_hangs_up_through_the_rest_api(
 async def test_dtmf_0_transfers_the_call_through_the_rest_api(
     autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import urllib.parse
-
-    import httpx
-
-    from voiced.twilio_rest import TwilioRest
-
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, json={})
-
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "test-token")
     cfg = SHIPPED
-    transport = httpx.MockTransport(handler)
-    async with httpx.AsyncClient(transport=transport) as http:
-        h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), FakeTTS(delay=0.0)),
-                        rest=TwilioRest(cfg.twilio, http))
+    async with twilio_rest(cfg, monkeypatch) as (rest, requests):
+        h = CallHarness(cfg, fake_engines(cfg, FakeSTT(), FakeTTS(delay=0.0)), rest=rest)
         async with h.running():
             await h.peer.silence(1000)
             await h.peer.send(Dtmf("0"))

@@ -93,3 +93,18 @@ async def test_vad_stage_forwards_every_frame_then_its_events(
                       ShortPause(29 * F, 44 * F, 0), SpeechEnded(29 * F, 69 * F, 0, 500)]
     # each event follows the frame that caused it
     assert items.index(events[0]) == items.index(frames[7]) + 1
+
+
+def test_energy_gate_ends_speech_where_the_words_end() -> None:
+    from voiced.engines.vad import EnergyGate
+
+    class Always:
+        def is_speech(self, pcm: bytes) -> bool:
+            return True  # webrtcvad on a breath
+
+    gate = EnergyGate(Always(), floor_db=35.0)
+    loud = tone(20, amplitude=10000).tobytes()
+    breath = tone(20, amplitude=50).tobytes()  # ~ -56 dB below the words
+    assert gate.is_speech(loud)
+    assert not gate.is_speech(breath)
+    assert gate.is_speech(tone(20, amplitude=1000).tobytes())  # a soft syllable, -20 dB

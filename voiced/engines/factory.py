@@ -8,7 +8,7 @@ from ..config import Config
 from .base import Brain, Engines, FrameClassifier, SpeechToText, StreamingSpeech, TextToSpeech
 from .cache import CachedTTS, fixed_lines
 from .scripted import ScriptedBrain
-from .vad import WebRtcClassifier
+from .vad import EnergyGate, WebRtcClassifier
 
 
 def build(
@@ -49,10 +49,11 @@ def build(
             from .espeak import EspeakTTS
 
             tts = CachedTTS(EspeakTTS(cfg.tts.espeak))
-    aggressiveness = cfg.vad.aggressiveness
+    aggressiveness, floor_db = cfg.vad.aggressiveness, cfg.vad.energy_floor_db
 
     def classifier() -> FrameClassifier:
-        return WebRtcClassifier(aggressiveness)
+        webrtc = WebRtcClassifier(aggressiveness)
+        return EnergyGate(webrtc, floor_db) if floor_db > 0 else webrtc
 
     return Engines(stt=recognizer, brain=brain, tts=tts, fallback=scripted, classifier=classifier)
 

@@ -69,7 +69,7 @@ class VadConfig:
     # A frame webrtcvad calls speech must also be within this many dB of the caller's recent
     # loudest speech (0 turns the gate off): breath and reverb after the last word are not
     # speech, so the endpoint timer starts when the words end.
-    energy_floor_db: float = field(default=0.0, metadata=_range(0.0, 90.0))
+    energy_floor_db: float = field(default=35.0, metadata=_range(0.0, 90.0))
     # Silence that ends the caller's turn (the users asked for 800 ms).
     silence_ms: int = field(default=800, metadata=_range(100, 5000))
     # Voiced audio needed before we believe speech started (a click is not a caller).

@@ -9,6 +9,7 @@ import trio.testing
 from voiced.config import BargeInConfig, TurnConfig, VadConfig
 from voiced.engines.vad import EnergyClassifier
 from voiced.events import (
+    EarlyPause,
     Frame,
     ShortPause,
     SpeechConfirmed,
@@ -39,6 +40,7 @@ def test_onset_pause_and_endpoint_times() -> None:
     assert events == [
         (12, SpeechStarted(10 * F, 0)),  # after 60 ms of speech, stamped at its first frame
         (24, SpeechConfirmed(24 * F, 0)),  # 300 ms of speech: enough to barge in
+        (62, EarlyPause(59 * F, 0)),  # 60 ms: a streaming recognizer's words are ready
         (69, SpeechPaused(59 * F, 0)),  # 10 silent frames = 200 ms: speculate
         (74, ShortPause(59 * F, 74 * F, 0)),  # 300 ms: the endpoint if the words are complete
         (99, SpeechEnded(59 * F, 99 * F, 0, 1000)),  # 40 silent frames = 800 ms
@@ -50,16 +52,17 @@ def test_onset_pause_and_endpoint_times() -> None:
 def test_a_pause_shorter_than_the_endpoint_resumes_the_same_turn() -> None:
     events = run("#" * 20 + "." * 15 + "#" * 20 + "." * 40)
     kinds = [type(e).__name__ for _, e in events]
-    assert kinds == ["SpeechStarted", "SpeechConfirmed", "SpeechPaused", "ShortPause", "SpeechResumed",
-                     "SpeechPaused", "ShortPause", "SpeechEnded"]
-    assert events[4] == (36, SpeechResumed(36 * F, 1))
+    assert kinds == ["SpeechStarted", "SpeechConfirmed", "EarlyPause", "SpeechPaused", "ShortPause",
+                     "SpeechResumed", "EarlyPause", "SpeechPaused", "ShortPause", "SpeechEnded"]
+    assert events[5] == (36, SpeechResumed(36 * F, 1))
     assert events[-1][1] == SpeechEnded(54 * F, 94 * F, 1, 800)
 
 
 def test_a_click_in_a_pause_neither_resumes_nor_delays_the_endpoint() -> None:
     events = run("#" * 20 + "." * 20 + "#" + "." * 19 + "....")
     kinds = [type(e).__name__ for _, e in events]
-    assert kinds == ["SpeechStarted", "SpeechConfirmed", "SpeechPaused", "ShortPause", "SpeechEnded"]
+    assert kinds == ["SpeechStarted", "SpeechConfirmed", "EarlyPause", "SpeechPaused", "ShortPause",
+                     "SpeechEnded"]
     assert events[-1] == (59, SpeechEnded(19 * F, 59 * F, 0, 420))
 
 
@@ -89,8 +92,9 @@ async def test_vad_stage_forwards_every_frame_then_its_events(
     frames = [x for x in items if isinstance(x, Frame)]
     events = [x for x in items if not isinstance(x, Frame)]
     assert len(frames) == 100
-    assert events == [SpeechStarted(5 * F, 0), SpeechConfirmed(19 * F, 0), SpeechPaused(29 * F, 0),
-                      ShortPause(29 * F, 44 * F, 0), SpeechEnded(29 * F, 69 * F, 0, 500)]
+    assert events == [SpeechStarted(5 * F, 0), SpeechConfirmed(19 * F, 0), EarlyPause(29 * F, 0),
+                      SpeechPaused(29 * F, 0), ShortPause(29 * F, 44 * F, 0),
+                      SpeechEnded(29 * F, 69 * F, 0, 500)]
     # each event follows the frame that caused it
     assert items.index(events[0]) == items.index(frames[7]) + 1
 

@@ -85,6 +85,9 @@ class TurnConfig:
     # At a pause this long, transcribe and prepare the reply speculatively; it is played only
     # once the endpoint is confirmed, and discarded if the caller goes on.
     speculate_after_ms: int = field(default=200, metadata=_range(20, 5000))
+    # With a streaming recognizer the words are already there: its reply may start preparing
+    # after this much silence (a batch recognizer like Whisper waits for speculate_after_ms).
+    early_speculate_ms: int = field(default=60, metadata=_range(20, 5000))
     # Smart endpointing: when the transcript reads as a finished question or sentence, this
     # much silence ends the turn instead of vad.silence_ms. Lower answers sooner and risks
     # cutting off a caller who pauses after a complete-looking clause.

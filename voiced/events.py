@@ -54,6 +54,15 @@ class SpeechResumed:
 
 
 @dataclass(frozen=True)
+class EarlyPause:
+    """Silence reached ``turn.early_speculate_ms``: too soon to spend a Whisper decode on, but
+    a streaming recognizer already has the words, so its reply can start preparing."""
+
+    t_end: float
+    gen: int
+
+
+@dataclass(frozen=True)
 class ShortPause:
     """Silence reached ``turn.min_silence_ms``: the endpoint, if the words say the turn is done."""
 
@@ -81,8 +90,8 @@ class SpeechDiscarded:
 
 
 VadEvent = (
-    SpeechStarted | SpeechConfirmed | SpeechPaused | ShortPause | SpeechResumed | SpeechEnded
-    | SpeechDiscarded
+    SpeechStarted | SpeechConfirmed | EarlyPause | SpeechPaused | ShortPause | SpeechResumed
+    | SpeechEnded | SpeechDiscarded
 )
 
 

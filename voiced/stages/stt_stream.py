@@ -6,7 +6,8 @@ the last *final* result has not been acknowledged; it is kept and replayed into 
 and the old stream is cancelled rather than drained so none of its words arrive twice (Google's
 "endless streaming" sample does the same).
 
-Our VAD still owns the turn: at each final result, and at the caller's first pause, the words
+Our VAD still owns the turn: at each final result, and as soon as the caller has been quiet
+for ``turn.early_speculate_ms``, the words
 so far (finals plus the latest interim) go downstream as a speculative transcript; a later one
 that changes them replaces it until the reply is released.
 """
@@ -27,6 +28,7 @@ from ..config import SttConfig, VadConfig
 from ..errors import EngineError
 from ..events import (
     DialogueEvent,
+    EarlyPause,
     Frame,
     Partial,
     SpeechDiscarded,
@@ -201,7 +203,7 @@ async def stream_stt(
                     words.interim = ""
                     state.update(gen=item.gen, paused=False, ended=False, emitted=None,
                                  onset=item.t, first_partial=False)
-                elif isinstance(item, SpeechPaused):
+                elif isinstance(item, EarlyPause | SpeechPaused):
                     state.update(gen=item.gen, paused=True, t_end=item.t_end)
                     await emit()
                 elif isinstance(item, SpeechResumed):

@@ -14,6 +14,7 @@ from ..audio import FRAME_MS
 from ..config import BargeInConfig, TurnConfig, VadConfig
 from ..engines.base import FrameClassifier
 from ..events import (
+    EarlyPause,
     Frame,
     ShortPause,
     SpeechConfirmed,
@@ -33,6 +34,7 @@ class Endpointer:
         self._onset = max(1, vad.onset_ms // FRAME_MS)
         self._silence_end = vad.silence_ms // FRAME_MS
         self._silence_pause = turn.speculate_after_ms // FRAME_MS
+        self._silence_early = turn.early_speculate_ms // FRAME_MS
         self._silence_short = turn.min_silence_ms // FRAME_MS
         self._confirm_ms = (bargein or BargeInConfig()).min_speech_ms
         self._confirmed = False
@@ -42,6 +44,7 @@ class Endpointer:
         self._streak_t = 0.0  # arrival of the first frame of the streak
         self._silence = 0  # frames since the last accepted speech
         self._paused = False
+        self._early = False  # an EarlyPause was sent for the current silence
         self._voiced_ms = 0
         self._last_voiced_t = 0.0
         self._gen = 0
@@ -61,7 +64,7 @@ class Endpointer:
             if self._streak >= self._onset:
                 self._speaking = True
                 self._silence = 0
-                self._paused = False
+                self._paused = self._early = False
                 self._voiced_ms = self._streak * FRAME_MS
                 self._last_voiced_t = t
                 self._confirmed = False
@@ -74,14 +77,17 @@ class Endpointer:
         if self._streak >= RESUME_FRAMES:
             self._silence = 0
             self._last_voiced_t = t
-            if self._paused:
-                self._paused = False
+            if self._paused or self._early:
+                self._paused = self._early = False
                 self._gen += 1
                 events.append(SpeechResumed(t, self._gen))
             return events
         self._silence += 1
         # A sound too short to be a turn is not worth transcribing at its pause.
         worth_it = self._voiced_ms >= self._min_voiced_ms
+        if self._silence == self._silence_early and worth_it:
+            self._early = True
+            events.append(EarlyPause(self._last_voiced_t, self._gen))
         if not self._paused and self._silence >= self._silence_pause and worth_it:
             self._paused = True
             events.append(SpeechPaused(self._last_voiced_t, self._gen))

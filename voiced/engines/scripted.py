@@ -7,6 +7,7 @@ itself: no I/O, no model, an answer in microseconds.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import trio
@@ -26,7 +27,7 @@ class ScriptedBrain:
     def __init__(self, cfg: ScriptConfig, line_language: str) -> None:
         self._cfg = cfg
         self._line_language = line_language
-        # Pre-normalised keywords: (intent, phrase, is_phrase)
+        # Pre-normalised keywords: (intent, word or phrase)
         self._keywords = [
             (intent, normalize(kw))
             for intent in cfg.intents
@@ -35,10 +36,8 @@ class ScriptedBrain:
             if normalize(kw)
         ]
 
-    def _say(self, texts: object, language: str) -> str:
-        assert hasattr(texts, "get")
-        text = texts.get(language) or texts.get(self._line_language) or ""
-        return str(text)
+    def _say(self, texts: Mapping[str, str], language: str) -> str:
+        return texts.get(language) or texts.get(self._line_language) or ""
 
     def greeting(self, language: str) -> str:
         return self._say(self._cfg.greeting, language)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import trio
@@ -314,9 +315,9 @@ class Dialogue:
                 for i in range(0, len(audio), chunk):
                     await self._tx.send(Audio(audio[i : i + chunk]))
 
-    def _line(self, texts: object) -> str:
-        assert hasattr(texts, "get")
-        return str(texts.get(self.language) or texts.get(self._cfg.call.language) or "")
+    def _line(self, texts: Mapping[str, str]) -> str:
+        """A configured line in the caller's language, else the line's own."""
+        return texts.get(self.language) or texts.get(self._cfg.call.language) or ""
 
     async def handle(self, ev: DialogueEvent) -> None:
         if isinstance(ev, Transcript):

@@ -71,6 +71,28 @@ class _Feeder:
 
 
 @dataclass
+class _Turn:
+    """What has been sent downstream for the caller's current turn."""
+
+    gen: int | None = None
+    ended: bool = False
+    emitted: str | None = None
+    t_end: float = 0.0
+    onset: float = 0.0
+    first_partial: bool = False
+    last_partial: float = -1e9
+
+
+@dataclass
+class _Stream:
+    """The stream being fed now; responses from any other are stragglers."""
+
+    stream: Any = None
+    scope: trio.CancelScope | None = None
+    id: int = 0
+
+
+@dataclass
 class _Words:
     """The words of the current turn: finals (with their end, in call audio seconds) and the
     latest interim."""
@@ -103,22 +125,20 @@ async def stream_stt(
     feeder = _Feeder()
     words = _Words()
     resp_tx, resp_rx = trio.open_memory_channel[tuple[int, Any]](64)
-    current: dict[str, Any] = {"stream": None, "scope": None, "id": 0}
-    # Turn state, for deciding what to send downstream.
-    state: dict[str, Any] = {"gen": None, "paused": False, "ended": False, "emitted": None,
-                             "t_end": 0.0, "onset": 0.0, "first_partial": False, "last_partial": -1e9}
+    current = _Stream()
+    state = _Turn()
 
     async def run_streams() -> None:
         failures = 0
         while True:
-            current["id"] += 1
-            stream = GoogleStream(engine.client, gcfg, language, current["id"])
+            current.id += 1
+            stream = GoogleStream(engine.client, gcfg, language, current.id)
             feeder.stream_start_s = feeder.unacked[0][0] if feeder.unacked else feeder.sent_s
             for _, chunk in feeder.unacked:
                 stream.send(chunk)
-            current["stream"] = stream
+            current.stream = stream
             with trio.CancelScope() as scope:
-                current["scope"] = scope
+                current.scope = scope
                 try:
                     await stream.run(resp_tx, engine.limiter)
                     failures = 0
@@ -133,27 +153,27 @@ async def stream_stt(
 
     async def emit() -> None:
         text = words.text()
-        gen = state["gen"]
-        if gen is None or not text or text == state["emitted"]:
+        gen = state.gen
+        if gen is None or not text or text == state.emitted:
             return
-        state["emitted"] = text
-        await tx.send(Transcript(text=text, language=language, gen=gen, t_end=state["t_end"],
+        state.emitted = text
+        await tx.send(Transcript(text=text, language=language, gen=gen, t_end=state.t_end,
                                  t_ready=trio.current_time(), compute_s=0.0,
-                                 speculative=not state["ended"]))
+                                 speculative=not state.ended))
 
     async def no_words_watch(gen: int) -> None:
         await trio.sleep(gcfg.final_timeout_ms / 1000)
-        if state["gen"] == gen and state["emitted"] is None:
+        if state.gen == gen and state.emitted is None:
             log.warning("call %s: no words from Google STT %.1fs after the endpoint", call_id,
                         gcfg.final_timeout_ms / 1000)
-            state["emitted"] = ""
-            await tx.send(Transcript(text="", language=language, gen=gen, t_end=state["t_end"],
+            state.emitted = ""
+            await tx.send(Transcript(text="", language=language, gen=gen, t_end=state.t_end,
                                      t_ready=trio.current_time(), compute_s=0.0, speculative=False,
                                      error="no result from the recognizer"))
 
     async def results() -> None:
         async for stream_id, response in resp_rx:
-            if stream_id != current["id"]:
+            if stream_id != current.id:
                 continue  # a straggler from a stream we restarted
             for result in response.results:
                 if not result.alternatives:
@@ -170,13 +190,13 @@ async def stream_stt(
                 else:
                     words.interim = text
                     now = trio.current_time()
-                    if not state["first_partial"] and state["gen"] is not None:
-                        state["first_partial"] = True
+                    if not state.first_partial and state.gen is not None:
+                        state.first_partial = True
                         log.info("call %s [ΔSTT] first partial %.0fms after speech onset", call_id,
-                                 1000 * (now - state["onset"]))
-                    if now - state["last_partial"] >= gcfg.partial_debounce_ms / 1000:
-                        state["last_partial"] = now
-                        await tx.send(Partial(words.text(), state["gen"] or 0, now))
+                                 1000 * (now - state.onset))
+                    if now - state.last_partial >= gcfg.partial_debounce_ms / 1000:
+                        state.last_partial = now
+                        await tx.send(Partial(words.text(), state.gen or 0, now))
                 break  # the first result is the one that matters; the rest are less stable
 
     with rx, tx:
@@ -192,30 +212,38 @@ async def stream_stt(
                         batch.clear()
                         feeder.unacked.append((feeder.sent_s, chunk))
                         feeder.sent_s += len(chunk) / RATE
-                        if current["stream"] is not None:
-                            current["stream"].send(chunk)
+                        if current.stream is not None:
+                            current.stream.send(chunk)
                         if feeder.sent_s - feeder.stream_start_s >= gcfg.streaming_limit_s \
-                                and current["scope"] is not None:
-                            current["scope"].cancel()
+                                and current.scope is not None:
+                            current.scope.cancel()
                     continue
                 if isinstance(item, SpeechStarted):
                     words.turn_start_s = max(0.0, feeder.sent_s - vad_cfg.preroll_ms / 1000)
                     words.interim = ""
-                    state.update(gen=item.gen, paused=False, ended=False, emitted=None,
-                                 onset=item.t, first_partial=False)
+                    state.gen = item.gen
+                    state.ended = False
+                    state.emitted = None
+                    state.onset = item.t
+                    state.first_partial = False
                 elif isinstance(item, EarlyPause | SpeechPaused):
-                    state.update(gen=item.gen, paused=True, t_end=item.t_end)
+                    state.gen = item.gen
+                    state.t_end = item.t_end
                     await emit()
                 elif isinstance(item, SpeechResumed):
-                    state.update(gen=item.gen, paused=False, emitted=None)
+                    state.gen = item.gen
+                    state.emitted = None
                 elif isinstance(item, SpeechEnded):
-                    state.update(gen=item.gen, ended=True, t_end=item.t_end)
+                    state.gen = item.gen
+                    state.ended = True
+                    state.t_end = item.t_end
                     log.info("call %s [ΔSTT] final text %s at the endpoint", call_id,
                              "ready" if words.text() else "not yet")
                     await emit()
-                    if state["emitted"] is None:
+                    if state.emitted is None:
                         nursery.start_soon(no_words_watch, item.gen)
                 elif isinstance(item, SpeechDiscarded):
-                    state.update(gen=None, paused=False, ended=False)
+                    state.gen = None
+                    state.ended = False
                 await tx.send(item)
             nursery.cancel_scope.cancel()

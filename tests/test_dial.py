@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from voiced.dial import Playback, speech_end_frame
+from voiced.dial import Playback, speech_frames
 from voiced.testing.fakes import tone
 
 
@@ -32,5 +32,6 @@ def test_clear_flushes_and_returns_pending_marks() -> None:
 
 def test_speech_end_ignores_quiet_tail() -> None:
     pcm = np.concatenate([np.zeros(1600, np.int16), tone(1000), np.zeros(4000, np.int16)])
-    end = speech_end_frame(pcm)
+    start, end = speech_frames(pcm)
+    assert start * 160 <= 1600 < (start + 1) * 160 + 160
     assert end * 160 < 1600 + 8000 <= (end + 1) * 160 + 160

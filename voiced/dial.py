@@ -46,10 +46,6 @@ def speech_frames(pcm: Pcm) -> tuple[int, int]:
     return (voiced[0], voiced[-1]) if voiced else (0, 0)
 
 
-def speech_end_frame(pcm: Pcm) -> int:
-    return speech_frames(pcm)[1]
-
-
 @dataclass
 class Utterance:
     name: str

@@ -25,6 +25,7 @@ from ..audio import RATE, resample, to_float
 from ..config import WhisperConfig
 from ..errors import EngineError
 from ..events import Recognition
+from ..lang import WHISPER
 from ..threads import WorkCancelled, run_cancellable
 
 log = logging.getLogger("voiced.stt.whisper")
@@ -32,8 +33,6 @@ log = logging.getLogger("voiced.stt.whisper")
 WHISPER_RATE = 16000
 FRAMES_PER_S = 100  # mel frames
 MAX_FRAMES = 3000
-# Whisper's own codes where they differ from ours.
-WHISPER_CODES = {"he": "he", "en": "en"}
 
 
 class WhisperSTT:
@@ -49,7 +48,7 @@ class WhisperSTT:
         )
         self._tokenizers = {
             lang: Tokenizer(self._model.hf_tokenizer, True, task="transcribe", language=code)
-            for lang, code in WHISPER_CODES.items()
+            for lang, code in WHISPER.items()
         }
         any_tok = self._tokenizers["en"]
         self._suppress = get_suppressed_tokens(any_tok, [-1])
@@ -97,7 +96,7 @@ class WhisperSTT:
         language = languages[0]
         if len(languages) > 1:
             probs = dict(self._model.model.detect_language(encoded)[0])
-            language = max(languages, key=lambda lang: probs.get(f"<|{WHISPER_CODES[lang]}|>", 0.0))
+            language = max(languages, key=lambda lang: probs.get(f"<|{WHISPER[lang]}|>", 0.0))
         tok = self._tokenizers[language]
         prompt: list[int] = []
         if self._prompt_tokens:

@@ -48,7 +48,7 @@ from ..text import normalize
 from ..twilio_rest import TwilioRest
 from ..wire import Clear, Dtmf, Mark
 from .brain import brain
-from .tts import tts
+from .tts import audio_messages, tts
 
 log = logging.getLogger("voiced.dialogue")
 
@@ -312,8 +312,8 @@ class Dialogue:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(synth)
             async for audio in a_rx:
-                for i in range(0, len(audio), chunk):
-                    await self._tx.send(Audio(audio[i : i + chunk]))
+                for message in audio_messages(audio, chunk):
+                    await self._tx.send(message)
 
     def _line(self, texts: Mapping[str, str]) -> str:
         """A configured line in the caller's language, else the line's own."""

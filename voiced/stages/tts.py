@@ -21,6 +21,11 @@ from ..wire import Mark
 log = logging.getLogger("voiced.tts")
 
 
+def audio_messages(audio: bytes, chunk_bytes: int, turn: TurnLog | None = None) -> list[Audio]:
+    """Agent audio cut into the media messages the send stage writes, one per chunk."""
+    return [Audio(audio[i : i + chunk_bytes], turn) for i in range(0, len(audio), chunk_bytes)]
+
+
 async def tts(
     rx: trio.MemoryReceiveChannel[Sentence | EndCall],
     tx: trio.MemorySendChannel[Audio | Mark],
@@ -57,7 +62,7 @@ async def tts(
                     if not spoke and turnlog is not None and turnlog.tts_first_s is None:
                         turnlog.tts_first_s = trio.current_time() - t0
                     spoke = True
-                    for i in range(0, len(chunk), chunk_bytes):
-                        await tx.send(Audio(chunk[i : i + chunk_bytes], turnlog))
+                    for message in audio_messages(chunk, chunk_bytes, turnlog):
+                        await tx.send(message)
             if spoke:
                 await tx.send(Mark(record.sent(item.text)))

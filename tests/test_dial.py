@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from voiced.dial import Playback, speech_frames
+from voiced.audio import frames, ulaw_decode, ulaw_encode
+from voiced.dial import Playback, Utterance, speech_frames
 from voiced.testing.fakes import tone
+from voiced.testing.oracle import CorpusOracle
 
 
 def test_playback_plays_in_order_echoes_marks_when_reached() -> None:
@@ -35,3 +37,19 @@ def test_speech_end_ignores_quiet_tail() -> None:
     start, end = speech_frames(pcm)
     assert start * 160 <= 1600 < (start + 1) * 160 + 160
     assert end * 160 < 1600 + 8000 <= (end + 1) * 160 + 160
+
+
+def test_sim_oracle_reveals_words_as_spoken_and_punctuates_only_the_end() -> None:
+    rng = np.random.default_rng(7)
+    speech = [(rng.standard_normal(8000) * 3000).astype(np.int16) for _ in range(2)]
+    gap = np.zeros(4000, dtype=np.int16)  # a 500 ms mid-sentence pause
+    pcm = np.concatenate([gap, speech[0], gap, speech[1], gap])
+    utt = Utterance("u", [ulaw_encode(c) for c in frames(pcm)], end_frame=0)
+    oracle = CorpusOracle([(utt, "book a haircut for tomorrow,")])
+    heard = ulaw_decode(ulaw_encode(pcm))
+    first = heard[4000:12000]  # the first stretch, up to the pause
+    second = heard[16000:24000]
+    assert oracle(first) == "book a haircut"
+    assert oracle(second) == "for tomorrow."
+    assert oracle(heard[4000:8000]) == "book a"  # an interim result mid-stretch
+    assert oracle((rng.standard_normal(800) * 3000).astype(np.int16)) == ""  # unknown audio

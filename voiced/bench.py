@@ -29,12 +29,13 @@ from .runner import dial_url, local_daemon
 log = logging.getLogger("voiced.bench")
 
 
-def corpus_files(corpus: Path, lang: str) -> list[Path]:
-    """The transcribed utterances of one language, in manifest order."""
+def corpus_files(corpus: Path, lang: str) -> list[tuple[Path, str]]:
+    """The transcribed utterances of one language with their transcripts, in manifest order."""
     manifest = corpus / "MANIFEST.tsv"
     with manifest.open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
-    return [corpus / r["file"] for r in rows if r["language"] == lang and r["transcript"].strip()]
+    return [(corpus / r["file"], r["transcript"].strip()) for r in rows
+            if r["language"] == lang and r["transcript"].strip()]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -122,15 +123,17 @@ async def sequential_calls(
 
 
 @asynccontextmanager
-async def sim_engines(cfg: Config, language: str) -> AsyncIterator[Config]:
+async def sim_engines(cfg: Config, language: str,
+                      known: list[tuple[Utterance, str]]) -> AsyncIterator[Config]:
     """Local servers that speak Google's gRPC and OpenAI's SSE protocols with the default sim
     latency profile (STT final 150 ms after the end of audio, LLM first token 350 ms then
-    15 ms a token, TTS first audio 120 ms); yields ``cfg`` pointed at them."""
+    15 ms a token, TTS first audio 120 ms); yields ``cfg`` pointed at them. Recognition is an
+    oracle over the ``known`` recordings (see :mod:`voiced.testing.oracle`)."""
     from .testing.google_server import FakeGoogle
     from .testing.llm_server import FakeLLM
+    from .testing.oracle import CorpusOracle
 
-    google = FakeGoogle(words_for=lambda pcm: "what are your opening hours?", final_delay_s=0.15,
-                        tts_delay_s=0.12)
+    google = FakeGoogle(words_for=CorpusOracle(known), final_delay_s=0.15, tts_delay_s=0.12)
     google.start()
     try:
         async with FakeLLM(ttft_s=0.35, per_token_s=0.015).running() as llm_url:
@@ -153,13 +156,14 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     files = corpus_files(Path(args.corpus), args.lang)
     if not files:
         raise SystemExit(f"no {args.lang} utterances in {args.corpus}")
-    utterances = [Utterance.from_wav(f) for f in files]
+    known = [(Utterance.from_wav(f), transcript) for f, transcript in files]
+    utterances = [u for u, _ in known]
     t0 = time.perf_counter()
     print(f"# voiced bench e2e --engines {args.engines}: {args.calls} sequential calls x "
           f"{args.turns} turns, {args.lang} corpus, vad.silence_ms={cfg.vad.silence_ms}; {machine()}")
     async with AsyncExitStack() as stack:
         if args.engines == "sim":
-            cfg = await stack.enter_async_context(sim_engines(cfg, args.lang))
+            cfg = await stack.enter_async_context(sim_engines(cfg, args.lang, known))
         collector = stack.enter_context(TurnCollector())
         url = await stack.enter_async_context(local_daemon(cfg))
         opts = DialOptions(barge_in_after_ms=args.barge_in_after_ms)

@@ -2,17 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint bench setup system-deps model clean
 
 setup: $(VENV)/.installed system-deps model
 
-# Debian's espeak-ng is the embedded TTS (Hebrew and English voices).
+# Debian's espeak-ng is the embedded TTS, with MBROLA's Hebrew voice (scripts/system-deps.sh).
 system-deps:
-	@command -v espeak-ng >/dev/null || { \
-	  echo "installing espeak-ng (Debian package)"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq espeak-ng >/dev/null; }
+	@bash scripts/system-deps.sh
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Speaks four caller turns with espeak-ng (English and Hebrew) and dials them into a voiced
+# Speaks four caller turns (English with espeak-ng, Hebrew with `voiced say`, the embedded
+# Hebrew voice) and dials them into a voiced
 # daemon started in-process on the embedded engines. Prints each turn's transcript, reply and
 # latency, and writes the whole call (caller left, agent right) to build/demo/call.wav.
 set -euo pipefail
@@ -7,7 +8,7 @@ voiced=${1:-voiced}
 out=build/demo
 mkdir -p "$out"
 espeak-ng -v en-us -s 130 -w "$out/1-en-hours.wav" "Hello, what are your opening hours?"
-espeak-ng -v he -s 130 -w "$out/2-he-price.wav" "כמה עולה תספורת?"
+"$voiced" say --lang he -o "$out/2-he-price.wav" "כמה עולה תספורת?"
 espeak-ng -v en-us -s 130 -w "$out/3-en-booking.wav" "I would like to book an appointment."
 espeak-ng -v en-us -s 130 -w "$out/4-en-bye.wav" "Thank you, goodbye."
 exec "$voiced" dial --config config.toml --out "$out/call.wav" \

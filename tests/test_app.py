@@ -5,25 +5,36 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
+import pytest
 import trio
 import trio.testing
-from quart.testing.connections import WebsocketDisconnectError
+from quart.testing.connections import WebsocketDisconnectError, WebsocketResponseError
 
 from voiced.app import create_app
 from voiced.audio import frames as split
 from voiced.audio import ulaw_encode
 from voiced.config import Config, from_dict
+from voiced.errors import ConfigError
+from voiced.signature import sign
 from voiced.testing.fakes import FakeSTT, FakeTTS, fake_engines, tone
 from voiced.testing.peer import CALL_SID, STREAM_SID
 from voiced.wire import Connected, Media, Start, Stop, inbound, parse_outbound
 
+TOKEN = "12345678901234567890123456789012"
 CFG = from_dict({"server": {"public_host": "agent.example.com"}})
+INSECURE = from_dict({"twilio": {"validate_signatures": False}})
+
+
+def signed(url: str, form: dict[str, str] | None = None) -> dict[str, str]:
+    return {"X-Twilio-Signature": sign(TOKEN, url, form)}
 
 
 async def test_voice_webhook_answers_connect_stream_twiml() -> None:
-    app = create_app(CFG, fake_engines(CFG))
+    app = create_app(CFG, fake_engines(CFG), auth_token=TOKEN)
     client = app.test_client()
-    resp = await client.post("/twilio/voice", form={"From": "+972501234567", "CallSid": "CA1"})
+    form = {"From": "+972501234567", "CallSid": "CA1"}
+    resp = await client.post("/twilio/voice", form=form,
+                             headers=signed("https://agent.example.com/twilio/voice", form))
     assert resp.status_code == 200
     assert resp.headers["Content-Type"].startswith("text/xml")
     root = ET.fromstring(await resp.get_data(as_text=True))
@@ -36,10 +47,11 @@ async def test_voice_webhook_answers_connect_stream_twiml() -> None:
 
 
 async def test_status_webhook_and_health() -> None:
-    app = create_app(CFG, fake_engines(CFG))
+    app = create_app(CFG, fake_engines(CFG), auth_token=TOKEN)
     client = app.test_client()
-    resp = await client.post("/webhook/stream_status", form={"StreamSid": "MZ1",
-                                                            "StreamEvent": "stream-started"})
+    form = {"StreamSid": "MZ1", "StreamEvent": "stream-started"}
+    resp = await client.post("/webhook/stream_status", form=form, headers=signed(
+        "https://agent.example.com/webhook/stream_status", form))
     assert resp.status_code == 204
     health = await client.get("/healthz")
     assert json.loads(await health.get_data(as_text=True)) == {
@@ -48,10 +60,12 @@ async def test_status_webhook_and_health() -> None:
 
 async def test_a_call_over_the_apps_websocket(autojump_clock: trio.testing.MockClock) -> None:
     cfg = Config()
-    app = create_app(cfg, fake_engines(cfg, FakeSTT(delay=0.1), FakeTTS(delay=0.03)))
+    app = create_app(cfg, fake_engines(cfg, FakeSTT(delay=0.1), FakeTTS(delay=0.03)),
+                     auth_token=TOKEN)
     client = app.test_client()
     received: list[tuple[float, str]] = []
-    async with client.websocket("/ws/twilio-media") as ws:
+    async with client.websocket("/ws/twilio-media", headers=signed(
+            "wss://localhost:8080/ws/twilio-media")) as ws:
 
         async def collect() -> None:
             while True:
@@ -80,3 +94,50 @@ async def test_a_call_over_the_apps_websocket(autojump_clock: trio.testing.MockC
     # endpoint, 800 ms later
     assert media_after and abs(media_after[0] - (t_end + 0.8)) < 1e-6
     assert received[-1][1] == "Mark"
+
+
+async def test_unsigned_forged_and_replayed_requests_get_403(caplog: pytest.LogCaptureFixture) -> None:
+    app = create_app(CFG, fake_engines(CFG), auth_token=TOKEN)
+    client = app.test_client()
+    form = {"From": "+972501234567", "CallSid": "CA1"}
+    voice_url = "https://agent.example.com/twilio/voice"
+    cases = {
+        "unsigned": {},
+        "forged": {"X-Twilio-Signature": sign("not-the-token-at-all-000000000000", voice_url, form)},
+        # Signed for the status webhook, replayed to the voice webhook.
+        "replayed": signed("https://agent.example.com/webhook/stream_status", form),
+        # Signed for this URL but with other parameters (a different caller).
+        "tampered": signed(voice_url, {**form, "From": "+15550100"}),
+    }
+    for name, headers in cases.items():
+        resp = await client.post("/twilio/voice", form=form, headers=headers)
+        assert resp.status_code == 403, name
+    resp = await client.post("/webhook/stream_status", form={"StreamSid": "MZ1"})
+    assert resp.status_code == 403
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 5
+    assert not any(TOKEN in m or "X-Twilio-Signature:" in m for m in refused)
+
+
+async def test_the_media_socket_handshake_needs_a_signature_for_its_own_url() -> None:
+    app = create_app(CFG, fake_engines(CFG), auth_token=TOKEN)
+    client = app.test_client()
+    for headers in ({}, signed("wss://agent.example.com/ws/other"),
+                    signed("https://agent.example.com/twilio/voice")):
+        refused: list[WebsocketResponseError] = []
+        try:
+            async with client.websocket("/ws/twilio-media", headers=headers) as ws:
+                await ws.receive()
+        except* WebsocketResponseError as group:  # raised inside quart-trio's nursery
+            refused = [e for e in group.exceptions if isinstance(e, WebsocketResponseError)]
+        assert [e.response.status_code for e in refused] == [403]
+    health = await client.get("/healthz")
+    assert json.loads(await health.get_data(as_text=True))["calls_total"] == 0
+
+
+async def test_validation_off_only_by_explicit_choice() -> None:
+    with pytest.raises(ConfigError, match="TWILIO_AUTH_TOKEN"):
+        create_app(CFG, fake_engines(CFG))  # no token, validation on: refuse to start
+    app = create_app(INSECURE, fake_engines(INSECURE))
+    resp = await app.test_client().post("/twilio/voice", form={"From": "+1"})
+    assert resp.status_code == 200

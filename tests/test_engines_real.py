@@ -88,13 +88,14 @@ async def test_a_real_call_on_the_embedded_engines(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The daemon on a loopback port, the dial emulator over a real WebSocket."""
-    from voiced.runner import dial_url, local_daemon
+    from voiced.runner import dial_url, local_daemon, signed_options
 
     caplog.set_level(logging.INFO, logger="voiced")
     cfg = config.load(ROOT / "config.toml")
     say = Utterance.from_wav(espeak_wav(tmp_path / "hours.wav", "Hello, what are your opening hours?"))
-    async with local_daemon(cfg) as url:
-        result = await dial_url(url, [say], DialOptions(reply_timeout_s=8.0))
+    async with local_daemon(cfg, auth_token="test-token") as url:
+        opts = signed_options(cfg, DialOptions(reply_timeout_s=8.0), "test-token")
+        result = await dial_url(url, [say], opts)
     assert result.protocol_errors == 0
     assert len(result.turns) == 1
     latency = result.turns[0].latency_s

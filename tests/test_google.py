@@ -100,6 +100,17 @@ async def test_without_restarts_google_kills_the_stream_at_305s(google: FakeGoog
 async def test_hebrew_is_iw_il_on_the_wire(google: FakeGoogle) -> None:
     await run_stage(google, stt_config(google), call_audio(words=2, gap_ms=500), languages=("he",))
     assert google.streams[0].language_code == "iw-IL"
+    assert google.streams[0].alternative_language_codes == ()
+
+
+async def test_a_bilingual_line_follows_the_language_google_hears(google: FakeGoogle) -> None:
+    google.heard_language = "en-us"
+    out = await run_stage(google, stt_config(google), call_audio(words=2, gap_ms=500),
+                          languages=("he", "en"))
+    assert google.streams[0].language_code == "iw-IL"
+    assert google.streams[0].alternative_language_codes == ("en-US",)
+    transcripts = [t for t in out if isinstance(t, Transcript)]
+    assert transcripts and {t.language for t in transcripts} == {"en"}
 
 
 async def test_interim_results_are_debounced(google: FakeGoogle) -> None:

@@ -31,6 +31,18 @@ def brain() -> ScriptedBrain:
         ("אני רוצה לקבוע תור", "booking"),
         ("I want to make an apointment", "booking"),  # misspelt
         ("אוקיי תודה רבה, להתראות", "goodbye"),
+        ("מָה שְׁעוֹת הַפְּתִיחָה?", "hours"),  # with niqqud
+        ("וּלְהַזְמִין תּוֹר?", "booking"),  # niqqud and the prefix ו
+        ("ומה הכתבת שלכם", "address"),  # defective spelling of כתובת
+        ("בכמה זה?", "prices"),  # ב+כמה
+        ("מה המחירימ", "prices"),  # a final mem written as a plain one
+        ("אפשר לדבר עם נציג", "person"),
+        ("איפה אתם נמצאים", "address"),
+        ("מתי אתם סוגרים היום", "hours"),
+        ("יש משהו פנוי מחר", "booking"),
+        ("ביי", "goodbye"),
+        ("כמה עולה צבע לשיער?", "prices"),
+        ("מה שעות הפעילות בשישי", "hours"),
     ],
 )
 def test_intents_match_in_hebrew_and_english(brain: ScriptedBrain, said: str, intent: str) -> None:
@@ -41,6 +53,9 @@ def test_intents_match_in_hebrew_and_english(brain: ScriptedBrain, said: str, in
 def test_unrelated_speech_matches_nothing(brain: ScriptedBrain) -> None:
     assert brain.match("the weather is nice today").intent is None
     assert brain.match("").intent is None
+    assert brain.match("מזג האוויר יפה היום").intent is None
+    # מחיר (price) without its yod is מחר (tomorrow): too short for a skeleton match.
+    assert brain.match("אני אתקשר מחר").intent is None
 
 
 async def reply(brain: ScriptedBrain, turn: UserTurn) -> list[str | EndCall]:

@@ -149,6 +149,12 @@ def write_wav(path: str | Path, channels: list[Pcm], rate: int = RATE) -> None:
     Path(path).write_bytes(buf.getvalue())
 
 
+def silence_padded(pcm: Pcm, ms: int, rate: int = RATE) -> Pcm:
+    """``pcm`` with ``ms`` of silence before and after: a recording, not a clipped sound."""
+    pad = np.zeros(rate * ms // 1000, dtype=np.int16)
+    return np.concatenate([pad, pcm.astype(np.int16), pad])
+
+
 def frames(pcm: Pcm, frame_samples: int = FRAME_SAMPLES) -> list[Pcm]:
     """Split into whole frames, padding the last with silence."""
     pad = (-pcm.size) % frame_samples

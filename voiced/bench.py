@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import logging
 import platform
+import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -24,7 +25,7 @@ import numpy as np
 from .config import Config
 from .dial import DialOptions, Utterance
 from .latency import TurnLog
-from .runner import dial_url, local_daemon
+from .runner import dial_url, local_daemon, signed_options
 
 log = logging.getLogger("voiced.bench")
 
@@ -165,8 +166,9 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         if args.engines == "sim":
             cfg = await stack.enter_async_context(sim_engines(cfg, args.lang, known))
         collector = stack.enter_context(TurnCollector())
-        url = await stack.enter_async_context(local_daemon(cfg))
-        opts = DialOptions(barge_in_after_ms=args.barge_in_after_ms)
+        token = secrets.token_urlsafe(24)  # the daemon checks signatures as in production
+        url = await stack.enter_async_context(local_daemon(cfg, auth_token=token))
+        opts = signed_options(cfg, DialOptions(barge_in_after_ms=args.barge_in_after_ms), token)
         stats = await sequential_calls(url, utterances, args.calls, args.turns, opts)
     stages = collector.percentiles()
     overheads = [t.stages()["overhead"] for t in collector.turns if "overhead" in t.stages()]

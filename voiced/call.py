@@ -88,11 +88,11 @@ async def run_call(
                                cfg.bargein)
             if isinstance(engines.stt, GoogleSpeech):
                 nursery.start_soon(stream_stt, vad_rx, dlg_tx.clone(), engines.stt, cfg.stt, cfg.vad,
-                                   cfg.call.languages, call.id)
+                                   cfg.call.ordered_languages(), call.id)
             else:
                 batch = cast(SpeechToText, engines.stt)
                 nursery.start_soon(stt, vad_rx, dlg_tx.clone(), batch, cfg.stt, cfg.vad,
-                                   cfg.call.languages, call.id)
+                                   cfg.call.ordered_languages(), call.id)
             nursery.start_soon(dialogue, dlg_rx, out_tx, engines, cfg, call, rest)
             nursery.start_soon(send, out_rx, ws, start.stream_sid, call.hangup)
     except* ProtocolError as group:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -51,6 +52,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .server import run_daemon
 
     cfg = _apply_overrides(load_config(args.config), args.host, args.port)
+    if args.insecure_dev:
+        cfg = dataclasses.replace(cfg, twilio=dataclasses.replace(cfg.twilio,
+                                                                  validate_signatures=False))
     setup_logging(cfg.log.level)
     trio.run(run_daemon, cfg)
     return 0
@@ -71,15 +75,34 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_say(args: argparse.Namespace) -> int:
+    """Speak a line through the embedded TTS into a WAV: caller turns for `voiced dial`, and a
+    way to hear what callers will hear."""
+    from .audio import RATE, silence_padded, write_wav
+    from .bench_speech import synthesize
+    from .engines.espeak import EspeakTTS
+    from .engines.spoken import SpokenForm
+
+    cfg = load_config(args.config)
+    tts = SpokenForm(EspeakTTS(cfg.tts.espeak))
+    _, pcm = trio.run(synthesize, tts, args.text, args.lang)
+    write_wav(args.out, [silence_padded(pcm, 300)])
+    print(f"{args.out}: {pcm.size / RATE:.2f}s of {args.lang} speech")
+    return 0
+
+
 def cmd_dial(args: argparse.Namespace) -> int:
     from .dial import DialOptions, Utterance
-    from .runner import dial_in_process, dial_url
+    from .runner import dial_in_process, dial_url, signed_options
 
     cfg = load_config(args.config)
     setup_logging("WARNING" if args.quiet else cfg.log.level)
     utterances = [Utterance.from_wav(p) for p in args.say]
     opts = DialOptions(caller=args.caller, barge_in_after_ms=args.barge_in_after_ms)
     if args.url:
+        token = config_mod.secret(cfg.twilio.auth_token_env)
+        if token:  # sign as Twilio would, for the config's public URL
+            opts = signed_options(cfg, opts, token)
         result = trio.run(dial_url, args.url, utterances, opts)
     else:
         result = trio.run(dial_in_process, cfg, utterances, opts)
@@ -101,10 +124,12 @@ def cmd_dial(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
+    from .bench_speech import stt_corpus, tts_roundtrip
 
     cfg = load_config(args.config)
     setup_logging("WARNING")
-    summary = trio.run(run_bench, cfg, args)
+    bench = {"e2e": run_bench, "tts-roundtrip": tts_roundtrip, "stt": stt_corpus}[args.kind]
+    summary = trio.run(bench, cfg, args)
     print(json.dumps(summary, sort_keys=True))
     return 0 if summary.get("errors", 1) == 0 else 1
 
@@ -117,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", help="config.toml (default: ./config.toml, /etc/voiced/config.toml)")
     s.add_argument("--host")
     s.add_argument("--port", type=int)
+    s.add_argument("--insecure-dev", action="store_true",
+                   help="accept requests without Twilio signatures (local development only)")
     s.set_defaults(func=cmd_serve)
 
     c = sub.add_parser("check-config", help="validate a config file and print effective settings")
@@ -127,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("action", choices=["install"])
     m.add_argument("--cache-dir")
     m.set_defaults(func=cmd_models)
+
+    y = sub.add_parser("say", help="speak a line through the embedded TTS into an 8 kHz WAV")
+    y.add_argument("text")
+    y.add_argument("--lang", default="he", choices=["he", "en"])
+    y.add_argument("-o", "--out", required=True)
+    y.add_argument("--config")
+    y.set_defaults(func=cmd_say)
 
     d = sub.add_parser("dial", help="call a voiced daemon the way Twilio does")
     d.add_argument("url", nargs="?", help="ws:// URL of the media socket; none: run one in-process")
@@ -139,8 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quiet", action="store_true", help="only warnings from the daemon")
     d.set_defaults(func=cmd_dial)
 
-    b = sub.add_parser("bench", help="benchmarks (real clock): e2e")
-    b.add_argument("kind", choices=["e2e"])
+    b = sub.add_parser("bench", help="benchmarks (real clock): e2e, tts-roundtrip, stt")
+    b.add_argument("kind", choices=["e2e", "tts-roundtrip", "stt"],
+                   help="e2e: emulated calls; tts-roundtrip: embedded TTS heard back by the "
+                        "embedded STT; stt: the embedded STT on the corpus")
     b.add_argument("--engines", choices=["embedded", "sim"], default="embedded",
                    help="embedded: Whisper, espeak-ng; sim: local Google gRPC and OpenAI SSE servers "
                         "with the default latency profile")

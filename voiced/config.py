@@ -61,6 +61,12 @@ class CallConfig:
     # The agent says goodbye and hangs up after this long.
     max_duration_s: float = field(default=1800.0, metadata=_range(10.0, 86400.0))
 
+    def ordered_languages(self) -> tuple[str, ...]:
+        """The caller's possible languages, the line's own first: recognisers favour it."""
+        if self.language not in self.languages:
+            return self.languages
+        return (self.language, *(lang for lang in self.languages if lang != self.language))
+
 
 @dataclass(frozen=True)
 class VadConfig:
@@ -131,8 +137,12 @@ class WhisperConfig:
     # Calls decoding at once across the process; each uses cpu_threads cores.
     concurrency: int = field(default=1, metadata=_range(1, 64))
     beam_size: int = field(default=1, metadata=_range(1, 10))
+    # Hebrew gains more from a wider beam than English does (docs/BENCHMARKS.md).
+    beam_size_he: int = field(default=1, metadata=_range(1, 10))
     # Repetition guards against Whisper's loops on noise and short context.
     no_repeat_ngram_size: int = field(default=6, metadata=_range(0, 20))
+    # Above 1, tokens already produced are less likely again: against "טינטינטינ" loops.
+    repetition_penalty: float = field(default=1.0, metadata=_range(1.0, 3.0))
     max_new_tokens: int = field(default=160, metadata=_range(8, 440))
     # Whisper was trained on 30 s windows; encoding only this much (audio plus padding) is
     # 6x cheaper on short turns. Shorter than ~8 s costs accuracy.
@@ -141,6 +151,13 @@ class WhisperConfig:
     no_speech_threshold: float = field(default=0.6, metadata=_range(0.0, 1.0))
     # Vocabulary hint given to the decoder as previous text.
     initial_prompt: str = ""
+    # With several call.languages, another language than the line's is chosen only when
+    # Whisper finds it this many times likelier: a short or unclear turn is heard in the
+    # line's language instead of being misheard as English (docs/BENCHMARKS.md).
+    language_switch_odds: float = field(default=3.0, metadata=_range(1.0, 1000.0))
+
+    def beam_for(self, language: str) -> int:
+        return self.beam_size_he if language == "he" else self.beam_size
 
 
 @dataclass(frozen=True)
@@ -191,11 +208,21 @@ class SttConfig:
 @dataclass(frozen=True)
 class EspeakConfig:
     binary: str = "espeak-ng"
-    voice_he: str = "he"
+    # "auto": the MBROLA Hebrew diphone voice (Debian's mbrola-hb2, non-free: free to use, not
+    # to sell) when installed, far more intelligible than espeak-ng's own "he" formant voice.
+    voice_he: str = "auto"
     voice_en: str = "en-us"
-    # Words per minute.
+    # Words per minute and pitch (0-99); Hebrew slower and lower, which a listener (and
+    # Whisper) follows better: docs/BENCHMARKS.md has the measurements.
     rate: int = field(default=170, metadata=_range(80, 450))
+    rate_he: int = field(default=130, metadata=_range(80, 450))
+    # Hebrew through vowel restoration (Nakdimon) and phonemes, not espeak-ng's letter rules.
+    hebrew_phonemes: bool = True
     pitch: int = field(default=50, metadata=_range(0, 99))
+    pitch_he: int = field(default=35, metadata=_range(0, 99))
+    # Pause between Hebrew words, in 10 ms units: diphone Hebrew run together is the hardest
+    # part to follow (round-trip CER 0.31 -> 0.25 with 80 ms, docs/BENCHMARKS.md).
+    word_gap_he: int = field(default=8, metadata=_range(0, 50))
 
 
 @dataclass(frozen=True)
@@ -287,6 +314,9 @@ class TwilioConfig:
     api_base: str = "https://api.twilio.com"
     # Environment variable (or systemd credential) holding the account's auth token.
     auth_token_env: str = "TWILIO_AUTH_TOKEN"
+    # Refuse requests without a valid X-Twilio-Signature. Off only for local development
+    # (`voiced serve --insecure-dev`); the daemon warns at start-up when it is off.
+    validate_signatures: bool = True
     timeout_s: float = field(default=5.0, metadata=_range(0.1, 60.0))
 
 

@@ -139,6 +139,10 @@ class DialOptions:
     reply_timeout_s: float = 15.0
     greeting_timeout_s: float = 10.0
     barge_in_after_ms: int | None = None
+    # Sign the handshake as Twilio does: the account's auth token and the wss:// URL Twilio
+    # would have called (the daemon's public one, not necessarily the one dialled).
+    auth_token: str | None = None
+    signed_url: str = ""
 
 
 async def dial(

@@ -13,8 +13,9 @@ from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from .app import create_app
-from .config import Config
+from .config import Config, secret
 from .engines.base import Engines
+from .errors import ConfigError
 from .twilio_rest import TwilioRest
 
 log = logging.getLogger("voiced.server")
@@ -37,9 +38,10 @@ async def serve_app(
     *,
     port: int | None = None,
     rest: TwilioRest | None = None,
+    auth_token: str | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    app = create_app(cfg, engines, rest)
+    app = create_app(cfg, engines, rest, auth_token)
     await hypercorn_serve(
         app, hypercorn_config(cfg, port), shutdown_trigger=shutdown.wait, task_status=task_status
     )
@@ -50,6 +52,14 @@ async def run_daemon(cfg: Config) -> None:
     from .engines import factory
 
     shutdown = trio.Event()
+    auth_token = secret(cfg.twilio.auth_token_env)
+    if not cfg.twilio.validate_signatures:
+        log.warning("Twilio signature validation is OFF (--insecure-dev): anyone who can reach "
+                    "this port can place calls; never run it like this on the internet")
+    elif not auth_token:
+        raise ConfigError("twilio.validate_signatures",
+                          f"set ${cfg.twilio.auth_token_env} or a systemd credential of that name "
+                          "(LoadCredential=), or run with --insecure-dev for local development")
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0)) as http:
         engines = factory.build(cfg, http)
         await factory.warm(engines, cfg)
@@ -67,6 +77,7 @@ async def run_daemon(cfg: Config) -> None:
             if not rest.available():
                 log.warning("%s not set: calls end by closing the stream, not via the REST API",
                             cfg.twilio.auth_token_env)
-            binds = await nursery.start(partial(serve_app, cfg, engines, shutdown, rest=rest))
+            binds = await nursery.start(partial(serve_app, cfg, engines, shutdown, rest=rest,
+                                                auth_token=auth_token))
             log.info("voiced listening on %s", ", ".join(binds))
             await shutdown.wait()

@@ -48,6 +48,14 @@ def word_forms(word: str) -> set[str]:
     return forms
 
 
+def skeleton(word: str) -> str:
+    """A normalised Hebrew word without its vowel letters (ו and י after the first letter):
+    full and defective spellings of one word ("תיספורת"/"תספורת", "כתובת"/"כתבת") share it."""
+    if not _HEBREW_LETTER.match(word):
+        return word
+    return word[0] + word[1:].replace("ו", "").replace("י", "")
+
+
 # A sentence ends at . ! ? … (and Hebrew sof pasuq ׃) followed by space, or at a newline.
 # "3.5" has no space after its dot; a dot after a single letter ("e.g. ", "J. Smith") is an
 # abbreviation, not an end.

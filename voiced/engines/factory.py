@@ -8,6 +8,7 @@ from ..config import Config
 from .base import Brain, Engines, FrameClassifier, SpeechToText, StreamingSpeech, TextToSpeech
 from .cache import CachedTTS, fixed_lines
 from .scripted import ScriptedBrain
+from .spoken import SpokenForm
 from .vad import EnergyGate, WebRtcClassifier
 
 
@@ -44,11 +45,11 @@ def build(
         if cfg.tts.engine == "google":
             from .google import GoogleTTS
 
-            tts = CachedTTS(GoogleTTS(cfg.tts.google))
+            tts = CachedTTS(SpokenForm(GoogleTTS(cfg.tts.google)))
         else:
             from .espeak import EspeakTTS
 
-            tts = CachedTTS(EspeakTTS(cfg.tts.espeak))
+            tts = CachedTTS(SpokenForm(EspeakTTS(cfg.tts.espeak)))
     aggressiveness, floor_db = cfg.vad.aggressiveness, cfg.vad.energy_floor_db
 
     def classifier() -> FrameClassifier:

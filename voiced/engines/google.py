@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -174,14 +174,15 @@ class GoogleStream:
     the gRPC call so the thread returns at once.
     """
 
-    def __init__(self, client: Any, cfg: GoogleSttConfig, language: str, stream_id: int = 0) -> None:
+    def __init__(self, client: Any, cfg: GoogleSttConfig, languages: Sequence[str],
+                 stream_id: int = 0) -> None:
         from google.cloud import speech_v1 as speech
 
         self.id = stream_id
         self._speech = speech
         self._client = client
         self._cfg = cfg
-        self._language = language
+        self._languages = tuple(languages)
         self._q: queue.Queue[bytes | object] = queue.Queue(maxsize=1000)
         self._call: Any = None
 
@@ -191,7 +192,10 @@ class GoogleStream:
             config=speech.RecognitionConfig(
                 encoding=speech.RecognitionConfig.AudioEncoding.MULAW,
                 sample_rate_hertz=RATE,
-                language_code=GOOGLE_STT[self._language],
+                language_code=GOOGLE_STT[self._languages[0]],
+                # The caller may answer in the line's other language: Google picks per result
+                # and says which in result.language_code.
+                alternative_language_codes=[GOOGLE_STT[lang] for lang in self._languages[1:]],
                 model=self._cfg.model,
                 enable_automatic_punctuation=True,
             ),

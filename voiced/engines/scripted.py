@@ -14,7 +14,7 @@ import trio
 
 from ..config import Intent, ScriptConfig
 from ..events import EndCall, UserTurn
-from ..text import normalize, word_forms
+from ..text import normalize, skeleton, word_forms
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,9 @@ class ScriptedBrain:
         if not words:
             return Match(None, 0.0)
         forms = [word_forms(w) for w in words]
+        # Spelling variants meet in their skeletons; four letters at least, or "מחיר" (price)
+        # would match "מחר" (tomorrow).
+        skeletons = {skeleton(form) for f in forms for form in f}
         padded = f" {' '.join(words)} "
         scores: dict[str, float] = {}
         by_name: dict[str, Intent] = {}
@@ -58,12 +61,12 @@ class ScriptedBrain:
             score = 0.0
             if " " in kw:
                 score = 2.0 if f" {kw} " in padded else 0.0
-            elif any(kw in f for f in forms):
+            elif any(kw in f for f in forms) or (len(skeleton(kw)) >= 4 and skeleton(kw) in skeletons):
                 score = 1.0
             elif len(kw) >= 4:
-                best = max(
-                    difflib.SequenceMatcher(None, kw, form).ratio() for f in forms for form in f
-                )
+                # Only words of four letters or more: "יפה" (nice) is one edit from "איפה".
+                best = max((difflib.SequenceMatcher(None, kw, form).ratio()
+                            for f in forms for form in f if len(form) >= 4), default=0.0)
                 if best >= self._cfg.fuzzy_ratio:
                     score = 0.8
             if score:

@@ -96,7 +96,10 @@ class WhisperSTT:
         language = languages[0]
         if len(languages) > 1:
             probs = dict(self._model.model.detect_language(encoded)[0])
-            language = max(languages, key=lambda lang: probs.get(f"<|{WHISPER[lang]}|>", 0.0))
+            odds = {lang: probs.get(f"<|{WHISPER[lang]}|>", 0.0) for lang in languages}
+            best = max(languages, key=lambda lang: odds[lang])
+            if odds[best] > self._cfg.language_switch_odds * odds[language]:
+                language = best
         tok = self._tokenizers[language]
         prompt: list[int] = []
         if self._prompt_tokens:
@@ -106,9 +109,10 @@ class WhisperSTT:
         result: Any = self._model.model.generate(
             encoded,
             [prompt],
-            beam_size=self._cfg.beam_size,
+            beam_size=self._cfg.beam_for(language),
             max_length=len(prompt) + budget,
             no_repeat_ngram_size=self._cfg.no_repeat_ngram_size,
+            repetition_penalty=self._cfg.repetition_penalty,
             suppress_blank=True,
             suppress_tokens=self._suppress,
             return_no_speech_prob=True,

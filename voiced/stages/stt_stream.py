@@ -39,6 +39,7 @@ from ..events import (
     Transcript,
     VadEvent,
 )
+from ..lang import from_google
 
 log = logging.getLogger("voiced.stt.google")
 
@@ -81,6 +82,7 @@ class _Turn:
     onset: float = 0.0
     first_partial: bool = False
     last_partial: float = -1e9
+    language: str = "he"  # the language Google last heard, of the line's
 
 
 @dataclass
@@ -120,19 +122,18 @@ async def stream_stt(
     from ..engines.google import GoogleStream
 
     gcfg = cfg.google
-    language = languages[0]
     batch_frames = max(1, gcfg.batch_ms // FRAME_MS)
     feeder = _Feeder()
     words = _Words()
     resp_tx, resp_rx = trio.open_memory_channel[tuple[int, Any]](64)
     current = _Stream()
-    state = _Turn()
+    state = _Turn(language=languages[0])
 
     async def run_streams() -> None:
         failures = 0
         while True:
             current.id += 1
-            stream = GoogleStream(engine.client, gcfg, language, current.id)
+            stream = GoogleStream(engine.client, gcfg, languages, current.id)
             feeder.stream_start_s = feeder.unacked[0][0] if feeder.unacked else feeder.sent_s
             for _, chunk in feeder.unacked:
                 stream.send(chunk)
@@ -157,7 +158,7 @@ async def stream_stt(
         if gen is None or not text or text == state.emitted:
             return
         state.emitted = text
-        await tx.send(Transcript(text=text, language=language, gen=gen, t_end=state.t_end,
+        await tx.send(Transcript(text=text, language=state.language, gen=gen, t_end=state.t_end,
                                  t_ready=trio.current_time(), compute_s=0.0,
                                  speculative=not state.ended))
 
@@ -167,7 +168,7 @@ async def stream_stt(
             log.warning("call %s: no words from Google STT %.1fs after the endpoint", call_id,
                         gcfg.final_timeout_ms / 1000)
             state.emitted = ""
-            await tx.send(Transcript(text="", language=language, gen=gen, t_end=state.t_end,
+            await tx.send(Transcript(text="", language=state.language, gen=gen, t_end=state.t_end,
                                      t_ready=trio.current_time(), compute_s=0.0, speculative=False,
                                      error="no result from the recognizer"))
 
@@ -179,6 +180,8 @@ async def stream_stt(
                 if not result.alternatives:
                     continue
                 text = result.alternatives[0].transcript
+                if result.language_code and from_google(result.language_code) in languages:
+                    state.language = from_google(result.language_code)
                 if result.is_final:
                     end_s = feeder.stream_start_s + result.result_end_time.total_seconds()
                     words.finals.append((end_s, text))

@@ -54,6 +54,7 @@ class StreamLog:
     """What one StreamingRecognize call saw: for assertions."""
 
     language_code: str = ""
+    alternative_language_codes: tuple[str, ...] = ()
     model: str = ""
     audio_s: float = 0.0
     finals: list[str] = field(default_factory=list)
@@ -69,6 +70,8 @@ class FakeGoogle:
     tts_delay_s: float = 0.12
     tts_ms_per_char: int = 60
     tts_chunk_s: float = 0.05  # streaming synthesis: between 100 ms chunks
+    # The language the recogniser says it heard (result.language_code); "": the primary one.
+    heard_language: str = ""
     fail_stt: bool = False
     hang_stt: bool = False  # read the audio, never answer
     streams: list[StreamLog] = field(default_factory=list)
@@ -81,7 +84,9 @@ class FakeGoogle:
     def _recognize(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
         first = next(requests)
         cfg = first.streaming_config.config
-        log_ = StreamLog(language_code=cfg.language_code, model=cfg.model)
+        log_ = StreamLog(language_code=cfg.language_code, model=cfg.model,
+                         alternative_language_codes=tuple(cfg.alternative_language_codes))
+        heard = (self.heard_language or cfg.language_code).lower()
         self.streams.append(log_)
         if self.fail_stt:
             context.abort(grpc.StatusCode.UNAVAILABLE, "The service is currently unavailable.")
@@ -114,7 +119,7 @@ class FakeGoogle:
                     since_interim += frame.size
                     if since_interim >= self.interim_every_s * RATE:
                         since_interim = 0
-                        yield _response(self.words_for(np.concatenate(word)), False, pos)
+                        yield _response(self.words_for(np.concatenate(word)), False, pos, heard)
                 elif word:
                     silent += frame.size
                     if silent >= SILENCE_SPLIT_S * RATE:
@@ -124,7 +129,7 @@ class FakeGoogle:
                         end_of_word = word_end
                 if pending_final is not None and pos >= pending_final[0]:
                     log_.finals.append(pending_final[1])
-                    yield _response(pending_final[1], True, end_of_word)
+                    yield _response(pending_final[1], True, end_of_word, heard)
                     pending_final = None
 
     # -- Text-to-Speech ------------------------------------------------------------------
@@ -190,12 +195,13 @@ class FakeGoogle:
         return f"127.0.0.1:{self.port}"
 
 
-def _response(text: str, final: bool, end_sample: int) -> Any:
+def _response(text: str, final: bool, end_sample: int, language: str) -> Any:
     end = duration_pb2.Duration()
     end.FromNanoseconds(int(end_sample * 1e9 / RATE))
     return speech.StreamingRecognizeResponse(results=[speech.StreamingRecognitionResult(
         alternatives=[speech.SpeechRecognitionAlternative(transcript=text, confidence=0.9)],
         is_final=final, stability=0.9 if final else 0.5, result_end_time=end,
+        language_code=language,  # Google reports it lower-cased
     )])
 
 

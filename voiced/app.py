@@ -6,14 +6,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import trio
+from prometheus_client import CONTENT_TYPE_LATEST
 from quart import request, websocket
 from quart_trio import QuartTrio
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from .call import run_call
+from .callstate import Call
 from .config import Config
 from .engines.base import Engines
 from .errors import ConfigError
+from .lang import GOOGLE_TTS
+from .metrics import Metrics
+from .observe import Observer
+from .records import CallRecords
 from .signature import HEADER, Signatures
 from .socket import QuartSocket
 from .twilio_rest import TwilioRest
@@ -22,11 +29,41 @@ log = logging.getLogger("voiced.app")
 
 
 class Registry:
-    """Live calls, for /healthz now and for limits later."""
+    """Live calls: the ``max_calls`` limit, /healthz, and the shutdown drain."""
 
     def __init__(self) -> None:
         self.active = 0
         self.total = 0
+        self.busy = 0
+        self.draining = False
+        self.calls: set[Call] = set()
+        self.changed = trio.Event()  # set (and replaced) whenever a call ends
+
+    def ended(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for every call to end; True if they did."""
+        with trio.move_on_after(timeout_s):
+            while self.active:
+                await self.changed.wait()
+        return self.active == 0
+
+    def say_goodbye(self, reason: str) -> None:
+        for call in list(self.calls):
+            call.say_goodbye(reason)
+
+
+def busy_twiml(cfg: Config) -> str:
+    """What a caller over ``max_calls`` (or during shutdown) hears, then the line hangs up."""
+    response = VoiceResponse()
+    lang = cfg.call.language
+    text = cfg.brain.script.busy.get(lang) or next(iter(cfg.brain.script.busy.values()), "")
+    if text:
+        response.say(text, language=GOOGLE_TTS.get(lang, "en-US"))
+    response.hangup()
+    return str(response)
 
 
 def twiml(cfg: Config, caller: str) -> str:
@@ -46,11 +83,14 @@ def twiml(cfg: Config, caller: str) -> str:
 
 
 def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
-               auth_token: str | None = None) -> QuartTrio:
+               auth_token: str | None = None, registry: Registry | None = None,
+               metrics: Metrics | None = None, records: CallRecords | None = None) -> QuartTrio:
     """The app; ``auth_token`` checks Twilio's signatures, and is required unless
     ``twilio.validate_signatures`` is off."""
     app = QuartTrio("voiced")
-    registry = Registry()
+    registry = registry or Registry()
+    metrics = metrics or Metrics()
+    observer = Observer(metrics, records)
     app.config["VOICED_REGISTRY"] = registry
     signatures: Signatures | None = None
     if cfg.twilio.validate_signatures:
@@ -71,6 +111,7 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
         log.warning("refused %s %s from %s: %s X-Twilio-Signature", scheme, path,
                     request.remote_addr if scheme == "https" else websocket.remote_addr,
                     "invalid" if signature else "no")
+        metrics.refused.inc()
         return True
 
     @app.post(cfg.server.voice_path)
@@ -80,6 +121,12 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
                   request.headers.get(HEADER)):
             return "", 403, {}
         caller = form.get("From", "")
+        if registry.draining or registry.active >= cfg.server.max_calls:
+            registry.busy += 1
+            metrics.calls.labels("busy").inc()
+            log.warning("call %s: line busy (%d active%s)", form.get("CallSid", "?"),
+                        registry.active, ", shutting down" if registry.draining else "")
+            return busy_twiml(cfg), 200, {"Content-Type": "text/xml"}
         log.info("incoming call %s", form.get("CallSid", "?"))
         return twiml(cfg, caller), 200, {"Content-Type": "text/xml"}
 
@@ -94,22 +141,39 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "active_calls": registry.active, "calls_total": registry.total}
+        return {"status": "draining" if registry.draining else "ok",
+                "active_calls": registry.active, "calls_total": registry.total}
+
+    @app.get("/metrics")
+    async def prometheus() -> tuple[bytes, int, dict[str, str]]:
+        return metrics.render(), 200, {"Content-Type": CONTENT_TYPE_LATEST}
 
     @app.websocket(cfg.server.media_path)
     async def media() -> tuple[str, int] | None:
         if forged("wss", websocket.path, websocket.query_string, {},
                   websocket.headers.get(HEADER)):
             return "", 403  # before accepting: the handshake is answered 403
+        if registry.draining:
+            return "", 503
         registry.active += 1
         registry.total += 1
+        metrics.active_calls.inc()
+        live: list[Call] = []
+
+        def started(call: Call) -> None:
+            live.append(call)
+            registry.calls.add(call)
+
         try:
-            await run_call(QuartSocket(websocket), engines, cfg, rest)
+            await run_call(QuartSocket(websocket), engines, cfg, rest, observer, started)
         except Exception:
             # One call's bug must not take the daemon down; it is logged with its traceback.
             log.exception("call failed")
         finally:
+            registry.calls.difference_update(live)
             registry.active -= 1
+            metrics.active_calls.dec()
+            registry.ended()
         return None
 
     return app

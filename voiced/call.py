@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import cast
 
 import trio
 
-from .callstate import Call
+from .callstate import Call, CallObserver
 from .config import Config
 from .engines.base import Engines, SpeechToText
 from .errors import CallClosed, EngineError, ProtocolError
@@ -61,14 +62,21 @@ async def handshake(ws: MessageSocket, cfg: Config) -> Start | None:
 
 
 async def run_call(
-    ws: MessageSocket, engines: Engines, cfg: Config, rest: TwilioRest | None = None
+    ws: MessageSocket, engines: Engines, cfg: Config, rest: TwilioRest | None = None,
+    observer: CallObserver | None = None, on_start: Callable[[Call], None] | None = None,
 ) -> Call | None:
     """Serve one Media Streams connection until the call ends. Never raises for a bad
-    peer or a failed engine: those end this call (logged), not the daemon."""
+    peer or a failed engine: those end this call (logged), not the daemon. ``on_start``
+    receives the call once Twilio's ``start`` is in (the daemon keeps it to end it on
+    shutdown)."""
     start = await handshake(ws, cfg)
     if start is None:
         return None
-    call = Call(start)
+    call = Call(start, observer=observer)
+    if observer is not None:
+        observer.started(call)
+    if on_start is not None:
+        on_start(call)
     log.info("call %s started (stream %s, caller %s)", call.id, start.stream_sid,
              call.caller or "unknown")
     audio_tx, audio_rx = trio.open_memory_channel[Frame](cfg.call.inbound_buffer_frames)
@@ -85,7 +93,7 @@ async def run_call(
             call.scope = nursery.cancel_scope
             nursery.start_soon(recv_then_hangup)
             nursery.start_soon(vad, audio_rx, vad_tx, engines.classifier(), cfg.vad, cfg.turn,
-                               cfg.bargein)
+                               cfg.bargein, observer.frame_lag if observer is not None else None)
             if isinstance(engines.stt, GoogleSpeech):
                 nursery.start_soon(stream_stt, vad_rx, dlg_tx.clone(), engines.stt, cfg.stt, cfg.vad,
                                    cfg.call.ordered_languages(), call.id)
@@ -100,8 +108,10 @@ async def run_call(
     except* EngineError as group:
         call.ended_by = f"engine error: {group.exceptions[0]}"
     log.info(
-        "call %s ended: %s after %.1fs, %d frames, %d dropped, %d bad messages",
+        "call %s ended: %s after %.1fs, %d frames, %d dropped, %d bad messages, faults %s",
         call.id, call.ended_by or "done", time.time() - call.started_at, call.stats.frames,
-        call.stats.dropped, call.stats.bad_messages,
+        call.stats.dropped, call.stats.bad_messages, call.faults.counts or "none",
     )
+    if observer is not None:
+        observer.ended(call)
     return call

@@ -42,6 +42,25 @@ class ServerConfig:
     media_path: str = "/ws/twilio-media"
     # Twilio's largest message is a media frame of a few hundred bytes.
     max_message_bytes: int = field(default=65536, metadata=_range(1024, 16 * 1024 * 1024))
+    # Calls at once; the next caller hears that the line is busy.
+    max_calls: int = field(default=50, metadata=_range(1, 100000))
+    # Where call records go; empty: $STATE_DIRECTORY (systemd's StateDirectory=), else
+    # ~/.local/state/voiced.
+    state_dir: str = ""
+
+    def records_dir(self) -> Path:
+        if self.state_dir:
+            return Path(self.state_dir)
+        systemd = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+        return Path(systemd) if systemd else Path.home() / ".local" / "state" / "voiced"
+
+
+@dataclass(frozen=True)
+class ShutdownConfig:
+    # On SIGTERM: stop taking calls, let the active ones finish for this long...
+    grace_s: float = field(default=30.0, metadata=_range(0.0, 3600.0))
+    # ...then say goodbye to the rest and give the goodbye this long to play.
+    goodbye_s: float = field(default=8.0, metadata=_range(0.0, 120.0))
 
 
 @dataclass(frozen=True)
@@ -60,6 +79,8 @@ class CallConfig:
     send_chunk_ms: int = field(default=20, metadata=_range(20, 2000))
     # The agent says goodbye and hangs up after this long.
     max_duration_s: float = field(default=1800.0, metadata=_range(10.0, 86400.0))
+    # Consecutive turns with an engine fault after which the agent apologises and hangs up.
+    max_faulty_turns: int = field(default=3, metadata=_range(1, 100))
 
     def ordered_languages(self) -> tuple[str, ...]:
         """The caller's possible languages, the line's own first: recognisers favour it."""
@@ -292,9 +313,19 @@ class ScriptConfig:
     reprompt: Mapping[str, str] = field(
         default_factory=lambda: {"he": "אתם עדיין על הקו?", "en": "Are you still there?"}
     )
+    # Said (with Twilio's <Say>) to a caller when max_calls are already in progress.
+    busy: Mapping[str, str] = field(
+        default_factory=lambda: {"he": "כל הקווים תפוסים כרגע. נסו שוב בעוד כמה דקות.",
+                                 "en": "All our lines are busy. Please call again in a few minutes."}
+    )
     transfer: Mapping[str, str] = field(
         default_factory=lambda: {"he": "מעביר אתכם לנציג, רגע.",
                                  "en": "Transferring you to a person, one moment."}
+    )
+    # Said when an engine fails mid-reply, and before hanging up after repeated failures.
+    trouble: Mapping[str, str] = field(
+        default_factory=lambda: {"he": "סליחה, יש לנו תקלה טכנית.",
+                                 "en": "Sorry, we are having a technical problem."}
     )
     # Similarity (0-1) at which a misspelt or misheard word still counts as a keyword.
     fuzzy_ratio: float = field(default=0.84, metadata=_range(0.5, 1.0))
@@ -338,6 +369,7 @@ class Config:
     tts: TtsConfig = TtsConfig()
     brain: BrainConfig = BrainConfig()
     twilio: TwilioConfig = TwilioConfig()
+    shutdown: ShutdownConfig = ShutdownConfig()
     log: LogConfig = LogConfig()
 
     def __post_init__(self) -> None:

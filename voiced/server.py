@@ -12,10 +12,12 @@ import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve as hypercorn_serve
 
-from .app import create_app
+from .app import Registry, create_app
 from .config import Config, secret
 from .engines.base import Engines
 from .errors import ConfigError
+from .records import CallRecords
+from .systemd import notify, watchdog
 from .twilio_rest import TwilioRest
 
 log = logging.getLogger("voiced.server")
@@ -39,16 +41,19 @@ async def serve_app(
     port: int | None = None,
     rest: TwilioRest | None = None,
     auth_token: str | None = None,
+    registry: Registry | None = None,
+    records: CallRecords | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    app = create_app(cfg, engines, rest, auth_token)
+    app = create_app(cfg, engines, rest, auth_token, registry, records=records)
     await hypercorn_serve(
         app, hypercorn_config(cfg, port), shutdown_trigger=shutdown.wait, task_status=task_status
     )
 
 
 async def run_daemon(cfg: Config) -> None:
-    """``voiced serve``: build the engines once, serve until SIGTERM or SIGINT."""
+    """``voiced serve``: build the engines once, serve until SIGTERM or SIGINT, then drain:
+    no new calls, the active ones get ``shutdown.grace_s`` to finish, the rest a goodbye."""
     from .engines import factory
 
     shutdown = trio.Event()
@@ -60,24 +65,40 @@ async def run_daemon(cfg: Config) -> None:
         raise ConfigError("twilio.validate_signatures",
                           f"set ${cfg.twilio.auth_token_env} or a systemd credential of that name "
                           "(LoadCredential=), or run with --insecure-dev for local development")
+    registry = Registry()
+    records = CallRecords(cfg.server.records_dir())
+    log.info("call records: %s", records.path)
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0)) as http:
         engines = factory.build(cfg, http)
         await factory.warm(engines, cfg)
         async with trio.open_nursery() as nursery:
-
-            async def on_signal() -> None:
-                with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                    async for signum in signals:
-                        log.info("%s received, shutting down", signal.Signals(signum).name)
-                        shutdown.set()
-                        return
-
-            nursery.start_soon(on_signal)
             rest = TwilioRest(cfg.twilio, http)
             if not rest.available():
                 log.warning("%s not set: calls end by closing the stream, not via the REST API",
                             cfg.twilio.auth_token_env)
             binds = await nursery.start(partial(serve_app, cfg, engines, shutdown, rest=rest,
-                                                auth_token=auth_token))
+                                                auth_token=auth_token, registry=registry,
+                                                records=records))
             log.info("voiced listening on %s", ", ".join(binds))
-            await shutdown.wait()
+            notify("READY=1", f"STATUS=listening on {', '.join(binds)}")
+            nursery.start_soon(watchdog)
+            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    log.info("%s received: draining", signal.Signals(signum).name)
+                    break
+            await drain(registry, cfg)
+            shutdown.set()
+            nursery.cancel_scope.cancel()
+    log.info("voiced stopped")
+
+
+async def drain(registry: Registry, cfg: Config) -> None:
+    """Stop taking calls; let the active ones finish, then end the rest politely."""
+    registry.draining = True
+    notify("STOPPING=1", f"STATUS=draining {registry.active} calls")
+    if not await registry.wait_idle(cfg.shutdown.grace_s):
+        log.info("%d calls still active after %.0fs: saying goodbye", registry.active,
+                 cfg.shutdown.grace_s)
+        registry.say_goodbye("shutdown")
+        if not await registry.wait_idle(cfg.shutdown.goodbye_s):
+            log.warning("%d calls did not end after their goodbye; closing them", registry.active)

@@ -22,7 +22,7 @@ def fixed_lines(cfg: Config) -> list[tuple[str, str]]:
     """(text, language) of every line the config makes the agent say verbatim."""
     script = cfg.brain.script
     tables = [script.greeting, script.fallback, script.goodbye, script.filler, script.reprompt,
-              script.transfer, *(i.answer for i in script.intents)]
+              script.transfer, script.trouble, *(i.answer for i in script.intents)]
     return [(text, lang) for table in tables for lang, text in table.items() if text]
 
 

@@ -12,6 +12,7 @@ import logging
 
 import trio
 
+from ..callstate import Faults
 from ..engines.base import Brain
 from ..errors import EngineError
 from ..events import EndCall, Sentence, UserTurn
@@ -21,6 +22,13 @@ from ..text import SentenceSplitter
 log = logging.getLogger("voiced.brain")
 
 
+def fault_kind(message: str) -> str:
+    """"timeout" for an engine that hung or was slow, "error" for one that failed."""
+    text = message.lower()
+    return "timeout" if any(w in text for w in ("within", "timed out", "timeout", "no result")) \
+        else "error"
+
+
 async def brain(
     turn: UserTurn,
     tx: trio.MemorySendChannel[Sentence | EndCall],
@@ -28,6 +36,7 @@ async def brain(
     fallback: Brain,
     turnlog: TurnLog | None,
     call_id: str,
+    faults: Faults | None = None,
 ) -> None:
     with tx:
         said, failure = await _stream(engine, turn, tx, turnlog)
@@ -35,6 +44,8 @@ async def brain(
             return
         log.warning("call %s: brain failed (%s)%s", call_id, failure,
                     "" if said else "; the fallback answers")
+        if faults is not None:
+            faults.add("llm", fault_kind(failure))
         if not said:
             await _stream(fallback, turn, tx, turnlog)
 

@@ -47,7 +47,7 @@ from ..latency import TurnLog
 from ..text import normalize
 from ..twilio_rest import TwilioRest
 from ..wire import Clear, Dtmf, Mark
-from .brain import brain
+from .brain import brain, fault_kind
 from .tts import audio_messages, tts
 
 log = logging.getLogger("voiced.dialogue")
@@ -96,6 +96,7 @@ class Reply:
     gate: trio.Event = field(default_factory=trio.Event)
     first_audio: trio.Event = field(default_factory=trio.Event)
     finished: trio.Event = field(default_factory=trio.Event)
+    recorded: bool = False
 
     @property
     def playing(self) -> bool:
@@ -144,6 +145,9 @@ class Dialogue:
         self._changed = trio.Event()  # set (and replaced) whenever ``quiet`` changes
         self._idle_scope: trio.CancelScope | None = None
         self._backchannels = sorted({normalize(b) for b in cfg.bargein.backchannels}, key=len, reverse=True)
+        self._faults_seen = 0  # call.faults.total when the last turn was recorded
+        self._faulty_turns = 0  # consecutive answered turns that met an engine fault
+        self._faults_before_reply = 0
 
     # -- replies -------------------------------------------------------------------------
 
@@ -164,15 +168,56 @@ class Dialogue:
                             reply.first_audio.set()
                         await self._tx.send(item)
 
+            faults = self._call.faults
             async with trio.open_nursery() as inner:
-                inner.start_soon(brain, turn, s_tx, source, engines.fallback, reply.turnlog, self._call.id)
+                inner.start_soon(brain, turn, s_tx, source, engines.fallback, reply.turnlog,
+                                 self._call.id, faults)
                 inner.start_soon(tts, s_rx, a_tx, engines.tts, reply.record, reply.turnlog, cfg.tts,
-                                 cfg.call.send_chunk_ms * 8, self._call.id)
+                                 cfg.call.send_chunk_ms * 8, self._call.id, faults,
+                                 cfg.brain.script.trouble)
                 inner.start_soon(gate)
         reply.finished.set()
         if reply.record.sentences and not reply.scope.cancelled_caught:
             log.info("call %s reply %d: %s", self._call.id, reply.record.n, " ".join(reply.record.sentences))
+            if reply.gen is not None:
+                await self._count_faults()
         self._check_quiet()
+
+    async def _count_faults(self) -> None:
+        """After an answered turn: too many turns in a row with an engine fault, and the agent
+        apologises and hangs up rather than keep failing at the caller."""
+        total = self._call.faults.total
+        faulty, self._faults_before_reply = total > self._faults_before_reply, total
+        self._faulty_turns = self._faulty_turns + 1 if faulty else 0
+        if self._faulty_turns >= self._cfg.call.max_faulty_turns:
+            self._faulty_turns = 0
+            log.warning("call %s: %d turns in a row with engine faults (%s); ending the call",
+                        self._call.id, self._cfg.call.max_faulty_turns, self._call.faults.counts)
+            script = self._cfg.brain.script
+            line = f"{self._line(script.trouble)} {self._line(script.goodbye)}"
+            await self.prepare(UserTurn("", self.language), Say(line, EndCall("engine faults")), None)
+
+    def record(self, reply: Reply | None) -> None:
+        """The call record of a reply whose fate is known: what the caller said, what the agent
+        said, what of it the caller heard (marks echoed), the timings and the faults."""
+        if reply is None or reply.recorded or not reply.record.sentences:
+            return
+        reply.recorded = True
+        t = reply.turnlog
+        faults = self._call.faults.total - self._faults_seen
+        self._faults_seen = self._call.faults.total
+        rec = reply.record
+        self._call.record_turn({
+            "n": rec.n,
+            "kind": "turn" if reply.gen is not None else "idle" if reply.idle else "agent",
+            "said": reply.user_text,
+            "language": t.language if t is not None and t.language else self.language,
+            "reply": " ".join(rec.sentences),
+            "heard": " ".join(rec.sentences[: rec.heard]),
+            "barge_in": rec.interrupted,
+            "ms": {k: round(1000 * v, 1) for k, v in t.stages().items()} if t is not None else {},
+            "faults": faults,
+        })
 
     async def prepare(
         self, turn: UserTurn, source: Brain, turnlog: TurnLog | None, *,
@@ -193,6 +238,7 @@ class Dialogue:
         if reply.gen is not None:
             self._call.conversation.add_user(reply.user_text)
         self._call.conversation.add_reply(reply.record)
+        self.record(self.current)
         self.current = reply
         if not reply.idle:
             self._activity()
@@ -210,6 +256,7 @@ class Dialogue:
             log.info("call %s: reply %d stopped (%s); the caller heard %d of %d sentences",
                      self._call.id, reply.record.n, reason, reply.record.heard,
                      len(reply.record.sentences))
+        self.record(reply)
 
     def _drop_pending(self) -> None:
         if self.pending is not None and self.pending.reply is not None:
@@ -241,6 +288,8 @@ class Dialogue:
                 p.reply = None
             self._turns -= 1
         p.transcript = ev
+        if ev.error:
+            self._call.faults.add("stt", fault_kind(ev.error))
         text = ev.text.strip()
         if not text and not ev.error:
             log.info("call %s: turn had no words; not answering", self._call.id)
@@ -381,6 +430,10 @@ class Dialogue:
             await self._end_call(record)
             return
         record.heard = max(record.heard, int(parsed[1]))
+        current = self.current
+        if current is not None and current.record is record and current.finished.is_set() \
+                and not record.pending:
+            self.record(current)  # played to the end: the turn is complete, on disk now
         self._check_quiet()
 
     async def _end_call(self, record: ReplyRecord) -> None:
@@ -439,6 +492,14 @@ class Dialogue:
         await self.prepare(UserTurn("", self.language),
                            Say(self._line(self._script.goodbye), EndCall(reason)), None, idle=True)
 
+    async def goodbye_when_asked(self) -> None:
+        """The daemon is shutting down: end the call the way a person would."""
+        await self._call.goodbye.wait()
+        log.info("call %s: asked to end (%s); saying goodbye", self._call.id, self._call.ended_by)
+        self._drop_pending()
+        line = self._line(self._cfg.brain.script.goodbye)
+        await self.prepare(UserTurn("", self.language), Say(line, EndCall("shutdown")), None)
+
     async def max_duration(self) -> None:
         await trio.sleep(self._cfg.call.max_duration_s)
         log.info("call %s: reached call.max_duration_s, saying goodbye", self._call.id)
@@ -459,6 +520,10 @@ async def dialogue(
             await d.prepare(UserTurn("", cfg.call.language), Say(d._line(cfg.brain.script.greeting)), None)
             nursery.start_soon(d.idle_loop)
             nursery.start_soon(d.max_duration)
-            async for event in rx:
-                await d.handle(event)
+            nursery.start_soon(d.goodbye_when_asked)
+            try:
+                async for event in rx:
+                    await d.handle(event)
+            finally:
+                d.record(d.current)  # the last turn, however the call ends
             nursery.cancel_scope.cancel()

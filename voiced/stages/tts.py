@@ -7,9 +7,12 @@ caller actually heard.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from contextlib import suppress
 
 import trio
 
+from ..callstate import Faults
 from ..config import TtsConfig
 from ..conversation import ReplyRecord
 from ..engines.base import TextToSpeech
@@ -35,7 +38,11 @@ async def tts(
     cfg: TtsConfig,
     chunk_bytes: int,
     call_id: str,
+    faults: Faults | None = None,
+    trouble: Mapping[str, str] | None = None,
 ) -> None:
+    """``trouble``: the cached line said instead of a sentence the engine failed to speak."""
+    troubled = False  # the trouble line is said once a reply, however many sentences fail
     with rx, tx:
         async for item in rx:
             if isinstance(item, EndCall):
@@ -43,17 +50,32 @@ async def tts(
                 continue
             t0 = trio.current_time()
             audio_tx, audio_rx = trio.open_memory_channel[bytes](8)
+            heard = [item.text]  # what the caller will hear instead, if the engine fails
 
             async def speak(text: str = item.text, language: str = item.language,
-                            audio_tx: trio.MemorySendChannel[bytes] = audio_tx) -> None:
+                            audio_tx: trio.MemorySendChannel[bytes] = audio_tx,
+                            heard: list[str] = heard) -> None:
                 with audio_tx:
                     try:
                         with trio.fail_after(cfg.timeout_s):
                             await engine.synthesize(text, language, audio_tx)
+                        return
                     except trio.TooSlowError:
                         log.warning("call %s: TTS timed out after %.1fs", call_id, cfg.timeout_s)
+                        kind = "timeout"
                     except EngineError as exc:
                         log.warning("call %s: TTS failed: %s", call_id, exc)
+                        kind = "error"
+                    if faults is not None:
+                        faults.add("tts", kind)
+                    nonlocal troubled
+                    line = (trouble or {}).get(language, "")
+                    if line and line != text and not troubled:
+                        troubled = True
+                        heard[0] = line
+                        # From the phrase cache: it plays even with the engine down.
+                        with trio.move_on_after(cfg.timeout_s), suppress(EngineError):
+                            await engine.synthesize(line, language, audio_tx)
 
             spoke = False
             async with trio.open_nursery() as nursery:
@@ -65,4 +87,4 @@ async def tts(
                     for message in audio_messages(chunk, chunk_bytes, turnlog):
                         await tx.send(message)
             if spoke:
-                await tx.send(Mark(record.sent(item.text)))
+                await tx.send(Mark(record.sent(heard[0])))

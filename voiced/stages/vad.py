@@ -8,6 +8,8 @@ inside a pause (a click, a breath) neither resumes the turn nor restarts the sil
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import trio
 
 from ..audio import FRAME_MS
@@ -118,12 +120,16 @@ async def vad(
     cfg: VadConfig,
     turn: TurnConfig,
     bargein: BargeInConfig,
+    lag: Callable[[float], None] | None = None,
 ) -> None:
     """Every frame goes on downstream (streaming STT wants all audio, silence included),
-    followed by the events it caused."""
+    followed by the events it caused. ``lag`` hears how long each frame waited since it
+    arrived: the inbound processing lag, which grows when the daemon falls behind."""
     with rx, tx:
         endpointer = Endpointer(cfg, turn, bargein)
         async for frame in rx:
+            if lag is not None:
+                lag(trio.current_time() - frame.t)
             events = endpointer.push(classifier.is_speech(frame.pcm), frame.t)
             await tx.send(frame)
             for event in events:

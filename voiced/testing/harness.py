@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import trio
 
 from voiced.call import run_call
-from voiced.callstate import Call
+from voiced.callstate import Call, CallObserver
 from voiced.config import Config
 from voiced.engines.base import Engines
 from voiced.socket import memory_socket_pair
@@ -36,10 +36,14 @@ def voiced_tasks() -> list[str]:
 class CallHarness:
     """Runs ``run_call`` against a :class:`TwilioPeer` and records when it returned."""
 
-    def __init__(self, cfg: Config, engines: Engines, rest: TwilioRest | None = None) -> None:
+    def __init__(self, cfg: Config, engines: Engines, rest: TwilioRest | None = None,
+                 observer: CallObserver | None = None,
+                 on_start: Callable[[Call], None] | None = None) -> None:
         self.cfg = cfg
         self.engines = engines
         self.rest = rest
+        self.observer = observer
+        self.on_start = on_start
         self.peer_call_sid = CALL_SID
         server_sock, peer_sock = memory_socket_pair()
         self.server_sock = server_sock
@@ -61,7 +65,8 @@ class CallHarness:
             yield self
 
     async def run(self) -> None:
-        self.call = await run_call(self.server_sock, self.engines, self.cfg, self.rest)
+        self.call = await run_call(self.server_sock, self.engines, self.cfg, self.rest,
+                                   self.observer, self.on_start)
         self.ended_at = trio.current_time()
         self.server_sock.close()
         self.done.set()

@@ -1,0 +1,63 @@
+"""Calls seen from outside: each call's events become Prometheus metrics and call records."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .callstate import Call
+from .metrics import Metrics
+from .records import CallRecords
+
+
+def outcome(ended_by: str) -> str:
+    """A small fixed set of labels for ``voiced_calls_total`` from the free-text reason."""
+    reason = ended_by.lower()
+    for key, label in (("transferred", "transferred"), ("ended the call", "agent_hangup"),
+                       ("caller hung up", "completed"), ("protocol error", "protocol_error"),
+                       ("engine", "engine_error"), ("shutdown", "shutdown"),
+                       ("maximum", "max_duration"), ("idle", "idle"), ("socket closed", "dropped")):
+        if key in reason:
+            return label
+    return "other"
+
+
+class Observer:
+    def __init__(self, metrics: Metrics | None = None, records: CallRecords | None = None) -> None:
+        self.metrics = metrics
+        self.records = records
+
+    def started(self, call: Call) -> None:
+        if self.records is not None:
+            self.records.write({"type": "start", "call": call.id, "stream": call.start.stream_sid,
+                                "caller": call.caller, "t": round(call.started_at, 3)})
+
+    def fault(self, call: Call, engine: str, kind: str) -> None:
+        if self.metrics is not None:
+            self.metrics.engine_faults.labels(engine, kind).inc()
+
+    def turn(self, call: Call, record: dict[str, Any]) -> None:
+        if self.metrics is not None:
+            self.metrics.observe_turn({k: v / 1000 for k, v in record.get("ms", {}).items()})
+            if record.get("barge_in"):
+                self.metrics.barge_ins.inc()
+        if self.records is not None:
+            self.records.write({"type": "turn", "call": call.id, **record})
+
+    def frame_lag(self, seconds: float) -> None:
+        if self.metrics is not None:
+            self.metrics.frame_lag.observe(seconds)
+
+    def ended(self, call: Call) -> None:
+        if self.metrics is not None:
+            self.metrics.calls.labels(outcome(call.ended_by)).inc()
+            self.metrics.dropped_frames.inc(call.stats.dropped)
+        if self.records is not None:
+            self.records.write({
+                "type": "end", "call": call.id, "t": round(time.time(), 3),
+                "ended_by": call.ended_by or "done",
+                "duration_s": round(time.time() - call.started_at, 2),
+                "frames": call.stats.frames, "dropped": call.stats.dropped,
+                "bad_messages": call.stats.bad_messages, "barge_ins": call.barge_ins,
+                "faults": call.faults.counts,
+            })

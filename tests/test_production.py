@@ -4,6 +4,7 @@ systemd notifications. Virtual clock throughout, exact times."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 import xml.etree.ElementTree as ET
@@ -14,8 +15,10 @@ import pytest
 import trio
 import trio.testing
 
+from voiced import waterfall
 from voiced.app import Registry, create_app
 from voiced.callstate import Call
+from voiced.cli import main
 from voiced.config import Config, ShutdownConfig, from_dict
 from voiced.engines.cache import CachedTTS, fixed_lines
 from voiced.errors import EngineError
@@ -242,6 +245,13 @@ async def test_metrics_and_records_of_a_call(tmp_path: Path,
     assert first["heard"] == BRAIN_SAYS and not first["barge_in"]
     assert first["ms"]["endpoint"] == pytest.approx(800.0, abs=1)
     assert first["ms"]["total_server"] == pytest.approx(800.0, abs=1)
+    shown = waterfall.text(view)
+    assert "caller stopped" in shown and "LLM 1st token" in shown and BRAIN_SAYS in shown
+    assert ET.fromstring(waterfall.svg(view)).tag.endswith("svg")
+    assert main(["calls", "--records", str(records.path)]) == 0
+    assert main(["calls", "last", "--records", str(records.path),
+                 "--svg", str(tmp_path / "w.svg")]) == 0
+    assert (tmp_path / "w.svg").read_text().startswith("<svg")
     text = metrics.render().decode()
     assert 'voiced_calls_total{outcome="completed"} 1.0' in text
     assert 'voiced_stage_latency_seconds_count{stage="reply_total"} 2.0' in text
@@ -280,3 +290,18 @@ async def test_systemd_hears_ready_and_the_watchdog(
     sock.close()
     assert got == ["READY=1\nSTATUS=listening"] + ["WATCHDOG=1"] * 4
 
+
+
+def test_log_lines_for_journald_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from voiced.logs import setup
+
+    for style in ("journal", "json"):
+        setup("INFO", style)
+        logging.getLogger("voiced.test").warning("two\nlines")
+    setup("INFO", "text")
+    journal, as_json = capsys.readouterr().err.strip().splitlines()
+    assert journal == "<4>WARNING voiced.test: two | lines"
+    event = json.loads(as_json)
+    assert event["level"] == "WARNING" and event["message"] == "two\nlines"

@@ -22,13 +22,9 @@ DEFAULT_CONFIGS = ("config.toml", "/etc/voiced/config.toml")
 
 
 def setup_logging(level: str = "INFO") -> None:
-    # One line per event, level first: journald and grep both read it as it is.
-    logging.basicConfig(
-        level=getattr(logging, level), stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s", force=True,
-    )
-    for noisy in ("hypercorn.error", "httpx", "httpcore", "faster_whisper", "quart"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level)))
+    from .logs import setup
+
+    setup(level)
 
 
 def load_config(path: str | None) -> config_mod.Config:
@@ -88,6 +84,33 @@ def cmd_say(args: argparse.Namespace) -> int:
     _, pcm = trio.run(synthesize, tts, args.text, args.lang)
     write_wav(args.out, [silence_padded(pcm, 300)])
     print(f"{args.out}: {pcm.size / RATE:.2f}s of {args.lang} speech")
+    return 0
+
+
+def cmd_calls(args: argparse.Namespace) -> int:
+    """Recent calls from the call records, or one of them with its latency waterfall."""
+    from .records import read_calls
+    from .waterfall import summary_line, svg, text
+
+    cfg = load_config(args.config)
+    path = Path(args.records) if args.records else cfg.server.records_dir() / "calls.jsonl"
+    calls = read_calls(path)
+    if not calls:
+        print(f"no call records in {path}")
+        return 1
+    if not args.call:
+        for view in calls[-args.last:]:
+            print(summary_line(view))
+        return 0
+    matches = [v for v in calls if v.call.startswith(args.call) or args.call == "last"]
+    if not matches:
+        print(f"no call {args.call!r} in {path}")
+        return 1
+    view = matches[-1]
+    print(text(view))
+    if args.svg:
+        Path(args.svg).write_text(svg(view), encoding="utf-8")
+        print(f"waterfall: {args.svg}")
     return 0
 
 
@@ -154,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("action", choices=["install"])
     m.add_argument("--cache-dir")
     m.set_defaults(func=cmd_models)
+
+    k = sub.add_parser("calls", help="recent calls, or one call's turns and latency waterfall")
+    k.add_argument("call", nargs="?", help="a call SID (or its start), or 'last'")
+    k.add_argument("--last", type=int, default=20, help="how many calls to list")
+    k.add_argument("--svg", help="also write the waterfall to this SVG file")
+    k.add_argument("--records", help="calls.jsonl (default: in server.state_dir)")
+    k.add_argument("--config")
+    k.set_defaults(func=cmd_calls)
 
     y = sub.add_parser("say", help="speak a line through the embedded TTS into an 8 kHz WAV")
     y.add_argument("text")

@@ -52,6 +52,21 @@ class TurnLog:
                 out["overhead"] = self.total_s - max(out["endpoint"], engines)
         return out
 
+    def timeline(self) -> dict[str, float]:
+        """When each step happened, in seconds from the end of the caller's speech (negative:
+        before it, speculatively): the waterfall in ``voiced calls``."""
+        out = {"endpoint": self.t_endpoint - self.t_end,
+               "stt_start": self.t_stt - self.stt_compute_s - self.t_end,
+               "stt_ready": self.t_stt - self.t_end,
+               "reply_start": self.t_reply_start - self.t_end}
+        if self.t_llm_first is not None:
+            out["llm_first_token"] = self.t_llm_first - self.t_end
+            if self.tts_first_s is not None:
+                out["tts_first_audio"] = self.t_llm_first - self.t_end + self.tts_first_s
+        if self.t_first_audio is not None:
+            out["first_audio_sent"] = self.t_first_audio - self.t_end
+        return out
+
     @property
     def total_s(self) -> float | None:
         return None if self.t_first_audio is None else self.t_first_audio - self.t_end

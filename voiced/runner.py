@@ -16,6 +16,7 @@ from .config import Config
 from .dial import DialOptions, DialResult, Utterance, dial
 from .engines import factory
 from .engines.base import Engines
+from .records import CallRecords
 from .server import serve_app
 from .signature import HEADER, sign
 from .socket import TrioWebSocket
@@ -38,7 +39,8 @@ def signed_options(cfg: Config, opts: DialOptions, auth_token: str) -> DialOptio
 
 @asynccontextmanager
 async def local_daemon(cfg: Config, engines: Engines | None = None,
-                       auth_token: str | None = None) -> AsyncIterator[str]:
+                       auth_token: str | None = None,
+                       records: CallRecords | None = None) -> AsyncIterator[str]:
     """A daemon on a free loopback port for the duration; yields its media socket URL."""
     shutdown = trio.Event()
     async with httpx.AsyncClient() as http, trio.open_nursery() as nursery:
@@ -46,7 +48,7 @@ async def local_daemon(cfg: Config, engines: Engines | None = None,
             engines = factory.build(cfg, http)
             await factory.warm(engines, cfg)
         binds = await nursery.start(partial(serve_app, cfg, engines, shutdown, port=0,
-                                            auth_token=auth_token))
+                                            auth_token=auth_token, records=records))
         host_port = binds[0].split("://", 1)[1]
         try:
             yield f"ws://{host_port}{cfg.server.media_path}"
@@ -60,5 +62,6 @@ async def dial_in_process(
     """A call to a daemon of our own, which checks signatures as in production: a token made up
     for the occasion signs the handshake."""
     token = secrets.token_urlsafe(24)
-    async with local_daemon(cfg, auth_token=token) as url:
+    records = CallRecords(cfg.server.records_dir())  # `voiced calls last` shows this call
+    async with local_daemon(cfg, auth_token=token, records=records) as url:
         return await dial_url(url, utterances, signed_options(cfg, opts, token))

@@ -216,6 +216,7 @@ class Dialogue:
             "heard": " ".join(rec.sentences[: rec.heard]),
             "barge_in": rec.interrupted,
             "ms": {k: round(1000 * v, 1) for k, v in t.stages().items()} if t is not None else {},
+            "at_ms": {k: round(1000 * v, 1) for k, v in t.timeline().items()} if t else {},
             "faults": faults,
         })
 

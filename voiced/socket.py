@@ -26,8 +26,10 @@ class QuartSocket:
         self._ws = ws
 
     async def receive(self) -> str | bytes:
-        data: str | bytes = await self._ws.receive()
-        return data
+        data: str | bytes | None = await self._ws.receive()
+        # quart hands an empty binary frame over as None (`bytes or text`): still a message,
+        # and a bad one, for the parser to refuse.
+        return b"" if data is None else data
 
     async def send(self, text: str) -> None:
         await self._ws.send(text)

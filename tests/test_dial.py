@@ -53,3 +53,17 @@ def test_sim_oracle_reveals_words_as_spoken_and_punctuates_only_the_end() -> Non
     assert oracle(second) == "for tomorrow."
     assert oracle(heard[4000:8000]) == "book a"  # an interim result mid-stretch
     assert oracle((rng.standard_normal(800) * 3000).astype(np.int16)) == ""  # unknown audio
+
+
+def test_playback_measures_gaps_inside_a_sentence_only() -> None:
+    p = Playback()
+    p.add_media(b"\x00" * 320)  # two frames
+    p.tick(), p.tick()
+    for _ in range(3):  # the rest of the sentence is late: 60 ms of silence mid-sentence
+        p.tick()
+    p.add_media(b"\x00" * 160)
+    p.add_mark("1.1")
+    p.tick(), p.tick()
+    for _ in range(10):  # between replies: not a gap
+        p.tick()
+    assert p.max_gap_ms == 60

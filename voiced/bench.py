@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import trio
 
 from .config import Config
 from .dial import DialOptions, Utterance
 from .latency import TurnLog
+from .metrics import Metrics
 from .runner import dial_url, local_daemon, signed_options
 
 log = logging.getLogger("voiced.bench")
@@ -87,6 +89,7 @@ class CallStats:
     turns: int = 0
     cut_offs: int = 0
     errors: int = 0
+    max_gap_ms: int = 0
 
 
 async def sequential_calls(
@@ -96,31 +99,58 @@ async def sequential_calls(
     A cut-off turn (the agent spoke before the caller finished) counts as such, not as a
     latency."""
     stats = CallStats()
-    k = 0
     for call in range(calls):
-        says = [utterances[(k + j) % len(utterances)] for j in range(turns)]
-        k += turns
-        result = await dial_url(url, says, opts)
-        stats.errors += result.protocol_errors + len(says) - len(result.turns)
-        for turn in result.turns:
-            stats.turns += 1
-            line = f"call {call + 1}: {turn.name}:"
-            if turn.barge_in_stop_s is not None:
-                stats.barge_in_stops.append(turn.barge_in_stop_s)
-                line += f" barge-in stop {turn.barge_in_stop_s:.3f}s,"
-            elif opts.barge_in_after_ms is not None and turn is not result.turns[0]:
-                stats.errors += 1
-                line += " BARGE-IN IGNORED,"
-            if turn.cut_off:
-                stats.cut_offs += 1
-                print(f"{line} CUT OFF (the agent spoke before the caller finished)")
-            elif turn.latency_s is None:
-                stats.errors += 1
-                print(f"{line} NO REPLY")
-            else:
-                stats.latencies.append(turn.latency_s)
-                print(f"{line} reply latency {turn.latency_s:.3f}s")
+        await one_call(url, utterances, call, turns, opts, stats)
     return stats
+
+
+async def concurrent_calls(url: str, utterances: list[Utterance], concurrency: int, turns: int,
+                           opts: DialOptions) -> CallStats:
+    """``concurrency`` calls at once, started within one second of each other."""
+    stats = CallStats()
+    async with trio.open_nursery() as nursery:
+        for call in range(concurrency):
+            nursery.start_soon(one_call, url, utterances, call, turns, opts, stats)
+            await trio.sleep(1.0 / concurrency)
+    return stats
+
+
+async def one_call(url: str, utterances: list[Utterance], call: int, turns: int,
+                   opts: DialOptions, stats: CallStats) -> None:
+    k = call * turns
+    says = [utterances[(k + j) % len(utterances)] for j in range(turns)]
+    result = await dial_url(url, says, opts)
+    stats.max_gap_ms = max(stats.max_gap_ms, result.max_gap_ms)
+    stats.errors += result.protocol_errors + len(says) - len(result.turns)
+    for turn in result.turns:
+        stats.turns += 1
+        line = f"call {call + 1}: {turn.name}:"
+        if turn.barge_in_stop_s is not None:
+            stats.barge_in_stops.append(turn.barge_in_stop_s)
+            line += f" barge-in stop {turn.barge_in_stop_s:.3f}s,"
+        elif opts.barge_in_after_ms is not None and turn is not result.turns[0]:
+            stats.errors += 1
+            line += " BARGE-IN IGNORED,"
+        if turn.cut_off:
+            stats.cut_offs += 1
+            print(f"{line} CUT OFF (the agent spoke before the caller finished)")
+        elif turn.latency_s is None:
+            stats.errors += 1
+            print(f"{line} NO REPLY")
+        else:
+            stats.latencies.append(turn.latency_s)
+            print(f"{line} reply latency {turn.latency_s:.3f}s")
+
+
+def frame_lag_p99_ms(metrics: Metrics) -> float | None:
+    """The histogram bucket bound under which 99 % of inbound frames were processed."""
+    buckets = [(float(sample.labels["le"]), sample.value)
+               for family in metrics.frame_lag.collect() for sample in family.samples
+               if sample.name.endswith("_bucket")]
+    total = buckets[-1][1] if buckets else 0
+    if not total:
+        return None
+    return next(1000 * le for le, count in buckets if count >= 0.99 * total)
 
 
 @asynccontextmanager
@@ -167,9 +197,13 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
             cfg = await stack.enter_async_context(sim_engines(cfg, args.lang, known))
         collector = stack.enter_context(TurnCollector())
         token = secrets.token_urlsafe(24)  # the daemon checks signatures as in production
-        url = await stack.enter_async_context(local_daemon(cfg, auth_token=token))
+        metrics = Metrics()
+        url = await stack.enter_async_context(local_daemon(cfg, auth_token=token, metrics=metrics))
         opts = signed_options(cfg, DialOptions(barge_in_after_ms=args.barge_in_after_ms), token)
-        stats = await sequential_calls(url, utterances, args.calls, args.turns, opts)
+        if args.concurrency > 1:
+            stats = await concurrent_calls(url, utterances, args.concurrency, args.turns, opts)
+        else:
+            stats = await sequential_calls(url, utterances, args.calls, args.turns, opts)
     stages = collector.percentiles()
     overheads = [t.stages()["overhead"] for t in collector.turns if "overhead" in t.stages()]
     print("daemon-side stages (ms):")
@@ -189,6 +223,10 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "max_reply_s": round(max(heard), 3) if heard else None,
         "silence_ms": cfg.vad.silence_ms,
         "cut_offs": stats.cut_offs,
+        "concurrency": args.concurrency,
+        "dropped_frames": int(metrics.registry.get_sample_value("voiced_dropped_frames_total") or 0),
+        "frame_lag_p99_ms": frame_lag_p99_ms(metrics),
+        "max_outbound_gap_ms": stats.max_gap_ms,
         "cut_off_rate": round(stats.cut_offs / stats.turns, 3) if stats.turns else None,
         "stages_ms": stages,
         "wall_s": round(time.perf_counter() - t0, 1),
@@ -202,6 +240,9 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         print(f"barge-in stop (caller onset to agent silent): p50 {summary['p50_barge_in_stop_s']}s"
               f"  p95 {summary['p95_barge_in_stop_s']}s over {len(stops)} barge-ins")
     print(f"cut-offs: {stats.cut_offs} of {stats.turns} turns")
+    print(f"inbound frame lag p99 <= {summary['frame_lag_p99_ms']} ms; dropped frames "
+          f"{summary['dropped_frames']}; longest mid-sentence gap at the caller's ear "
+          f"{stats.max_gap_ms} ms")
     print(f"reply latency (caller's ear): p50 {summary['p50_reply_s']}s  "
           f"p95 {summary['p95_reply_s']}s  max {summary['max_reply_s']}s over {len(heard)} turns, "
           f"{stats.errors} errors")

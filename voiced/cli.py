@@ -215,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--corpus", default=os.environ.get("VOICED_CORPUS", "../shared/corpus"))
     b.add_argument("--lang", default="en", choices=["en", "he"])
     b.add_argument("--calls", type=int, default=10)
+    b.add_argument("--concurrency", type=int, default=1,
+                   help="e2e: this many calls at once (instead of --calls one after the other)")
     b.add_argument("--turns", type=int, default=2, help="caller utterances per call")
     b.add_argument("--barge-in-after-ms", type=int,
                    help="from the second turn on, talk over the agent this long into its reply")

@@ -80,6 +80,9 @@ class DialResult:
     agent_audio: list[Pcm] = field(default_factory=list)
     caller_audio: list[Pcm] = field(default_factory=list)
     hung_up_by_agent: bool = False
+    # The longest run of playback ticks that found the buffer empty in the middle of a
+    # sentence (audio started, its mark not yet reached): silence the caller hears mid-reply.
+    max_gap_ms: int = 0
 
     def write_wav(self, path: str | Path) -> None:
         from .audio import write_wav
@@ -95,6 +98,9 @@ class Playback:
     def __init__(self) -> None:
         self._items: deque[bytes | str] = deque()
         self.buffered = 0  # bytes of audio waiting
+        self._mid_sentence = False  # audio played since the last mark
+        self._gap = 0  # ticks starved in the current gap
+        self.max_gap_ms = 0
 
     def add_media(self, payload: bytes) -> None:
         self._items.append(payload)
@@ -107,6 +113,7 @@ class Playback:
         marks = [i for i in self._items if isinstance(i, str)]
         self._items.clear()
         self.buffered = 0
+        self._mid_sentence = False
         return marks
 
     def tick(self) -> tuple[bytes, list[str]]:
@@ -117,16 +124,23 @@ class Playback:
             head = self._items[0]
             if isinstance(head, str):
                 reached.append(self._items.popleft())  # type: ignore[arg-type]
+                self._mid_sentence = False
                 continue
             if len(out) == FRAME_SAMPLES:
                 break
             take = FRAME_SAMPLES - len(out)
             out += head[:take]
+            self._mid_sentence = True
             if len(head) > take:
                 self._items[0] = head[take:]
             else:
                 self._items.popleft()
         self.buffered -= len(out)
+        if len(out) < FRAME_SAMPLES and self._mid_sentence and not reached:
+            self._gap += 1
+            self.max_gap_ms = max(self.max_gap_ms, 20 * self._gap)
+        else:
+            self._gap = 0
         out += bytes([0xFF]) * (FRAME_SAMPLES - len(out))
         return bytes(out), reached
 
@@ -217,6 +231,7 @@ async def dial(
             with contextlib.suppress(CallClosed):
                 await send(Stop())
         nursery.cancel_scope.cancel()
+    result.max_gap_ms = playback.max_gap_ms
     return result
 
 

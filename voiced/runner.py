@@ -16,6 +16,7 @@ from .config import Config
 from .dial import DialOptions, DialResult, Utterance, dial
 from .engines import factory
 from .engines.base import Engines
+from .metrics import Metrics
 from .records import CallRecords
 from .server import serve_app
 from .signature import HEADER, sign
@@ -40,7 +41,8 @@ def signed_options(cfg: Config, opts: DialOptions, auth_token: str) -> DialOptio
 @asynccontextmanager
 async def local_daemon(cfg: Config, engines: Engines | None = None,
                        auth_token: str | None = None,
-                       records: CallRecords | None = None) -> AsyncIterator[str]:
+                       records: CallRecords | None = None,
+                       metrics: Metrics | None = None) -> AsyncIterator[str]:
     """A daemon on a free loopback port for the duration; yields its media socket URL."""
     shutdown = trio.Event()
     async with httpx.AsyncClient() as http, trio.open_nursery() as nursery:
@@ -48,7 +50,8 @@ async def local_daemon(cfg: Config, engines: Engines | None = None,
             engines = factory.build(cfg, http)
             await factory.warm(engines, cfg)
         binds = await nursery.start(partial(serve_app, cfg, engines, shutdown, port=0,
-                                            auth_token=auth_token, records=records))
+                                            auth_token=auth_token, records=records,
+                                            metrics=metrics))
         host_port = binds[0].split("://", 1)[1]
         try:
             yield f"ws://{host_port}{cfg.server.media_path}"

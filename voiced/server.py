@@ -16,6 +16,7 @@ from .app import Registry, create_app
 from .config import Config, secret
 from .engines.base import Engines
 from .errors import ConfigError
+from .metrics import Metrics
 from .records import CallRecords
 from .systemd import notify, watchdog
 from .twilio_rest import TwilioRest
@@ -43,9 +44,10 @@ async def serve_app(
     auth_token: str | None = None,
     registry: Registry | None = None,
     records: CallRecords | None = None,
+    metrics: Metrics | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    app = create_app(cfg, engines, rest, auth_token, registry, records=records)
+    app = create_app(cfg, engines, rest, auth_token, registry, metrics, records)
     await hypercorn_serve(
         app, hypercorn_config(cfg, port), shutdown_trigger=shutdown.wait, task_status=task_status
     )

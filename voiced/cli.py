@@ -147,11 +147,13 @@ def cmd_dial(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
+    from .bench_soak import run_soak
     from .bench_speech import stt_corpus, tts_roundtrip
 
     cfg = load_config(args.config)
     setup_logging("WARNING")
-    bench = {"e2e": run_bench, "tts-roundtrip": tts_roundtrip, "stt": stt_corpus}[args.kind]
+    bench = {"e2e": run_bench, "tts-roundtrip": tts_roundtrip, "stt": stt_corpus,
+             "soak": run_soak}[args.kind]
     summary = trio.run(bench, cfg, args)
     print(json.dumps(summary, sort_keys=True))
     return 0 if summary.get("errors", 1) == 0 else 1
@@ -205,9 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_dial)
 
     b = sub.add_parser("bench", help="benchmarks (real clock): e2e, tts-roundtrip, stt")
-    b.add_argument("kind", choices=["e2e", "tts-roundtrip", "stt"],
+    b.add_argument("kind", choices=["e2e", "tts-roundtrip", "stt", "soak"],
                    help="e2e: emulated calls; tts-roundtrip: embedded TTS heard back by the "
-                        "embedded STT; stt: the embedded STT on the corpus")
+                        "embedded STT; stt: the embedded STT on the corpus; soak: many calls, "
+                        "watching threads, fds and memory")
     b.add_argument("--engines", choices=["embedded", "sim"], default="embedded",
                    help="embedded: Whisper, espeak-ng; sim: local Google gRPC and OpenAI SSE servers "
                         "with the default latency profile")
@@ -218,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--concurrency", type=int, default=1,
                    help="e2e: this many calls at once (instead of --calls one after the other)")
     b.add_argument("--turns", type=int, default=2, help="caller utterances per call")
+    b.add_argument("--warmup", type=int, default=100, help="soak: calls before the first sample")
     b.add_argument("--barge-in-after-ms", type=int,
                    help="from the second turn on, talk over the agent this long into its reply")
     b.set_defaults(func=cmd_bench)

@@ -1,0 +1,79 @@
+"""``voiced bench soak``: many calls through one daemon, watching for leaks.
+
+A daemon that runs for weeks must give back what each call took: its tasks, threads (the
+gRPC bridge), sockets and memory. This runs ``--calls`` calls (``--concurrency`` at a time,
+each one corpus utterance and its answer) against the sim engines and samples the process's
+threads, open file descriptors and resident memory after a warm-up and at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from .bench import CallStats, corpus_files, machine, one_call, sim_engines
+from .config import Config
+from .dial import DialOptions, Utterance
+from .metrics import Metrics
+from .runner import local_daemon, signed_options
+
+
+def resources() -> dict[str, float]:
+    gc.collect()
+    rss_kb = 0
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss_kb = int(line.split()[1])
+    return {"threads": threading.active_count(), "fds": len(os.listdir("/proc/self/fd")),
+            "rss_mb": round(rss_kb / 1024, 1)}
+
+
+async def run_soak(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
+    files = corpus_files(Path(args.corpus), args.lang)
+    known = [(Utterance.from_wav(f), transcript) for f, transcript in files]
+    utterances = [u for u, _ in known]
+    warmup = min(args.warmup, args.calls)
+    print(f"# voiced bench soak: {args.calls} calls, {args.concurrency} at a time, sim engines, "
+          f"samples after {warmup} calls and at the end; {machine()}")
+    stats = CallStats()
+    samples: list[dict[str, float]] = []
+    t0 = time.perf_counter()
+    async with sim_engines(cfg, args.lang, known) as sim_cfg:
+        token = secrets.token_urlsafe(24)
+        metrics = Metrics()
+        async with local_daemon(sim_cfg, auth_token=token, metrics=metrics) as url:
+            opts = signed_options(sim_cfg, DialOptions(), token)
+            limiter = trio.CapacityLimiter(args.concurrency)
+
+            async def call(n: int) -> None:
+                async with limiter:
+                    await one_call(url, utterances, n, 1, opts, stats)
+
+            # Samples are taken between the phases, with no call in progress.
+            for first_call, last_call in ((0, warmup), (warmup, args.calls)):
+                async with trio.open_nursery() as nursery:
+                    for n in range(first_call, last_call):
+                        nursery.start_soon(call, n)
+                await trio.sleep(1.0)  # the calls' tasks and threads wind down
+                samples.append(resources())
+                print(f"after {last_call} calls: {samples[-1]}", flush=True)
+    first, last = samples[0], samples[-1]
+    summary = {
+        "bench": "soak", "calls": args.calls, "concurrency": args.concurrency,
+        "turns": stats.turns, "errors": stats.errors, "after_warmup": first, "at_end": last,
+        "thread_growth": last["threads"] - first["threads"], "fd_growth": last["fds"] - first["fds"],
+        "rss_growth_pct": round(100 * (last["rss_mb"] - first["rss_mb"]) / first["rss_mb"], 1),
+        "wall_s": round(time.perf_counter() - t0, 1), "machine": machine(),
+    }
+    print(f"after warm-up {first}; at the end {last}: threads {summary['thread_growth']:+d}, "
+          f"fds {summary['fd_growth']:+d}, RSS {summary['rss_growth_pct']:+.1f} %")
+    return summary

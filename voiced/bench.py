@@ -10,13 +10,20 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import json
 import logging
+import os
 import platform
+import resource
 import secrets
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +53,6 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def machine() -> str:
-    import os
-
     return f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
@@ -104,17 +109,6 @@ async def sequential_calls(
     return stats
 
 
-async def concurrent_calls(url: str, utterances: list[Utterance], concurrency: int, turns: int,
-                           opts: DialOptions) -> CallStats:
-    """``concurrency`` calls at once, started within one second of each other."""
-    stats = CallStats()
-    async with trio.open_nursery() as nursery:
-        for call in range(concurrency):
-            nursery.start_soon(one_call, url, utterances, call, turns, opts, stats)
-            await trio.sleep(1.0 / concurrency)
-    return stats
-
-
 async def one_call(url: str, utterances: list[Utterance], call: int, turns: int,
                    opts: DialOptions, stats: CallStats) -> None:
     k = call * turns
@@ -142,6 +136,10 @@ async def one_call(url: str, utterances: list[Utterance], call: int, turns: int,
             print(f"{line} reply latency {turn.latency_s:.3f}s")
 
 
+def cpu_seconds(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
 def frame_lag_p99_ms(metrics: Metrics) -> float | None:
     """The histogram bucket bound under which 99 % of inbound frames were processed."""
     buckets = [(float(sample.labels["le"]), sample.value)
@@ -154,56 +152,124 @@ def frame_lag_p99_ms(metrics: Metrics) -> float | None:
 
 
 @asynccontextmanager
-async def sim_engines(cfg: Config, language: str,
-                      known: list[tuple[Utterance, str]]) -> AsyncIterator[Config]:
+async def sim_engines(cfg: Config, language: str, corpus: Path,
+                      concurrency: int = 1) -> AsyncIterator[Config]:
     """Local servers that speak Google's gRPC and OpenAI's SSE protocols with the default sim
-    latency profile (STT final 150 ms after the end of audio, LLM first token 350 ms then
-    15 ms a token, TTS first audio 120 ms); yields ``cfg`` pointed at them. Recognition is an
-    oracle over the ``known`` recordings (see :mod:`voiced.testing.oracle`)."""
-    from .testing.google_server import FakeGoogle
-    from .testing.llm_server import FakeLLM
-    from .testing.oracle import CorpusOracle
-
-    google = FakeGoogle(words_for=CorpusOracle(known), final_delay_s=0.15, tts_delay_s=0.12)
-    google.start()
-    try:
-        async with FakeLLM(ttft_s=0.35, per_token_s=0.015).running() as llm_url:
-            at = google.endpoint
+    latency profile, in a process of their own (:mod:`voiced.testing.sim_servers`); yields
+    ``cfg`` pointed at them. Recognition is an oracle over the ``corpus`` recordings (see
+    :mod:`voiced.testing.oracle`)."""
+    command = [sys.executable, "-m", "voiced.testing.sim_servers", "--corpus", str(corpus),
+               "--lang", language, "--max-workers", str(2 * concurrency + 8)]
+    async with trio.open_nursery() as nursery:
+        proc: trio.Process = await nursery.start(partial(
+            trio.run_process, command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            check=False))
+        assert proc.stdin is not None and proc.stdout is not None
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = await proc.stdout.receive_some()
+            if not chunk:
+                raise RuntimeError("the sim engine servers exited before they were ready")
+            line += chunk
+        at = json.loads(line)
+        try:
             yield dataclasses.replace(
                 cfg,
                 stt=dataclasses.replace(cfg.stt, engine="google", google=dataclasses.replace(
-                    cfg.stt.google, endpoint=at, insecure=True)),
+                    cfg.stt.google, endpoint=at["google"], insecure=True)),
                 tts=dataclasses.replace(cfg.tts, engine="google", google=dataclasses.replace(
-                    cfg.tts.google, endpoint=at, insecure=True)),
-                brain=dataclasses.replace(cfg.brain, engine="openai",
-                                          openai=dataclasses.replace(cfg.brain.openai, base_url=llm_url)),
+                    cfg.tts.google, endpoint=at["google"], insecure=True)),
+                brain=dataclasses.replace(cfg.brain, engine="openai", openai=dataclasses.replace(
+                    cfg.brain.openai, base_url=at["llm"])),
                 call=dataclasses.replace(cfg.call, languages=(language,)),
             )
-    finally:
-        google.stop()
+        finally:
+            await proc.stdin.aclose()  # the servers' signal to stop
+
+
+def merge(stats: list[CallStats]) -> CallStats:
+    out = CallStats()
+    for s in stats:
+        out.latencies += s.latencies
+        out.barge_in_stops += s.barge_in_stops
+        out.turns += s.turns
+        out.cut_offs += s.cut_offs
+        out.errors += s.errors
+        out.max_gap_ms = max(out.max_gap_ms, s.max_gap_ms)
+    return out
+
+
+async def caller_processes(url: str, opts: DialOptions, corpus: Path, language: str, *,
+                           calls: int, first: int, concurrency: int, turns: int,
+                           procs: int = 1) -> CallStats:
+    """``calls`` emulated calls, ``concurrency`` at a time, from ``procs`` processes of
+    :mod:`voiced.loadgen`, so that the callers' CPU is not charged to the daemon."""
+    procs = max(1, min(procs, concurrency, calls))
+    env = dict(os.environ)
+    if opts.auth_token:
+        from .loadgen import TOKEN_ENV
+
+        env[TOKEN_ENV] = opts.auth_token
+    results: list[CallStats] = []
+    with tempfile.TemporaryDirectory(prefix="voiced-loadgen-") as tmp:
+
+        async def one(i: int, n_calls: int, start: int, at_once: int) -> None:
+            out = Path(tmp) / f"{i}.json"
+            command = [sys.executable, "-m", "voiced.loadgen", "--url", url,
+                       "--signed-url", opts.signed_url, "--corpus", str(corpus),
+                       "--lang", language, "--calls", str(n_calls), "--first", str(start),
+                       "--concurrency", str(at_once), "--turns", str(turns), "--out", str(out)]
+            if opts.barge_in_after_ms is not None:
+                command += ["--barge-in-after-ms", str(opts.barge_in_after_ms)]
+            await trio.run_process(command, env=env)
+            results.append(CallStats(**json.loads(out.read_text(encoding="utf-8"))))
+
+        async with trio.open_nursery() as nursery:
+            start = first
+            for i in range(procs):
+                n_calls = calls // procs + (i < calls % procs)
+                at_once = concurrency // procs + (i < concurrency % procs)
+                nursery.start_soon(one, i, n_calls, start, at_once)
+                start += n_calls
+    return merge(results)
 
 
 async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     files = corpus_files(Path(args.corpus), args.lang)
     if not files:
         raise SystemExit(f"no {args.lang} utterances in {args.corpus}")
-    known = [(Utterance.from_wav(f), transcript) for f, transcript in files]
-    utterances = [u for u, _ in known]
+    sim = args.engines == "sim"
+    calls = max(args.calls, args.concurrency)
     t0 = time.perf_counter()
-    print(f"# voiced bench e2e --engines {args.engines}: {args.calls} sequential calls x "
-          f"{args.turns} turns, {args.lang} corpus, vad.silence_ms={cfg.vad.silence_ms}; {machine()}")
+    if sim:
+        print(f"# voiced bench e2e --engines sim: {calls} calls x {args.turns} turns, "
+              f"{args.concurrency} at a time from {args.caller_procs} caller process(es); engines "
+              f"and callers in processes of their own; {args.lang} corpus, "
+              f"vad.silence_ms={cfg.vad.silence_ms}; {machine()}")
+    else:
+        print(f"# voiced bench e2e --engines {args.engines}: {args.calls} sequential calls x "
+              f"{args.turns} turns, {args.lang} corpus, vad.silence_ms={cfg.vad.silence_ms}; "
+              f"{machine()}")
     async with AsyncExitStack() as stack:
-        if args.engines == "sim":
-            cfg = await stack.enter_async_context(sim_engines(cfg, args.lang, known))
+        if sim:
+            cfg = await stack.enter_async_context(
+                sim_engines(cfg, args.lang, Path(args.corpus), args.concurrency))
         collector = stack.enter_context(TurnCollector())
         token = secrets.token_urlsafe(24)  # the daemon checks signatures as in production
         metrics = Metrics()
         url = await stack.enter_async_context(local_daemon(cfg, auth_token=token, metrics=metrics))
         opts = signed_options(cfg, DialOptions(barge_in_after_ms=args.barge_in_after_ms), token)
-        if args.concurrency > 1:
-            stats = await concurrent_calls(url, utterances, args.concurrency, args.turns, opts)
+        t_calls = time.perf_counter()
+        cpu_calls = resource.getrusage(resource.RUSAGE_SELF)
+        if sim:
+            stats = await caller_processes(url, opts, Path(args.corpus), args.lang, calls=calls,
+                                           first=0, concurrency=args.concurrency,
+                                           turns=args.turns, procs=args.caller_procs)
         else:
+            utterances = [Utterance.from_wav(f) for f, _ in files]
             stats = await sequential_calls(url, utterances, args.calls, args.turns, opts)
+        daemon_cpu = cpu_seconds(resource.getrusage(resource.RUSAGE_SELF)) - cpu_seconds(cpu_calls)
+        calls_wall = time.perf_counter() - t_calls
     stages = collector.percentiles()
     overheads = [t.stages()["overhead"] for t in collector.turns if "overhead" in t.stages()]
     print("daemon-side stages (ms):")
@@ -215,7 +281,7 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "engines": args.engines,
         "p95_overhead_ms": round(1000 * percentile(overheads, 95), 1) if overheads else None,
         "lang": args.lang,
-        "calls": args.calls,
+        "calls": calls if sim else args.calls,
         "turns": len(heard),
         "errors": stats.errors,
         "p50_reply_s": round(percentile(heard, 50), 3),
@@ -224,6 +290,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "silence_ms": cfg.vad.silence_ms,
         "cut_offs": stats.cut_offs,
         "concurrency": args.concurrency,
+        # The daemon's process (Whisper included for the embedded engines) while calls ran.
+        "daemon_cpu_pct": round(100 * daemon_cpu / calls_wall, 1),
         "dropped_frames": int(metrics.registry.get_sample_value("voiced_dropped_frames_total") or 0),
         "frame_lag_p99_ms": frame_lag_p99_ms(metrics),
         "max_outbound_gap_ms": stats.max_gap_ms,
@@ -240,6 +308,7 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         print(f"barge-in stop (caller onset to agent silent): p50 {summary['p50_barge_in_stop_s']}s"
               f"  p95 {summary['p95_barge_in_stop_s']}s over {len(stops)} barge-ins")
     print(f"cut-offs: {stats.cut_offs} of {stats.turns} turns")
+    print(f"daemon process CPU while calls ran: {summary['daemon_cpu_pct']} % of one core")
     print(f"inbound frame lag p99 <= {summary['frame_lag_p99_ms']} ms; dropped frames "
           f"{summary['dropped_frames']}; longest mid-sentence gap at the caller's ear "
           f"{stats.max_gap_ms} ms")

@@ -2,8 +2,9 @@
 
 A daemon that runs for weeks must give back what each call took: its tasks, threads (the
 gRPC bridge), sockets and memory. This runs ``--calls`` calls (``--concurrency`` at a time,
-each one corpus utterance and its answer) against the sim engines and samples the process's
-threads, open file descriptors and resident memory after a warm-up and at the end.
+each one corpus utterance and its answer) against the sim engines and samples the daemon's
+threads, open file descriptors and resident memory after a warm-up and at the end. The
+engines and the callers run in processes of their own, so the samples are the daemon's alone.
 """
 
 from __future__ import annotations
@@ -19,11 +20,15 @@ from typing import Any
 
 import trio
 
-from .bench import CallStats, corpus_files, machine, one_call, sim_engines
+from .bench import CallStats, caller_processes, machine, merge, sim_engines
 from .config import Config
-from .dial import DialOptions, Utterance
+from .dial import DialOptions
 from .metrics import Metrics
 from .runner import local_daemon, signed_options
+
+# Trio keeps an idle worker thread for 10 s in case another call wants it; a sample taken
+# sooner would count threads that are about to go.
+IDLE_THREAD_S = 11.0
 
 
 def resources() -> dict[str, float]:
@@ -38,34 +43,28 @@ def resources() -> dict[str, float]:
 
 
 async def run_soak(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
-    files = corpus_files(Path(args.corpus), args.lang)
-    known = [(Utterance.from_wav(f), transcript) for f, transcript in files]
-    utterances = [u for u, _ in known]
+    corpus = Path(args.corpus)
     warmup = min(args.warmup, args.calls)
-    print(f"# voiced bench soak: {args.calls} calls, {args.concurrency} at a time, sim engines, "
-          f"samples after {warmup} calls and at the end; {machine()}")
-    stats = CallStats()
+    print(f"# voiced bench soak: {args.calls} calls, {args.concurrency} at a time, sim engines "
+          f"and callers in processes of their own, samples the daemon's process after {warmup} "
+          f"calls and at the end; {machine()}")
+    results: list[CallStats] = []
     samples: list[dict[str, float]] = []
     t0 = time.perf_counter()
-    async with sim_engines(cfg, args.lang, known) as sim_cfg:
+    async with sim_engines(cfg, args.lang, corpus, args.concurrency) as sim_cfg:
         token = secrets.token_urlsafe(24)
-        metrics = Metrics()
-        async with local_daemon(sim_cfg, auth_token=token, metrics=metrics) as url:
+        async with local_daemon(sim_cfg, auth_token=token, metrics=Metrics()) as url:
             opts = signed_options(sim_cfg, DialOptions(), token)
-            limiter = trio.CapacityLimiter(args.concurrency)
-
-            async def call(n: int) -> None:
-                async with limiter:
-                    await one_call(url, utterances, n, 1, opts, stats)
-
             # Samples are taken between the phases, with no call in progress.
             for first_call, last_call in ((0, warmup), (warmup, args.calls)):
-                async with trio.open_nursery() as nursery:
-                    for n in range(first_call, last_call):
-                        nursery.start_soon(call, n)
-                await trio.sleep(1.0)  # the calls' tasks and threads wind down
+                results.append(await caller_processes(
+                    url, opts, corpus, args.lang, calls=last_call - first_call,
+                    first=first_call, concurrency=args.concurrency, turns=1,
+                    procs=args.caller_procs))
+                await trio.sleep(IDLE_THREAD_S)  # the calls' worker threads wind down
                 samples.append(resources())
                 print(f"after {last_call} calls: {samples[-1]}", flush=True)
+    stats = merge(results)
     first, last = samples[0], samples[-1]
     summary = {
         "bench": "soak", "calls": args.calls, "concurrency": args.concurrency,

@@ -219,7 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--lang", default="en", choices=["en", "he"])
     b.add_argument("--calls", type=int, default=10)
     b.add_argument("--concurrency", type=int, default=1,
-                   help="e2e: this many calls at once (instead of --calls one after the other)")
+                   help="sim e2e and soak: calls at once (calls = the larger of --calls and this); "
+                        "embedded e2e: always one at a time")
+    b.add_argument("--caller-procs", type=int, default=1,
+                   help="sim e2e and soak: processes the emulated callers are spread over")
     b.add_argument("--turns", type=int, default=2, help="caller utterances per call")
     b.add_argument("--warmup", type=int, default=100, help="soak: calls before the first sample")
     b.add_argument("--barge-in-after-ms", type=int,

@@ -31,6 +31,7 @@ log = logging.getLogger("voiced.dial")
 
 TICK = FRAME_SAMPLES / RATE  # 20 ms
 AUDIBLE_DBFS = -50.0
+_SILENT_FRAME = bytes([0xFF]) * FRAME_SAMPLES  # mu-law digital silence
 
 
 def speech_frames(pcm: Pcm) -> tuple[int, int]:
@@ -157,6 +158,8 @@ class DialOptions:
     # would have called (the daemon's public one, not necessarily the one dialled).
     auth_token: str | None = None
     signed_url: str = ""
+    # Keep both sides' audio for ``DialResult.write_wav``; load benchmarks do without.
+    record_audio: bool = True
 
 
 async def dial(
@@ -219,10 +222,12 @@ async def dial(
             for name in reached:
                 result.marks_echoed += 1
                 await send(Mark(name))
-            audible = rms_dbfs(ulaw_decode(played)) > AUDIBLE_DBFS
+            heard = None if played == _SILENT_FRAME else ulaw_decode(played)
+            audible = heard is not None and rms_dbfs(heard) > AUDIBLE_DBFS
             caller_frame = state.step(now, audible, playback.buffered > 0, result)
-            result.agent_audio.append(ulaw_decode(played))
-            result.caller_audio.append(ulaw_decode(caller_frame))
+            if opts.record_audio:
+                result.agent_audio.append(ulaw_decode(played))
+                result.caller_audio.append(ulaw_decode(caller_frame))
             try:
                 await send(Media(caller_frame, chunk=tick, timestamp_ms=int(now * 1000)))
             except CallClosed:
@@ -245,7 +250,7 @@ class _CallerScript:
     speaking marks the turn as cut off.
     """
 
-    SILENCE = bytes([0xFF]) * FRAME_SAMPLES
+    SILENCE = _SILENT_FRAME
 
     def __init__(self, utterances: Sequence[Utterance], opts: DialOptions) -> None:
         self._todo = deque(utterances)

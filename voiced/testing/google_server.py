@@ -76,6 +76,10 @@ class FakeGoogle:
     hang_stt: bool = False  # read the audio, never answer
     streams: list[StreamLog] = field(default_factory=list)
     tts_requests: list[Any] = field(default_factory=list)
+    # Keep ``streams`` and ``tts_requests`` (tests read them; a long benchmark must not).
+    keep_log: bool = True
+    # RPCs served at once: each open recognition stream holds a worker for the whole call.
+    max_workers: int = 64
     _server: Any = None
     port: int = 0
 
@@ -87,7 +91,8 @@ class FakeGoogle:
         log_ = StreamLog(language_code=cfg.language_code, model=cfg.model,
                          alternative_language_codes=tuple(cfg.alternative_language_codes))
         heard = (self.heard_language or cfg.language_code).lower()
-        self.streams.append(log_)
+        if self.keep_log:
+            self.streams.append(log_)
         if self.fail_stt:
             context.abort(grpc.StatusCode.UNAVAILABLE, "The service is currently unavailable.")
         if self.hang_stt:
@@ -135,7 +140,8 @@ class FakeGoogle:
     # -- Text-to-Speech ------------------------------------------------------------------
 
     def _synthesize(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self.tts_requests.append(request)
+        if self.keep_log:
+            self.tts_requests.append(request)
         time.sleep(self.tts_delay_s)
         n = RATE * self.tts_ms_per_char * max(1, len(request.input.text)) // 1000
         t = np.arange(n) / RATE
@@ -144,7 +150,8 @@ class FakeGoogle:
 
     def _synthesize_streaming(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
         first = next(requests)
-        self.tts_requests.append(first)
+        if self.keep_log:
+            self.tts_requests.append(first)
         for req in requests:
             text = req.input.text
             n = RATE * self.tts_ms_per_char * max(1, len(text)) // 1000
@@ -159,7 +166,7 @@ class FakeGoogle:
     # -- server --------------------------------------------------------------------------
 
     def start(self) -> int:
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=64))
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=self.max_workers))
         server.add_generic_rpc_handlers((
             grpc.method_handlers_generic_handler("google.cloud.speech.v1.Speech", {
                 "StreamingRecognize": grpc.stream_stream_rpc_method_handler(

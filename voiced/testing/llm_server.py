@@ -35,6 +35,8 @@ class FakeLLM:
     status: int = 200
     transcript: str = "what are your opening hours?"
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # Keep ``requests`` (tests read them; a long benchmark must not).
+    keep_log: bool = True
     streams_started: int = 0
     streams_finished: int = 0
 
@@ -44,7 +46,8 @@ class FakeLLM:
         @app.post("/v1/chat/completions")
         async def chat() -> Any:
             body = await request.get_json()
-            self.requests.append(body)
+            if self.keep_log:
+                self.requests.append(body)
             if self.status != 200:
                 return {"error": {"message": "fake failure"}}, self.status
 

@@ -44,7 +44,7 @@ def ulaw_decode(data: bytes) -> Pcm:
     return _DECODE[np.frombuffer(data, dtype=np.uint8)]
 
 
-def ulaw_encode(pcm: Pcm) -> bytes:
+def _ulaw_encode_reference(pcm: Pcm) -> bytes:
     """G.711 mu-law, bit-exact with the reference coder (and ``audioop.lin2ulaw``)."""
     x = pcm.astype(np.int32) >> 2  # the reference works on 14-bit samples
     mask = np.where(x < 0, 0x7F, 0xFF)
@@ -54,6 +54,18 @@ def ulaw_encode(pcm: Pcm) -> bytes:
     uval = (np.minimum(seg, 7) << 4) | ((mag >> (np.minimum(seg, 7) + 1)) & 0x0F)
     uval = np.where(seg >= 8, 0x7F, uval)
     return ((uval ^ mask) & 0xFF).astype(np.uint8).tobytes()
+
+
+# Every call's audio goes to a streaming recognizer as mu-law: a 64 KiB table indexed by the
+# sample's bits costs one lookup a sample, ~40x less CPU than the arithmetic above.
+_ENCODE = np.frombuffer(
+    _ulaw_encode_reference(np.arange(65536, dtype=np.uint16).view(np.int16)), dtype=np.uint8
+)
+
+
+def ulaw_encode(pcm: Pcm) -> bytes:
+    """G.711 mu-law, bit-exact with the reference coder (and ``audioop.lin2ulaw``)."""
+    return _ENCODE[np.asarray(pcm, dtype=np.int16).view(np.uint16)].tobytes()
 
 
 def to_float(pcm: Pcm) -> npt.NDArray[np.float32]:

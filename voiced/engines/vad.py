@@ -50,6 +50,7 @@ class EnergyGate:
         if not self._inner.is_speech(pcm):
             return False  # most frames of a call: no need to measure the level (CPU per call)
         x = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-        level = 20 * np.log10(max(float(np.sqrt(np.dot(x, x) / x.size)) if x.size else 0.0, 1e-3) / 32768)
+        rms = float(np.sqrt(np.dot(x, x) / x.size)) if x.size else 0.0
+        level = 20 * float(np.log10(max(rms, 1e-3) / 32768))
         self._peak_db = max(self._peak_db, level)
         return level > self._peak_db - self._floor_db

@@ -149,11 +149,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
     from .bench_soak import run_soak
     from .bench_speech import stt_corpus, tts_roundtrip
+    from .bench_transport import bench_transport
 
     cfg = load_config(args.config)
     setup_logging("WARNING")
     bench = {"e2e": run_bench, "tts-roundtrip": tts_roundtrip, "stt": stt_corpus,
-             "soak": run_soak}[args.kind]
+             "soak": run_soak, "transport": bench_transport}[args.kind]
     summary = trio.run(bench, cfg, args)
     print(json.dumps(summary, sort_keys=True))
     return 0 if summary.get("errors", 1) == 0 else 1
@@ -206,11 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quiet", action="store_true", help="only warnings from the daemon")
     d.set_defaults(func=cmd_dial)
 
-    b = sub.add_parser("bench", help="benchmarks (real clock): e2e, tts-roundtrip, stt")
-    b.add_argument("kind", choices=["e2e", "tts-roundtrip", "stt", "soak"],
+    b = sub.add_parser("bench", help="benchmarks (real clock): e2e, tts-roundtrip, stt, soak, "
+                                     "transport")
+    b.add_argument("kind", choices=["e2e", "tts-roundtrip", "stt", "soak", "transport"],
                    help="e2e: emulated calls; tts-roundtrip: embedded TTS heard back by the "
                         "embedded STT; stt: the embedded STT on the corpus; soak: many calls, "
-                        "watching threads, fds and memory")
+                        "watching threads, fds and memory; transport: only Twilio's messages "
+                        "in, parsed, for --concurrency callers (the floor under any pipeline)")
     b.add_argument("--engines", choices=["embedded", "sim"], default="embedded",
                    help="embedded: Whisper, espeak-ng; sim: local Google gRPC and OpenAI SSE servers "
                         "with the default latency profile")
@@ -224,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--caller-procs", type=int, default=1,
                    help="sim e2e and soak: processes the emulated callers are spread over")
     b.add_argument("--turns", type=int, default=2, help="caller utterances per call")
+    b.add_argument("--seconds", type=float, default=20.0, help="transport: how long callers send")
     b.add_argument("--warmup", type=int, default=100, help="soak: calls before the first sample")
     b.add_argument("--barge-in-after-ms", type=int,
                    help="from the second turn on, talk over the agent this long into its reply")

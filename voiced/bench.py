@@ -140,6 +140,26 @@ def cpu_seconds(usage: resource.struct_rusage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def machine_ticks() -> tuple[int, int] | None:
+    """(busy, total) CPU ticks of the whole machine since boot, from Linux's /proc/stat."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def machine_cpu_pct(before: tuple[int, int] | None) -> float | None:
+    """The whole machine's CPU since ``before``, in % of one core (200 = two cores busy):
+    the daemon, the emulated callers and the sim engines together."""
+    after = machine_ticks()
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return round(100 * (os.cpu_count() or 1) * (after[0] - before[0]) / (after[1] - before[1]), 1)
+
+
 def frame_lag_p99_ms(metrics: Metrics) -> float | None:
     """The histogram bucket bound under which 99 % of inbound frames were processed."""
     buckets = [(float(sample.labels["le"]), sample.value)
@@ -261,6 +281,7 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         opts = signed_options(cfg, DialOptions(barge_in_after_ms=args.barge_in_after_ms), token)
         t_calls = time.perf_counter()
         cpu_calls = resource.getrusage(resource.RUSAGE_SELF)
+        ticks_calls = machine_ticks()
         if sim:
             stats = await caller_processes(url, opts, Path(args.corpus), args.lang, calls=calls,
                                            first=0, concurrency=args.concurrency,
@@ -269,6 +290,7 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
             utterances = [Utterance.from_wav(f) for f, _ in files]
             stats = await sequential_calls(url, utterances, args.calls, args.turns, opts)
         daemon_cpu = cpu_seconds(resource.getrusage(resource.RUSAGE_SELF)) - cpu_seconds(cpu_calls)
+        all_cpu = machine_cpu_pct(ticks_calls)
         calls_wall = time.perf_counter() - t_calls
     stages = collector.percentiles()
     overheads = [t.stages()["overhead"] for t in collector.turns if "overhead" in t.stages()]
@@ -292,6 +314,7 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "concurrency": args.concurrency,
         # The daemon's process (Whisper included for the embedded engines) while calls ran.
         "daemon_cpu_pct": round(100 * daemon_cpu / calls_wall, 1),
+        "machine_cpu_pct": all_cpu,
         "dropped_frames": int(metrics.registry.get_sample_value("voiced_dropped_frames_total") or 0),
         "frame_lag_p99_ms": frame_lag_p99_ms(metrics),
         "max_outbound_gap_ms": stats.max_gap_ms,
@@ -308,7 +331,9 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         print(f"barge-in stop (caller onset to agent silent): p50 {summary['p50_barge_in_stop_s']}s"
               f"  p95 {summary['p95_barge_in_stop_s']}s over {len(stops)} barge-ins")
     print(f"cut-offs: {stats.cut_offs} of {stats.turns} turns")
-    print(f"daemon process CPU while calls ran: {summary['daemon_cpu_pct']} % of one core")
+    print(f"daemon process CPU while calls ran: {summary['daemon_cpu_pct']} % of one core; "
+          f"whole machine (callers and sim engines too): {all_cpu} % of one core, of "
+          f"{100 * (os.cpu_count() or 1)} %")
     print(f"inbound frame lag p99 <= {summary['frame_lag_p99_ms']} ms; dropped frames "
           f"{summary['dropped_frames']}; longest mid-sentence gap at the caller's ear "
           f"{stats.max_gap_ms} ms")

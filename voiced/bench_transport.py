@@ -121,9 +121,10 @@ async def bench_transport(cfg: Config, args: argparse.Namespace) -> dict[str, An
     calls, seconds = max(args.calls, args.concurrency), args.seconds
     receiver = Receiver()
     shutdown = trio.Event()
+    hc = hypercorn_config(cfg, 0)
+    hc.bind = ["127.0.0.1:0"]  # whatever the config says, a benchmark stays on loopback
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(partial(serve, receiver, hypercorn_config(cfg, 0),
-                                            shutdown_trigger=shutdown.wait))
+        binds = await nursery.start(partial(serve, receiver, hc, shutdown_trigger=shutdown.wait))
         url = binds[0].replace("http://", "ws://") + cfg.server.media_path
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             await trio.run_process([sys.executable, "-m", "voiced.bench_transport", "--url", url,

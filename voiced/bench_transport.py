@@ -113,7 +113,7 @@ async def run_callers(url: str, calls: int, seconds: float) -> dict[str, float]:
             await trio.sleep(FRAME_S / calls)
     wall = time.monotonic() - t0
     cpu = cpu_seconds(resource.getrusage(resource.RUSAGE_SELF)) - cpu0
-    return {"cpu_pct": 100 * cpu / wall, "send_late_p99_ms": 1000 * percentile(late, 0.99),
+    return {"cpu_pct": 100 * cpu / wall, "send_late_p99_ms": 1000 * percentile(late, 99),
             "frames_sent": len(late)}
 
 
@@ -140,7 +140,7 @@ async def bench_transport(cfg: Config, args: argparse.Namespace) -> dict[str, An
         "frames_per_s": round(receiver.frames / wall),
         "server_cpu_pct": round(100 * server_cpu / wall, 1),
         "callers_cpu_pct": round(callers["cpu_pct"], 1),
-        "arrival_lag_p99_ms": round(1000 * percentile(receiver.lags, 0.99), 1),
+        "arrival_lag_p99_ms": round(1000 * percentile(receiver.lags, 99), 1),
         "callers_send_late_p99_ms": round(callers["send_late_p99_ms"], 1),
         "errors": receiver.bad + callers["frames_sent"] - receiver.frames,
     }

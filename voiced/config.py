@@ -43,7 +43,7 @@ class ServerConfig:
     # Twilio's largest message is a media frame of a few hundred bytes.
     max_message_bytes: int = field(default=65536, metadata=_range(1024, 16 * 1024 * 1024))
     # Calls at once; the next caller hears that the line is busy.
-    max_calls: int = field(default=50, metadata=_range(1, 100000))
+    max_calls: int = field(default=30, metadata=_range(1, 100000))
     # Where call records go; empty: $STATE_DIRECTORY (systemd's StateDirectory=), else
     # ~/.local/state/voiced.
     state_dir: str = ""

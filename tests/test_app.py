@@ -1,4 +1,5 @@
-"""The HTTP surface through quart's test client, and a call over its WebSocket."""
+"""The HTTP surface through quart's test client and a call over its WebSocket; the media socket
+also through hypercorn itself."""
 
 from __future__ import annotations
 
@@ -141,3 +142,47 @@ async def test_validation_off_only_by_explicit_choice() -> None:
     app = create_app(INSECURE, fake_engines(INSECURE))
     resp = await app.test_client().post("/twilio/voice", form={"From": "+1"})
     assert resp.status_code == 200
+
+
+async def test_over_hypercorn_the_media_socket_refuses_an_unsigned_handshake_and_serves_a_signed_one(
+) -> None:
+    """The media socket bypasses quart: the same checks through the real server, on loopback."""
+    from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
+
+    from voiced.runner import local_daemon
+
+    async with local_daemon(CFG, fake_engines(CFG), auth_token=TOKEN) as url:
+        with pytest.raises(ConnectionRejected) as refused:
+            async with open_websocket_url(url):
+                pass  # pragma: no cover
+        assert refused.value.status_code == 403
+        headers = [(b"X-Twilio-Signature",
+                    signed("wss://agent.example.com/ws/twilio-media")["X-Twilio-Signature"].encode())]
+        with trio.fail_after(10):
+            async with open_websocket_url(url, extra_headers=headers) as ws:
+                await ws.send_message(inbound(STREAM_SID, Connected()))
+                await ws.send_message(inbound(STREAM_SID, Start(STREAM_SID, CALL_SID)))
+                first = parse_outbound(await ws.get_message())  # the greeting's audio
+                await ws.send_message(inbound(STREAM_SID, Stop()))
+                with pytest.raises(ConnectionClosed):  # the daemon closes after `stop`
+                    while True:
+                        await ws.get_message()
+        assert isinstance(first[1], Media)
+        assert ws.closed is not None and ws.closed.code == 1000
+
+
+async def test_while_draining_a_new_media_socket_is_answered_503() -> None:
+    from voiced.app import Registry
+
+    registry = Registry()
+    registry.draining = True
+    client = create_app(CFG, fake_engines(CFG), auth_token=TOKEN, registry=registry).test_client()
+    refused: list[WebsocketResponseError] = []
+    try:
+        async with client.websocket("/ws/twilio-media",
+                                    headers=signed("wss://agent.example.com/ws/twilio-media")) as ws:
+            await ws.receive()
+    except* WebsocketResponseError as group:
+        refused = [e for e in group.exceptions if isinstance(e, WebsocketResponseError)]
+    assert [e.response.status_code for e in refused] == [503]
+    assert registry.total == 0

@@ -1,14 +1,16 @@
 """The HTTP surface Twilio talks to: the voice webhook (TwiML), the stream status webhook,
-the Media Streams WebSocket, and a health check. quart-trio, served by hypercorn."""
+the Media Streams WebSocket, and a health check. quart-trio, served by hypercorn; the media
+socket alone is plain ASGI (see :class:`MediaRoute`)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
 from prometheus_client import CONTENT_TYPE_LATEST
-from quart import request, websocket
+from quart import request
 from quart_trio import QuartTrio
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
@@ -22,7 +24,7 @@ from .metrics import Metrics
 from .observe import Observer
 from .records import CallRecords
 from .signature import HEADER, Signatures
-from .socket import QuartSocket
+from .socket import AsgiSocket
 from .twilio_rest import TwilioRest
 
 log = logging.getLogger("voiced.app")
@@ -53,6 +55,37 @@ class Registry:
     def say_goodbye(self, reason: str) -> None:
         for call in list(self.calls):
             call.say_goodbye(reason)
+
+
+Asgi = Callable[[Any, Any, Any], Awaitable[None]]
+
+
+class MediaRoute:
+    """ASGI middleware: the Media Streams socket goes straight to its handler, everything else
+    to quart. Every call sends a message every 20 ms; quart would add a task hop and a signal to
+    each (a tenth of the daemon's CPU at 20 calls, docs/BENCHMARKS.md), for routing that one
+    path comparison does."""
+
+    def __init__(self, app: Asgi, path: str, handler: Asgi) -> None:
+        self._app = app
+        self._path = path
+        self._handler = handler
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket" and scope.get("path") == self._path:
+            await self._handler(scope, receive, send)
+        else:
+            await self._app(scope, receive, send)
+
+
+async def refuse(scope: Any, send: Any, status: int) -> None:
+    """Answer a WebSocket handshake with an HTTP status instead of accepting it."""
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        await send({"type": "websocket.http.response.start", "status": status,
+                    "headers": [(b"content-length", b"0")]})
+        await send({"type": "websocket.http.response.body", "body": b""})
+    else:
+        await send({"type": "websocket.close", "code": 1008})  # servers answer it with 403
 
 
 def busy_twiml(cfg: Config) -> str:
@@ -101,15 +134,14 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
         signatures = Signatures(auth_token, cfg.server.public_host)
 
     def forged(scheme: str, path: str, query: bytes, params: dict[str, str],
-               signature: str | None) -> bool:
+               signature: str | None, client: str | None) -> bool:
         if signatures is None:
             return False
         url = signatures.url(scheme, path + (f"?{query.decode('latin-1')}" if query else ""))
         if signatures.valid(url, params, signature):
             return False
         # Who asked and for what, never the signature or the token.
-        log.warning("refused %s %s from %s: %s X-Twilio-Signature", scheme, path,
-                    request.remote_addr if scheme == "https" else websocket.remote_addr,
+        log.warning("refused %s %s from %s: %s X-Twilio-Signature", scheme, path, client,
                     "invalid" if signature else "no")
         metrics.refused.inc()
         return True
@@ -118,7 +150,7 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
     async def voice() -> tuple[str, int, dict[str, str]]:
         form = await request.form
         if forged("https", request.path, request.query_string, form.to_dict(),
-                  request.headers.get(HEADER)):
+                  request.headers.get(HEADER), request.remote_addr):
             return "", 403, {}
         caller = form.get("From", "")
         if registry.draining or registry.active >= cfg.server.max_calls:
@@ -134,7 +166,7 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
     async def stream_status() -> tuple[str, int]:
         form = await request.form
         if forged("https", request.path, request.query_string, form.to_dict(),
-                  request.headers.get(HEADER)):
+                  request.headers.get(HEADER), request.remote_addr):
             return "", 403
         log.info("stream %s: %s", form.get("StreamSid", "?"), form.get("StreamEvent", "?"))
         return "", 204
@@ -148,13 +180,19 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
     async def prometheus() -> tuple[bytes, int, dict[str, str]]:
         return metrics.render(), 200, {"Content-Type": CONTENT_TYPE_LATEST}
 
-    @app.websocket(cfg.server.media_path)
-    async def media() -> tuple[str, int] | None:
-        if forged("wss", websocket.path, websocket.query_string, {},
-                  websocket.headers.get(HEADER)):
-            return "", 403  # before accepting: the handshake is answered 403
+    async def media(scope: Any, receive: Any, send: Any) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", ())}
+        client = (scope.get("client") or ("<local>",))[0]
+        if forged("wss", scope["path"], scope.get("query_string", b""), {},
+                  headers.get(HEADER.lower()), client):
+            await refuse(scope, send, 403)  # before accepting: the handshake is answered 403
+            return
         if registry.draining:
-            return "", 503
+            await refuse(scope, send, 503)
+            return
+        await send({"type": "websocket.accept"})
+        ws = AsgiSocket(receive, send)
         registry.active += 1
         registry.total += 1
         metrics.active_calls.inc()
@@ -165,7 +203,7 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
             registry.calls.add(call)
 
         try:
-            await run_call(QuartSocket(websocket), engines, cfg, rest, observer, started)
+            await run_call(ws, engines, cfg, rest, observer, started)
         except Exception:
             # One call's bug must not take the daemon down; it is logged with its traceback.
             log.exception("call failed")
@@ -174,6 +212,7 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
             registry.active -= 1
             metrics.active_calls.dec()
             registry.ended()
-        return None
+        await ws.close()
 
+    app.asgi_app = MediaRoute(app.asgi_app, cfg.server.media_path, media)  # type: ignore[method-assign]
     return app

@@ -1,11 +1,13 @@
 """The one thing a call needs from its transport: text messages in, text messages out.
 
-quart-trio's websocket (the daemon), trio-websocket (the dial emulator) and in-memory pairs
-(the tests) all fit behind :class:`MessageSocket`; a closed peer raises :class:`CallClosed`.
+The ASGI server's websocket (the daemon), trio-websocket (the dial emulator) and in-memory
+pairs (the tests) all fit behind :class:`MessageSocket`; a closed peer raises
+:class:`CallClosed`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import trio
@@ -19,20 +21,43 @@ class MessageSocket(Protocol):
     async def send(self, text: str) -> None: ...
 
 
-class QuartSocket:
-    """quart's websocket proxy. quart-trio cancels the handler when the peer disconnects."""
+class AsgiSocket:
+    """An accepted WebSocket as the ASGI server hands it over, with no framework between
+    Twilio's messages and the recv stage: quart's per-message task hop and signal cost a tenth of
+    the daemon's CPU at 20 calls (docs/BENCHMARKS.md, "Load"). A disconnect from the peer ends
+    :meth:`receive` (and every later send) with :class:`CallClosed`."""
 
-    def __init__(self, ws: Any) -> None:
-        self._ws = ws
+    def __init__(self, receive: Callable[[], Awaitable[dict[str, Any]]],
+                 send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        self._receive = receive
+        self._send = send
+        self.closed = False
 
     async def receive(self) -> str | bytes:
-        data: str | bytes | None = await self._ws.receive()
-        # quart hands an empty binary frame over as None (`bytes or text`): still a message,
-        # and a bad one, for the parser to refuse.
-        return b"" if data is None else data
+        while not self.closed:
+            event = await self._receive()
+            kind = event.get("type")
+            if kind == "websocket.receive":
+                text: str | None = event.get("text")
+                if text is not None:
+                    return text
+                data: bytes | None = event.get("bytes")
+                # An empty binary frame is still a message, and a bad one, for the parser.
+                return b"" if data is None else data
+            if kind == "websocket.disconnect":
+                self.closed = True
+            # websocket.connect, which may come after the accept, carries nothing.
+        raise CallClosed("peer closed the socket")
 
     async def send(self, text: str) -> None:
-        await self._ws.send(text)
+        if self.closed:
+            raise CallClosed("peer closed the socket")
+        await self._send({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int = 1000) -> None:
+        if not self.closed:
+            self.closed = True
+            await self._send({"type": "websocket.close", "code": code})
 
 
 class TrioWebSocket:

@@ -20,6 +20,7 @@ FRAME_SAMPLES = RATE * FRAME_MS // 1000  # 160
 FRAME_BYTES_ULAW = FRAME_SAMPLES  # one byte a sample
 FRAME_BYTES_PCM = FRAME_SAMPLES * 2
 ULAW_SILENCE = 0xFF
+SILENT_FRAME_ULAW = bytes([ULAW_SILENCE]) * FRAME_BYTES_ULAW  # 20 ms of digital silence
 
 Pcm = npt.NDArray[np.int16]
 

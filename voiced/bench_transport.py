@@ -25,7 +25,7 @@ from typing import Any
 import trio
 from hypercorn.trio import serve
 
-from .audio import FRAME_BYTES_ULAW, ULAW_SILENCE, ulaw_decode
+from .audio import SILENT_FRAME_ULAW, ulaw_decode
 from .bench import cpu_seconds, machine, percentile
 from .config import Config
 from .errors import ProtocolError
@@ -91,14 +91,13 @@ async def _caller(url: str, n: int, seconds: float, late: list[float]) -> None:
     from trio_websocket import open_websocket_url
 
     sid = f"MZ{n:032d}"
-    silence = bytes([ULAW_SILENCE]) * FRAME_BYTES_ULAW
     async with open_websocket_url(url) as ws:
         await ws.send_message(inbound(sid, Start(stream_sid=sid, call_sid=f"CA{n:032d}")))
         t0 = trio.current_time()
         for k in range(round(seconds / FRAME_S)):
             await trio.sleep_until(t0 + k * FRAME_S)
             late.append(trio.current_time() - t0 - k * FRAME_S)
-            await ws.send_message(inbound(sid, Media(silence, chunk=k + 1,
+            await ws.send_message(inbound(sid, Media(SILENT_FRAME_ULAW, chunk=k + 1,
                                                      timestamp_ms=k * 20), seq=k + 2))
         await ws.send_message(inbound(sid, Stop(), seq=round(seconds / FRAME_S) + 2))
 

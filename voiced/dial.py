@@ -22,7 +22,17 @@ import numpy as np
 import trio
 import webrtcvad
 
-from .audio import FRAME_SAMPLES, RATE, Pcm, frames, read_wav, rms_dbfs, ulaw_decode, ulaw_encode
+from .audio import (
+    FRAME_SAMPLES,
+    RATE,
+    SILENT_FRAME_ULAW,
+    Pcm,
+    frames,
+    read_wav,
+    rms_dbfs,
+    ulaw_decode,
+    ulaw_encode,
+)
 from .errors import CallClosed, ProtocolError
 from .socket import MessageSocket
 from .wire import Clear, Connected, Mark, Media, Start, Stop, inbound, parse_outbound
@@ -31,7 +41,6 @@ log = logging.getLogger("voiced.dial")
 
 TICK = FRAME_SAMPLES / RATE  # 20 ms
 AUDIBLE_DBFS = -50.0
-_SILENT_FRAME = bytes([0xFF]) * FRAME_SAMPLES  # mu-law digital silence
 
 
 def speech_frames(pcm: Pcm) -> tuple[int, int]:
@@ -142,7 +151,7 @@ class Playback:
             self.max_gap_ms = max(self.max_gap_ms, 20 * self._gap)
         else:
             self._gap = 0
-        out += bytes([0xFF]) * (FRAME_SAMPLES - len(out))
+        out += SILENT_FRAME_ULAW[len(out):]
         return bytes(out), reached
 
 
@@ -222,7 +231,7 @@ async def dial(
             for name in reached:
                 result.marks_echoed += 1
                 await send(Mark(name))
-            heard = None if played == _SILENT_FRAME else ulaw_decode(played)
+            heard = None if played == SILENT_FRAME_ULAW else ulaw_decode(played)
             audible = heard is not None and rms_dbfs(heard) > AUDIBLE_DBFS
             caller_frame = state.step(now, audible, playback.buffered > 0, result)
             if opts.record_audio:
@@ -250,7 +259,7 @@ class _CallerScript:
     speaking marks the turn as cut off.
     """
 
-    SILENCE = _SILENT_FRAME
+    SILENCE = SILENT_FRAME_ULAW
 
     def __init__(self, utterances: Sequence[Utterance], opts: DialOptions) -> None:
         self._todo = deque(utterances)

@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 import trio
 
-from ..audio import FRAME_SAMPLES, frames, ulaw_encode
+from ..audio import FRAME_SAMPLES, SILENT_FRAME_ULAW, frames, ulaw_encode
 from ..dial import Playback
 from ..errors import CallClosed
 from ..socket import MemorySocket
@@ -16,7 +16,7 @@ from ..wire import Clear, Connected, Inbound, Mark, Media, Start, Stop, inbound,
 STREAM_SID = "MZ00000000000000000000000000000001"
 CALL_SID = "CA00000000000000000000000000000001"
 ACCOUNT_SID = "AC00000000000000000000000000000001"
-SILENCE = b"\xff" * FRAME_SAMPLES
+SILENCE = SILENT_FRAME_ULAW
 
 
 class TwilioPeer:

@@ -7,6 +7,7 @@ LLM sees next, only the sentences whose marks were echoed before the ``clear``.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from .events import Message
@@ -51,17 +52,27 @@ def parse_mark(name: str) -> tuple[int, str] | None:
 
 
 class Conversation:
-    """The call's history, with each agent reply cut to what the caller heard."""
+    """The call's history, with each agent reply cut to what the caller heard. At most
+    ``max_items`` are kept, the oldest dropped first: whatever a caller sends (20 000 key
+    presses, say), building the history for a turn is bounded work."""
 
-    def __init__(self) -> None:
-        self._items: list[Message | ReplyRecord] = []
+    def __init__(self, max_items: int = 100) -> None:
+        self._items: deque[Message | ReplyRecord] = deque()
+        self._max = max_items
         self.replies: dict[int, ReplyRecord] = {}
 
+    def _append(self, item: Message | ReplyRecord) -> None:
+        self._items.append(item)
+        if len(self._items) > self._max:
+            old = self._items.popleft()
+            if isinstance(old, ReplyRecord):
+                self.replies.pop(old.n, None)
+
     def add_user(self, text: str) -> None:
-        self._items.append(Message("user", text))
+        self._append(Message("user", text))
 
     def add_reply(self, record: ReplyRecord) -> None:
-        self._items.append(record)
+        self._append(record)
         self.replies[record.n] = record
 
     def messages(self) -> tuple[Message, ...]:

@@ -6,7 +6,8 @@ The tree::
     ├── ConfigError          a setting is missing, mistyped or out of range (names the key)
     ├── ModelError           embedded weights are missing or fail their checksum
     ├── ProtocolError        a Twilio Media Streams message we cannot use (skipped or call closed)
-    │   └── CallClosed       the socket went away; the call is over, not broken
+    │   ├── CallClosed       the socket went away; the call is over, not broken
+    │   └── FloodError       more messages a second than a call can send: closed as abusive
     └── EngineError          an STT, LLM or TTS engine failed; the call goes on with a fallback
         └── EngineTimeout    ... by missing its deadline
 
@@ -39,6 +40,10 @@ class ProtocolError(VoicedError):
 
 class CallClosed(ProtocolError):
     """The peer closed the socket."""
+
+
+class FloodError(ProtocolError):
+    """A peer went over a per-call rate limit (``[flood]``)."""
 
 
 class EngineError(VoicedError):

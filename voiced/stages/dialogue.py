@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -44,6 +45,7 @@ from ..events import (
     UserTurn,
 )
 from ..latency import TurnLog
+from ..limits import SummaryLog
 from ..text import normalize
 from ..twilio_rest import TwilioRest
 from ..wire import Clear, Dtmf, Mark
@@ -51,6 +53,8 @@ from .brain import brain, fault_kind
 from .tts import audio_messages, tts
 
 log = logging.getLogger("voiced.dialogue")
+
+ULAW_BYTES_PER_S = 8000  # 8 kHz, one byte a sample
 
 # Words a sentence does not end on, whatever punctuation Whisper put after them.
 _DANGLING = frozenset({
@@ -148,6 +152,53 @@ class Dialogue:
         self._faults_seen = 0  # call.faults.total when the last turn was recorded
         self._faulty_turns = 0  # consecutive answered turns that met an engine fault
         self._faults_before_reply = 0
+        # When the audio sent so far will have finished playing at the caller's end, and the
+        # marks Twilio has yet to echo with when each is due (see :meth:`mark_watchdog`).
+        self._play_end = 0.0
+        self._awaiting: dict[str, float] = {}
+        self._due: deque[str] = deque()
+        self._mark_sent = trio.Event()
+        self._summary = SummaryLog(log)
+
+    # -- what the caller hears -------------------------------------------------------------
+
+    def private(self, text: str) -> str:
+        """Callers' words and keys as the log may show them (``log.transcripts``)."""
+        return text if self._cfg.log.transcripts else f"<{len(text.split())} words>"
+
+    async def _send(self, item: Audio | Mark | Clear) -> None:
+        """Everything the agent sends passes here, so the playout clock knows when each mark
+        should come back."""
+        now = trio.current_time()
+        if isinstance(item, Audio):
+            self._play_end = max(self._play_end, now) + len(item.payload) / ULAW_BYTES_PER_S
+        elif isinstance(item, Mark):
+            self._awaiting[item.name] = max(self._play_end, now) + self._cfg.call.mark_slack_s
+            self._due.append(item.name)
+            self._mark_sent.set()
+        else:
+            self._play_end = now  # `clear`: nothing left to play
+        await self._tx.send(item)
+
+    async def mark_watchdog(self) -> None:
+        """A mark not echoed ``call.mark_slack_s`` after its audio should have played is taken
+        as played: a peer that never echoes marks would otherwise keep the agent "talking",
+        with the idle and hang-up timers stopped, until ``call.max_duration_s``."""
+        while True:
+            while not self._due:
+                self._mark_sent = trio.Event()
+                await self._mark_sent.wait()
+            name = self._due[0]
+            due = self._awaiting.get(name)
+            if due is not None:
+                await trio.sleep_until(due)
+            self._due.popleft()
+            if self._awaiting.pop(name, None) is not None:
+                self._call.stats.marks_assumed += 1
+                self._summary.event(trio.current_time(), "mark",
+                                    f"call {self._call.id}: mark {name} not echoed in time; "
+                                    "taken as played")
+                await self.on_mark(Mark(name))
 
     # -- replies -------------------------------------------------------------------------
 
@@ -166,7 +217,7 @@ class Dialogue:
                     async for item in a_rx:
                         if isinstance(item, Audio):
                             reply.first_audio.set()
-                        await self._tx.send(item)
+                        await self._send(item)
 
             faults = self._call.faults
             async with trio.open_nursery() as inner:
@@ -178,7 +229,8 @@ class Dialogue:
                 inner.start_soon(gate)
         reply.finished.set()
         if reply.record.sentences and not reply.scope.cancelled_caught:
-            log.info("call %s reply %d: %s", self._call.id, reply.record.n, " ".join(reply.record.sentences))
+            log.info("call %s reply %d: %s", self._call.id, reply.record.n,
+                     self.private(" ".join(reply.record.sentences)))
             if reply.gen is not None:
                 await self._count_faults()
         self._check_quiet()
@@ -253,7 +305,7 @@ class Dialogue:
         reply.scope.cancel()
         if reply.record.pending or (reply.first_audio.is_set() and not reply.finished.is_set()):
             reply.record.interrupted = True
-            await self._tx.send(Clear())
+            await self._send(Clear())
             log.info("call %s: reply %d stopped (%s); the caller heard %d of %d sentences",
                      self._call.id, reply.record.n, reason, reply.record.heard,
                      len(reply.record.sentences))
@@ -297,7 +349,8 @@ class Dialogue:
             self._check_quiet()
             return
         if self._is_backchannel(text):
-            log.info("call %s: caller said %r (acknowledgement); not answering", self._call.id, text)
+            log.info("call %s: caller said %s (acknowledgement); not answering", self._call.id,
+                     self.private(text))
             self._check_quiet()
             return
         self.language = ev.language
@@ -333,7 +386,7 @@ class Dialogue:
                 # A streaming recognizer may have spoken before the VAD saw the pause.
                 reply.turnlog.t_end = p.t_end
             log.info("call %s turn %d caller (%s): %s", self._call.id, reply.turnlog.n,
-                     reply.turnlog.language, reply.turnlog.transcript)
+                     reply.turnlog.language, self.private(reply.turnlog.transcript))
         await self.release(reply)
         if self._cfg.filler.enabled:
             self._nursery.start_soon(self._filler, reply)
@@ -363,7 +416,7 @@ class Dialogue:
             nursery.start_soon(synth)
             async for audio in a_rx:
                 for message in audio_messages(audio, chunk):
-                    await self._tx.send(message)
+                    await self._send(message)
 
     def _line(self, texts: Mapping[str, str]) -> str:
         """A configured line in the caller's language, else the line's own."""
@@ -412,7 +465,8 @@ class Dialogue:
             self._drop_pending()
             self._check_quiet()
         elif isinstance(ev, Dtmf):
-            log.info("call %s: caller pressed %s", self._call.id, ev.digit)
+            log.info("call %s: caller pressed %s", self._call.id,
+                     ev.digit if self._cfg.log.transcripts else "a key")
             turn = UserTurn("", self.language, dtmf=ev.digit, history=self._call.conversation.messages())
             self._call.conversation.add_user(f"[pressed {ev.digit}]")
             await self.prepare(turn, self._engines.brain, None)
@@ -420,10 +474,12 @@ class Dialogue:
             await self.on_mark(ev)
 
     async def on_mark(self, ev: Mark) -> None:
+        self._awaiting.pop(ev.name, None)
         parsed = parse_mark(ev.name)
         record = self._call.conversation.replies.get(parsed[0]) if parsed else None
         if record is None or parsed is None:
-            log.warning("call %s: echo of unknown mark %r", self._call.id, ev.name[:40])
+            self._summary.event(trio.current_time(), "unknown mark",
+                                f"call {self._call.id}: echo of unknown mark {ev.name[:40]!r}")
             return
         if record.interrupted:
             return  # echoed by our `clear`: flushed, not heard
@@ -522,9 +578,11 @@ async def dialogue(
             nursery.start_soon(d.idle_loop)
             nursery.start_soon(d.max_duration)
             nursery.start_soon(d.goodbye_when_asked)
+            nursery.start_soon(d.mark_watchdog)
             try:
                 async for event in rx:
                     await d.handle(event)
             finally:
                 d.record(d.current)  # the last turn, however the call ends
+                d._summary.flush(trio.current_time())
             nursery.cancel_scope.cancel()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 import numpy as np
 import trio
 
 from ..audio import FRAME_SAMPLES, SILENT_FRAME_ULAW, frames, ulaw_encode
+from ..config import Config
 from ..dial import Playback
 from ..errors import CallClosed
 from ..socket import MemorySocket
@@ -34,6 +36,8 @@ class TwilioPeer:
         self.closed = False
         self.stopped = False
         self.line_ended = False
+        # Off: a peer that never echoes marks (an attacker holding the agent "talking").
+        self.echo_marks = True
         self._queue: deque[tuple[bytes, trio.Event | None]] = deque()
 
     async def send(self, item: Inbound) -> None:
@@ -77,6 +81,8 @@ class TwilioPeer:
             await trio.sleep_until(t)
 
     async def _echo(self, names: list[str]) -> None:
+        if not self.echo_marks:
+            return
         for name in names:
             self.echoed.append((trio.current_time(), name))
             try:
@@ -126,3 +132,30 @@ class TwilioPeer:
 
     def clears(self) -> list[float]:
         return [t for t, item in self.received if isinstance(item, Clear)]
+
+
+def voice_form(call_sid: str = CALL_SID, account_sid: str = ACCOUNT_SID,
+               caller: str = "+972500000000") -> dict[str, str]:
+    """The voice webhook's form as Twilio posts it for an incoming call."""
+    return {"CallSid": call_sid, "AccountSid": account_sid, "From": caller, "To": "+15550199",
+            "Direction": "inbound", "CallStatus": "ringing"}
+
+
+async def webhook_start(client: Any, cfg: Config, auth_token: str | None = None,
+                        call_sid: str = CALL_SID, account_sid: str = ACCOUNT_SID,
+                        caller: str = "+972500000000") -> Start:
+    """Twilio's first step through quart's test client: POST the voice webhook (signed when
+    ``auth_token`` is given) and build the ``start`` its ``<Stream>`` leads to, stream token
+    included. Fails the test if the webhook answers anything but a stream."""
+    from ..dial import stream_parameters
+    from ..signature import HEADER, sign
+
+    form = voice_form(call_sid, account_sid, caller)
+    headers = {}
+    if auth_token:
+        url = f"https://{cfg.server.public_host}{cfg.server.voice_path}"
+        headers[HEADER] = sign(auth_token, url, form)
+    resp = await client.post(cfg.server.voice_path, form=form, headers=headers)
+    params = stream_parameters(await resp.get_data(as_text=True))
+    assert resp.status_code == 200 and params is not None, resp.status_code
+    return Start(STREAM_SID, call_sid, account_sid, custom_parameters=params)

@@ -19,9 +19,11 @@ import trio
 
 from .callstate import Call, CallObserver
 from .config import Config
+from .conversation import Conversation
 from .engines.base import Engines, SpeechToText
-from .errors import CallClosed, EngineError, ProtocolError
+from .errors import CallClosed, EngineError, FloodError, ProtocolError
 from .events import Audio, DialogueEvent, Frame, VadEvent
+from .sids import mask_number
 from .socket import MessageSocket
 from .stages.dialogue import dialogue
 from .stages.recv import recv
@@ -72,20 +74,48 @@ async def run_call(
     start = await handshake(ws, cfg)
     if start is None:
         return None
-    call = Call(start, observer=observer)
+    return await serve_call(ws, start, engines, cfg, rest, observer, on_start)
+
+
+async def serve_call(
+    ws: MessageSocket, start: Start, engines: Engines, cfg: Config, rest: TwilioRest | None = None,
+    observer: CallObserver | None = None, on_start: Callable[[Call], None] | None = None,
+) -> Call:
+    """The call after its ``start`` (the daemon admits it in between: :mod:`voiced.admission`)."""
+    call = Call(start, observer=observer, conversation=Conversation(cfg.call.max_history))
     if observer is not None:
         observer.started(call)
     if on_start is not None:
         on_start(call)
     log.info("call %s started (stream %s, caller %s)", call.id, start.stream_sid,
-             call.caller or "unknown")
+             mask_number(call.caller) if call.caller else "unknown")
+    try:
+        await _pipeline(ws, start, engines, cfg, rest, call, observer)
+    except BaseException:
+        call.ended_by = call.ended_by or "closed by the daemon"
+        raise
+    finally:
+        # Also when the daemon cancels the call (shutdown past its grace): every call that
+        # started has an end, in the log and in the records. Nothing here awaits.
+        log.info(
+            "call %s ended: %s after %.1fs, %d frames, %d dropped, %d bad messages, faults %s",
+            call.id, call.ended_by or "done", time.time() - call.started_at, call.stats.frames,
+            call.stats.dropped, call.stats.bad_messages, call.faults.counts or "none",
+        )
+        if observer is not None:
+            observer.ended(call)
+    return call
+
+
+async def _pipeline(ws: MessageSocket, start: Start, engines: Engines, cfg: Config,
+                    rest: TwilioRest | None, call: Call, observer: CallObserver | None) -> None:
     audio_tx, audio_rx = trio.open_memory_channel[Frame](cfg.call.inbound_buffer_frames)
     vad_tx, vad_rx = trio.open_memory_channel[Frame | VadEvent](64)
     dlg_tx, dlg_rx = trio.open_memory_channel[DialogueEvent](64)
     out_tx, out_rx = trio.open_memory_channel[Audio | Mark | Clear](64)
 
     async def recv_then_hangup() -> None:
-        await recv(ws, audio_tx, dlg_tx, audio_rx.clone(), call.stats, cfg.call, call.id)
+        await recv(ws, audio_tx, dlg_tx, audio_rx.clone(), call.stats, cfg.call, call.id, cfg.flood)
         call.hangup("caller hung up" if call.stats.stop_seen else "socket closed")
 
     try:
@@ -103,15 +133,10 @@ async def run_call(
                                    cfg.call.ordered_languages(), call.id)
             nursery.start_soon(dialogue, dlg_rx, out_tx, engines, cfg, call, rest)
             nursery.start_soon(send, out_rx, ws, start.stream_sid, call.hangup)
+    except* FloodError as group:
+        call.ended_by = f"flood: {group.exceptions[0]}"
+        log.warning("call %s: closed: %s", call.id, group.exceptions[0])
     except* ProtocolError as group:
         call.ended_by = f"protocol error: {group.exceptions[0]}"
     except* EngineError as group:
         call.ended_by = f"engine error: {group.exceptions[0]}"
-    log.info(
-        "call %s ended: %s after %.1fs, %d frames, %d dropped, %d bad messages, faults %s",
-        call.id, call.ended_by or "done", time.time() - call.started_at, call.stats.frames,
-        call.stats.dropped, call.stats.bad_messages, call.faults.counts or "none",
-    )
-    if observer is not None:
-        observer.ended(call)
-    return call

@@ -4,6 +4,7 @@ ended, and the cancel scope that hangs it up."""
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ class Call:
     observer: CallObserver | None = None
     # Set when the daemon wants the call over (shutdown): the agent says goodbye and hangs up.
     goodbye: trio.Event = field(default_factory=trio.Event)
+    # The call's own id in records: a CallSid seen twice (a replay, a test) is two calls.
+    uid: str = field(default_factory=lambda: secrets.token_hex(8))
 
     def __post_init__(self) -> None:
         self.faults.on_fault = self._on_fault

@@ -14,7 +14,8 @@ def outcome(ended_by: str) -> str:
     """A small fixed set of labels for ``voiced_calls_total`` from the free-text reason."""
     reason = ended_by.lower()
     for key, label in (("transferred", "transferred"), ("ended the call", "agent_hangup"),
-                       ("caller hung up", "completed"), ("protocol error", "protocol_error"),
+                       ("caller hung up", "completed"), ("flood", "flood"),
+                       ("protocol error", "protocol_error"),
                        ("engine", "engine_error"), ("shutdown", "shutdown"),
                        ("maximum", "max_duration"), ("idle", "idle"), ("socket closed", "dropped")):
         if key in reason:
@@ -29,7 +30,8 @@ class Observer:
 
     def started(self, call: Call) -> None:
         if self.records is not None:
-            self.records.write({"type": "start", "call": call.id, "stream": call.start.stream_sid,
+            self.records.write({"type": "start", "id": call.uid, "call": call.id,
+                                "stream": call.start.stream_sid,
                                 "caller": call.caller, "t": round(call.started_at, 3)})
 
     def fault(self, call: Call, engine: str, kind: str) -> None:
@@ -42,7 +44,7 @@ class Observer:
             if record.get("barge_in"):
                 self.metrics.barge_ins.inc()
         if self.records is not None:
-            self.records.write({"type": "turn", "call": call.id, **record})
+            self.records.write({"type": "turn", "id": call.uid, "call": call.id, **record})
 
     def frame_lag(self, seconds: float) -> None:
         if self.metrics is not None:
@@ -54,10 +56,11 @@ class Observer:
             self.metrics.dropped_frames.inc(call.stats.dropped)
         if self.records is not None:
             self.records.write({
-                "type": "end", "call": call.id, "t": round(time.time(), 3),
+                "type": "end", "id": call.uid, "call": call.id, "t": round(time.time(), 3),
                 "ended_by": call.ended_by or "done",
                 "duration_s": round(time.time() - call.started_at, 2),
                 "frames": call.stats.frames, "dropped": call.stats.dropped,
                 "bad_messages": call.stats.bad_messages, "barge_ins": call.barge_ins,
+                "marks_assumed": call.stats.marks_assumed,
                 "faults": call.faults.counts,
             })

@@ -1,9 +1,14 @@
 """Call records: one JSON object a line in ``<state dir>/calls.jsonl``, appended and synced as
 each turn completes, so a crash loses at most the turn in flight.
 
-Three kinds of line, all carrying the call's id: ``start`` (caller, time), ``turn`` (what the
+Three kinds of line, all carrying the call's record id (``id``, unique per call even if a
+CallSid comes twice) and its CallSid (``call``): ``start`` (caller, time), ``turn`` (what the
 caller said, the reply, what of it the caller heard, per-stage timings in milliseconds,
 faults) and ``end`` (how it ended, frames, drops, faults). ``voiced calls`` reads them back.
+
+Records hold callers' numbers and words: the file is 0600 in a 0700 directory whatever the
+umask. A line cut short by a crash or a full disk is closed with a newline before the next
+append, so it costs only itself.
 """
 
 from __future__ import annotations
@@ -25,30 +30,54 @@ class CallRecords:
 
     def __init__(self, state_dir: str | Path) -> None:
         self.path = Path(state_dir) / "calls.jsonl"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.path.parent, 0o700)
         self._lock = threading.Lock()
         self._failed = False
+        self._check_tail = True  # until the file's last byte is known to be a newline
+
+    def _open(self) -> int:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.fchmod(fd, 0o600)
+        return fd
+
+    def _torn(self) -> bool:
+        """Whether the file ends in the middle of a line."""
+        try:
+            with self.path.open("rb") as f:
+                f.seek(0, os.SEEK_END)
+                if f.tell() == 0:
+                    return False
+                f.seek(-1, os.SEEK_END)
+                return f.read(1) != b"\n"
+        except FileNotFoundError:
+            return False
 
     def write(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
+        line = (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         with self._lock:
             try:
-                with self.path.open("a", encoding="utf-8") as f:
-                    f.write(line)
-                    f.flush()
-                    os.fsync(f.fileno())
-                self._failed = False
+                if self._check_tail and self._torn():
+                    line = b"\n" + line
+                    log.warning("call records: %s ended mid-line; closed it", self.path)
+                fd = self._open()
+                try:
+                    os.write(fd, line)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                self._failed = self._check_tail = False
             except OSError as exc:  # a full disk must not end calls
                 if not self._failed:
                     log.error("cannot write call records to %s: %s", self.path, exc)
-                self._failed = True
+                self._failed = self._check_tail = True
 
 
 @dataclass
 class CallView:
     """One call as read back from the file."""
 
-    call: str
+    call: str  # the CallSid
     start: dict[str, Any] = field(default_factory=dict)
     turns: list[dict[str, Any]] = field(default_factory=list)
     end: dict[str, Any] | None = None
@@ -63,7 +92,7 @@ def read_calls(path: str | Path) -> list[CallView]:
     calls: dict[str, CallView] = {}
     for event in _events(Path(path)):
         call_id = str(event.get("call", ""))
-        view = calls.setdefault(call_id, CallView(call_id))
+        view = calls.setdefault(str(event.get("id") or call_id), CallView(call_id))
         kind = event.get("type")
         if kind == "start":
             view.start = event

@@ -18,7 +18,7 @@ from voiced.config import Config, from_dict
 from voiced.errors import ConfigError
 from voiced.signature import sign
 from voiced.testing.fakes import FakeSTT, FakeTTS, fake_engines, tone
-from voiced.testing.peer import CALL_SID, STREAM_SID
+from voiced.testing.peer import STREAM_SID, voice_form, webhook_start
 from voiced.wire import Connected, Media, Start, Stop, inbound, parse_outbound
 
 TOKEN = "12345678901234567890123456789012"
@@ -33,7 +33,7 @@ def signed(url: str, form: dict[str, str] | None = None) -> dict[str, str]:
 async def test_voice_webhook_answers_connect_stream_twiml() -> None:
     app = create_app(CFG, fake_engines(CFG), auth_token=TOKEN)
     client = app.test_client()
-    form = {"From": "+972501234567", "CallSid": "CA1"}
+    form = voice_form(caller="+972501234567")
     resp = await client.post("/twilio/voice", form=form,
                              headers=signed("https://agent.example.com/twilio/voice", form))
     assert resp.status_code == 200
@@ -43,8 +43,9 @@ async def test_voice_webhook_answers_connect_stream_twiml() -> None:
     assert stream is not None
     assert stream.get("url") == "wss://agent.example.com/ws/twilio-media"
     assert stream.get("statusCallback") == "https://agent.example.com/webhook/stream_status"
-    param = stream.find("Parameter")
-    assert param is not None and param.attrib == {"name": "caller", "value": "+972501234567"}
+    params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    assert params["caller"] == "+972501234567"
+    assert len(params["token"] or "") > 40  # the stream token (voiced.admission)
 
 
 async def test_status_webhook_and_health() -> None:
@@ -64,6 +65,7 @@ async def test_a_call_over_the_apps_websocket(autojump_clock: trio.testing.MockC
     app = create_app(cfg, fake_engines(cfg, FakeSTT(delay=0.1), FakeTTS(delay=0.03)),
                      auth_token=TOKEN)
     client = app.test_client()
+    start = await webhook_start(client, cfg, TOKEN)
     received: list[tuple[float, str]] = []
     async with client.websocket("/ws/twilio-media", headers=signed(
             "wss://localhost:8080/ws/twilio-media")) as ws:
@@ -79,7 +81,7 @@ async def test_a_call_over_the_apps_websocket(autojump_clock: trio.testing.MockC
         async with trio.open_nursery() as nursery:
             nursery.start_soon(collect)
             await ws.send(inbound(STREAM_SID, Connected()))
-            await ws.send(inbound(STREAM_SID, Start(STREAM_SID, CALL_SID)))
+            await ws.send(inbound(STREAM_SID, start))
             await ws.send("garbage that is skipped")
             silence = [b"\xff" * 160]
             frames = silence * 50 + [ulaw_encode(f) for f in split(tone(1000))] + silence * 60
@@ -98,9 +100,12 @@ async def test_a_call_over_the_apps_websocket(autojump_clock: trio.testing.MockC
 
 
 async def test_unsigned_forged_and_replayed_requests_get_403(caplog: pytest.LogCaptureFixture) -> None:
-    app = create_app(CFG, fake_engines(CFG), auth_token=TOKEN)
+    from voiced.metrics import Metrics
+
+    metrics = Metrics()
+    app = create_app(CFG, fake_engines(CFG), auth_token=TOKEN, metrics=metrics)
     client = app.test_client()
-    form = {"From": "+972501234567", "CallSid": "CA1"}
+    form = voice_form(caller="+972501234567")
     voice_url = "https://agent.example.com/twilio/voice"
     cases = {
         "unsigned": {},
@@ -115,8 +120,11 @@ async def test_unsigned_forged_and_replayed_requests_get_403(caplog: pytest.LogC
         assert resp.status_code == 403, name
     resp = await client.post("/webhook/stream_status", form={"StreamSid": "MZ1"})
     assert resp.status_code == 403
+    assert metrics.registry.get_sample_value("voiced_refused_requests_total") == 5
+    # Logged, at most a line a second per kind of refusal, without the signature or token.
     refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
-    assert len(refused) == 5
+    assert refused == ["refused POST '/twilio/voice' from <local>: no signature (403)",
+                       "refused https '/twilio/voice' from <local>: invalid X-Twilio-Signature"]
     assert not any(TOKEN in m or "X-Twilio-Signature:" in m for m in refused)
 
 
@@ -140,7 +148,7 @@ async def test_validation_off_only_by_explicit_choice() -> None:
     with pytest.raises(ConfigError, match="TWILIO_AUTH_TOKEN"):
         create_app(CFG, fake_engines(CFG))  # no token, validation on: refuse to start
     app = create_app(INSECURE, fake_engines(INSECURE))
-    resp = await app.test_client().post("/twilio/voice", form={"From": "+1"})
+    resp = await app.test_client().post("/twilio/voice", form=voice_form())
     assert resp.status_code == 200
 
 
@@ -149,9 +157,12 @@ async def test_over_hypercorn_the_media_socket_refuses_an_unsigned_handshake_and
     """The media socket bypasses quart: the same checks through the real server, on loopback."""
     from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
-    from voiced.runner import local_daemon
+    from voiced.dial import DialOptions
+    from voiced.runner import local_daemon, place_call, signed_options, voice_url_for
 
     async with local_daemon(CFG, fake_engines(CFG), auth_token=TOKEN) as url:
+        opts = await place_call(voice_url_for(url), signed_options(CFG, DialOptions(), TOKEN),
+                                "https://agent.example.com/twilio/voice")
         with pytest.raises(ConnectionRejected) as refused:
             async with open_websocket_url(url):
                 pass  # pragma: no cover
@@ -161,7 +172,8 @@ async def test_over_hypercorn_the_media_socket_refuses_an_unsigned_handshake_and
         with trio.fail_after(10):
             async with open_websocket_url(url, extra_headers=headers) as ws:
                 await ws.send_message(inbound(STREAM_SID, Connected()))
-                await ws.send_message(inbound(STREAM_SID, Start(STREAM_SID, CALL_SID)))
+                await ws.send_message(inbound(STREAM_SID, Start(
+                    STREAM_SID, opts.call_sid, opts.account_sid, custom_parameters=opts.parameters)))
                 first = parse_outbound(await ws.get_message())  # the greeting's audio
                 await ws.send_message(inbound(STREAM_SID, Stop()))
                 with pytest.raises(ConnectionClosed):  # the daemon closes after `stop`

@@ -6,6 +6,7 @@ recording with a restrictive licence ships with the tests.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import subprocess
@@ -91,7 +92,9 @@ async def test_a_real_call_on_the_embedded_engines(
     from voiced.runner import dial_url, local_daemon, signed_options
 
     caplog.set_level(logging.INFO, logger="voiced")
-    cfg = config.load(ROOT / "config.toml")
+    shipped = config.load(ROOT / "config.toml")
+    # The words in the log, to see what it understood (off by default: log.transcripts).
+    cfg = dataclasses.replace(shipped, log=dataclasses.replace(shipped.log, transcripts=True))
     say = Utterance.from_wav(espeak_wav(tmp_path / "hours.wav", "Hello, what are your opening hours?"))
     async with local_daemon(cfg, auth_token="test-token") as url:
         opts = signed_options(cfg, DialOptions(reply_timeout_s=8.0), "test-token")

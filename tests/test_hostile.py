@@ -20,9 +20,10 @@ from voiced.app import Registry, create_app
 from voiced.audio import ulaw_encode
 from voiced.config import from_dict
 from voiced.testing.fakes import FakeSTT, FakeTTS, fake_engines, tone
-from voiced.testing.peer import CALL_SID, STREAM_SID
-from voiced.wire import Connected, Media, Start, Stop, inbound, parse_outbound
+from voiced.testing.peer import ACCOUNT_SID, CALL_SID, STREAM_SID, voice_form, webhook_start
+from voiced.wire import Connected, Media, Stop, inbound, parse_outbound
 
+TOKEN_SLOT = "<the stream token>"
 CFG = from_dict({"twilio": {"validate_signatures": False}, "call": {"max_bad_messages": 20}})
 
 
@@ -54,11 +55,14 @@ def event_messages(draw: st.DrawFn) -> str:
         msg["start"] = draw(st.one_of(junk_values, st.fixed_dictionaries({
             "streamSid": st.sampled_from([STREAM_SID, ""]),
             "callSid": st.sampled_from([CALL_SID, "", "CA"]),
+            "accountSid": st.sampled_from([ACCOUNT_SID, "", "AC1"]),
             "tracks": st.one_of(st.just(["inbound"]), junk_values),
             "mediaFormat": st.one_of(st.just({"encoding": "audio/x-mulaw", "sampleRate": 8000,
                                               "channels": 1}), junk_values,
                                      st.just({"encoding": "audio/l16", "sampleRate": 16000})),
-            "customParameters": st.one_of(st.just({"caller": "+1"}), junk_values),
+            # The stream token the voice webhook gave this run's call, or none, or junk.
+            "customParameters": st.one_of(st.just({"caller": "+1", "token": TOKEN_SLOT}),
+                                          st.just({"caller": "+1"}), junk_values),
         })))
     elif event == "media":
         msg["media"] = draw(st.one_of(junk_values, st.fixed_dictionaries(
@@ -83,6 +87,8 @@ messages = st.one_of(
 
 async def run_session(app: QuartTrio, sequence: list[str | bytes]) -> None:
     client = app.test_client()
+    token = (await webhook_start(client, CFG)).custom_parameters["token"]
+    sequence = [m.replace(TOKEN_SLOT, token) if isinstance(m, str) else m for m in sequence]
     async with client.websocket("/ws/twilio-media") as ws:
         closed = trio.Event()
 
@@ -116,7 +122,7 @@ async def test_any_message_sequence_leaves_the_daemon_serving(
     await run_session(app, sequence)
     assert registry.active == 0 and registry.total <= 1
     # ...and the app still answers: the webhook and health check work after any of it.
-    resp = await app.test_client().post("/twilio/voice", form={"From": "+1"})
+    resp = await app.test_client().post("/twilio/voice", form=voice_form(call_sid="CA" + "e" * 32))
     assert resp.status_code == 200
 
 
@@ -128,6 +134,7 @@ async def test_after_all_that_an_ordinary_call_is_answered(
     for sequence in (garbage * 10, ['{"event": "media"}'] * 30):
         await run_session(app, list(sequence))  # hostile calls first, on the same app
     client = app.test_client()
+    start = await webhook_start(client, CFG, call_sid="CA" + "f" * 32)
     kinds: list[str] = []
     async with client.websocket("/ws/twilio-media") as ws:
 
@@ -141,7 +148,7 @@ async def test_after_all_that_an_ordinary_call_is_answered(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(collect)
             await ws.send(inbound(STREAM_SID, Connected()))
-            await ws.send(inbound(STREAM_SID, Start(STREAM_SID, CALL_SID)))
+            await ws.send(inbound(STREAM_SID, start))
             speech = tone(1000)
             frames = [b"\xff" * 160] * 50 + [ulaw_encode(speech[i:i + 160])
                                               for i in range(0, speech.size, 160)]
@@ -150,4 +157,4 @@ async def test_after_all_that_an_ordinary_call_is_answered(
                 await trio.sleep(0.02)
             await ws.send(inbound(STREAM_SID, Stop()))
     assert kinds.count("Mark") >= 2 and "Media" in kinds  # the greeting and an answer
-    assert registry.active == 0 and registry.total == 3
+    assert registry.active == 0 and registry.total == 1  # sockets that never started are no calls

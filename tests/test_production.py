@@ -30,6 +30,7 @@ from voiced.server import drain
 from voiced.systemd import notify, watchdog
 from voiced.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
 from voiced.testing.harness import CallHarness
+from voiced.testing.peer import CALL_SID, voice_form
 from voiced.wire import Stop
 
 BRAIN_SAYS = "We are open nine to six. Anything else?"
@@ -166,8 +167,7 @@ async def test_sigterm_drain_waits_for_calls_then_says_goodbye(
     async with trio.open_nursery() as nursery, h.running():
         nursery.start_soon(shut_down)
         await h.done.wait()
-        registry.active -= 1
-        registry.ended()
+        registry.release(CALL_SID)
     assert registry.draining
     call = h.call
     assert call is not None and call.ended_by == "shutdown"
@@ -185,11 +185,11 @@ async def test_drain_returns_as_soon_as_the_last_call_ends(
     cfg = Config()
     registry = Registry()
     registry.active = 1
+    registry.live.add(CALL_SID)
 
     async def caller_hangs_up() -> None:
         await trio.sleep(5.0)
-        registry.active = 0
-        registry.ended()
+        registry.release(CALL_SID)
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(caller_hangs_up)
@@ -199,19 +199,19 @@ async def test_drain_returns_as_soon_as_the_last_call_ends(
 
 async def test_over_max_calls_the_caller_hears_the_line_is_busy() -> None:
     cfg = from_dict({"server": {"max_calls": 2}, "twilio": {"validate_signatures": False}})
-    registry = Registry()
+    registry = Registry.for_config(cfg, None)
     metrics = Metrics()
     app = create_app(cfg, fake_engines(cfg), registry=registry, metrics=metrics)
     client = app.test_client()
     registry.active = 2
-    resp = await client.post("/twilio/voice", form={"From": "+972501234567", "CallSid": "CA9"})
+    resp = await client.post("/twilio/voice", form=voice_form("CA" + "9" * 32))
     root = ET.fromstring(await resp.get_data(as_text=True))
     say = root.find("Say")
     assert say is not None and say.text == cfg.brain.script.busy["he"]
     assert say.get("language") == "he-IL"
     assert root.find("Hangup") is not None and root.find("Connect") is None
     registry.active = 1
-    resp = await client.post("/twilio/voice", form={"From": "+972501234567", "CallSid": "CA10"})
+    resp = await client.post("/twilio/voice", form=voice_form("CA" + "a" * 32))
     assert ET.fromstring(await resp.get_data(as_text=True)).find("Connect") is not None
     text = (await (await client.get("/metrics")).get_data(as_text=True))
     assert 'voiced_calls_total{outcome="busy"} 1.0' in text

@@ -1,6 +1,11 @@
 """The HTTP surface Twilio talks to: the voice webhook (TwiML), the stream status webhook,
 the Media Streams WebSocket, and a health check. quart-trio, served by hypercorn; the media
-socket alone is plain ASGI (see :class:`MediaRoute`)."""
+socket alone is plain ASGI (see :class:`MediaRoute`), and everything passes the bounds of
+:class:`voiced.guard.Guard` first.
+
+A call is admitted in two steps (:mod:`voiced.admission`): the signed voice webhook gives it
+a single-use stream token, and the media socket's ``start`` must bring that token back with
+the same CallSid before the socket counts as a call."""
 
 from __future__ import annotations
 
@@ -14,47 +19,30 @@ from quart import request
 from quart_trio import QuartTrio
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
-from .call import run_call
+from .admission import Refusal, Registry
+from .call import handshake, serve_call
 from .callstate import Call
 from .config import Config
 from .engines.base import Engines
 from .errors import ConfigError
+from .guard import Guard
 from .lang import GOOGLE_TTS
+from .limits import SummaryLog
 from .metrics import Metrics
 from .observe import Observer
 from .records import CallRecords
+from .sids import mask_number, shown
 from .signature import HEADER, Signatures
 from .socket import AsgiSocket
 from .twilio_rest import TwilioRest
 
 log = logging.getLogger("voiced.app")
 
+__all__ = ["MediaRoute", "Registry", "busy_twiml", "create_app", "twiml"]
 
-class Registry:
-    """Live calls: the ``max_calls`` limit, /healthz, and the shutdown drain."""
-
-    def __init__(self) -> None:
-        self.active = 0
-        self.total = 0
-        self.busy = 0
-        self.draining = False
-        self.calls: set[Call] = set()
-        self.changed = trio.Event()  # set (and replaced) whenever a call ends
-
-    def ended(self) -> None:
-        self.changed.set()
-        self.changed = trio.Event()
-
-    async def wait_idle(self, timeout_s: float) -> bool:
-        """Wait up to ``timeout_s`` for every call to end; True if they did."""
-        with trio.move_on_after(timeout_s):
-            while self.active:
-                await self.changed.wait()
-        return self.active == 0
-
-    def say_goodbye(self, reason: str) -> None:
-        for call in list(self.calls):
-            call.say_goodbye(reason)
+# WebSocket close codes: policy violation (refused start), try again later (full).
+CLOSE_REFUSED = 1008
+CLOSE_FULL = 1013
 
 
 Asgi = Callable[[Any, Any, Any], Awaitable[None]]
@@ -99,9 +87,10 @@ def busy_twiml(cfg: Config) -> str:
     return str(response)
 
 
-def twiml(cfg: Config, caller: str) -> str:
+def twiml(cfg: Config, caller: str, token: str) -> str:
     """``<Connect><Stream>``: with Connect only the inbound track exists, and the stream (and
-    the call) lasts until either side hangs up."""
+    the call) lasts until either side hangs up. ``token`` comes back in the stream's
+    ``start`` as a custom parameter and binds the stream to this call."""
     host = cfg.server.public_host
     response = VoiceResponse()
     connect = Connect()
@@ -111,6 +100,7 @@ def twiml(cfg: Config, caller: str) -> str:
         status_callback_method="POST",
     )
     stream.parameter(name="caller", value=caller)
+    stream.parameter(name="token", value=token)
     response.append(connect)
     return str(response)
 
@@ -121,8 +111,12 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
     """The app; ``auth_token`` checks Twilio's signatures, and is required unless
     ``twilio.validate_signatures`` is off."""
     app = QuartTrio("voiced")
-    registry = registry or Registry()
+    # quart's own bounds too, behind the guard's.
+    app.config["MAX_CONTENT_LENGTH"] = cfg.server.max_body_bytes
+    app.config["BODY_TIMEOUT"] = cfg.server.body_timeout_s
+    registry = registry or Registry.for_config(cfg, auth_token)
     metrics = metrics or Metrics()
+    summary = SummaryLog(log)
     observer = Observer(metrics, records)
     app.config["VOICED_REGISTRY"] = registry
     signatures: Signatures | None = None
@@ -141,8 +135,9 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
         if signatures.valid(url, params, signature):
             return False
         # Who asked and for what, never the signature or the token.
-        log.warning("refused %s %s from %s: %s X-Twilio-Signature", scheme, path, client,
-                    "invalid" if signature else "no")
+        summary.event(trio.current_time(), "forged",
+                      f"refused {scheme} {path[:80]!r} from {client}: "
+                      f"{'invalid' if signature else 'no'} X-Twilio-Signature")
         metrics.refused.inc()
         return True
 
@@ -153,14 +148,23 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
                   request.headers.get(HEADER), request.remote_addr):
             return "", 403, {}
         caller = form.get("From", "")
-        if registry.draining or registry.active >= cfg.server.max_calls:
+        call_sid, account_sid = form.get("CallSid", ""), form.get("AccountSid", "")
+        refusal = registry.check_sids(call_sid, account_sid)
+        if refusal is not None:
+            summary.event(trio.current_time(), refusal.name,
+                          f"voice webhook for call {shown(call_sid)}: {refusal.value}")
+            metrics.refused.inc()
+            return "", 403, {}
+        if not registry.has_room():
             registry.busy += 1
             metrics.calls.labels("busy").inc()
-            log.warning("call %s: line busy (%d active%s)", form.get("CallSid", "?"),
-                        registry.active, ", shutting down" if registry.draining else "")
+            log.warning("call %s: line busy (%d active, %d on their way%s)", call_sid,
+                        registry.active, registry.tokens.outstanding(),
+                        ", shutting down" if registry.draining else "")
             return busy_twiml(cfg), 200, {"Content-Type": "text/xml"}
-        log.info("incoming call %s", form.get("CallSid", "?"))
-        return twiml(cfg, caller), 200, {"Content-Type": "text/xml"}
+        log.info("incoming call %s from %s", call_sid, mask_number(caller) if caller else "unknown")
+        token = registry.tokens.issue(call_sid, account_sid)
+        return twiml(cfg, caller, token), 200, {"Content-Type": "text/xml"}
 
     @app.post(cfg.server.status_path)
     async def stream_status() -> tuple[str, int]:
@@ -168,7 +172,8 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
         if forged("https", request.path, request.query_string, form.to_dict(),
                   request.headers.get(HEADER), request.remote_addr):
             return "", 403
-        log.info("stream %s: %s", form.get("StreamSid", "?"), form.get("StreamEvent", "?"))
+        log.info("stream %s: %s", shown(form.get("StreamSid", "?")),
+                 shown(form.get("StreamEvent", "?")))
         return "", 204
 
     @app.get("/healthz")
@@ -188,13 +193,34 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
                   headers.get(HEADER.lower()), client):
             await refuse(scope, send, 403)  # before accepting: the handshake is answered 403
             return
-        if registry.draining:
+        if registry.draining or registry.pending >= registry.max_pending:
+            if not registry.draining:
+                summary.event(trio.current_time(), "pending",
+                              f"refused a media socket from {client}: {registry.pending} "
+                              "sockets already waiting for their start (503)")
             await refuse(scope, send, 503)
             return
         await send({"type": "websocket.accept"})
         ws = AsgiSocket(receive, send)
-        registry.active += 1
-        registry.total += 1
+        registry.pending += 1
+        try:
+            start = await handshake(ws, cfg)
+        finally:
+            registry.pending -= 1
+        if start is None:
+            await ws.close(CLOSE_REFUSED)
+            return
+        refusal = registry.admit(start.call_sid, start.account_sid,
+                                 start.custom_parameters.get("token", ""))
+        if refusal is not None:
+            # Only what the client sent that is safe to show; never the token itself.
+            summary.event(trio.current_time(), refusal.name,
+                          f"refused stream for call {shown(start.call_sid)} from {client}: "
+                          f"{refusal.value}")
+            metrics.refused.inc()
+            await ws.close(CLOSE_FULL if refusal in (Refusal.FULL, Refusal.DRAINING)
+                           else CLOSE_REFUSED)
+            return
         metrics.active_calls.inc()
         live: list[Call] = []
 
@@ -203,16 +229,20 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
             registry.calls.add(call)
 
         try:
-            await run_call(ws, engines, cfg, rest, observer, started)
+            await serve_call(ws, start, engines, cfg, rest, observer, started)
         except Exception:
             # One call's bug must not take the daemon down; it is logged with its traceback.
             log.exception("call failed")
         finally:
             registry.calls.difference_update(live)
-            registry.active -= 1
+            registry.release(start.call_sid)
             metrics.active_calls.dec()
-            registry.ended()
         await ws.close()
 
-    app.asgi_app = MediaRoute(app.asgi_app, cfg.server.media_path, media)  # type: ignore[method-assign]
+    routed = MediaRoute(app.asgi_app, cfg.server.media_path, media)
+    app.asgi_app = Guard(  # type: ignore[method-assign]
+        routed, max_body=cfg.server.max_body_bytes, body_timeout_s=cfg.server.body_timeout_s,
+        signed_paths=(cfg.server.voice_path, cfg.server.status_path),
+        signature_header=HEADER if signatures is not None else None,
+        refused=lambda why: metrics.refused.inc())
     return app

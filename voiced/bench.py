@@ -236,7 +236,8 @@ async def caller_processes(url: str, opts: DialOptions, corpus: Path, language: 
         async def one(i: int, n_calls: int, start: int, at_once: int) -> None:
             out = Path(tmp) / f"{i}.json"
             command = [sys.executable, "-m", "voiced.loadgen", "--url", url,
-                       "--signed-url", opts.signed_url, "--corpus", str(corpus),
+                       "--signed-url", opts.signed_url, "--signed-voice-url", opts.signed_voice_url,
+                       "--voice-path", opts.voice_path, "--corpus", str(corpus),
                        "--lang", language, "--calls", str(n_calls), "--first", str(start),
                        "--concurrency", str(at_once), "--turns", str(turns), "--out", str(out)]
             if opts.barge_in_after_ms is not None:

@@ -121,7 +121,8 @@ def cmd_dial(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     setup_logging("WARNING" if args.quiet else cfg.log.level)
     utterances = [Utterance.from_wav(p) for p in args.say]
-    opts = DialOptions(caller=args.caller, barge_in_after_ms=args.barge_in_after_ms)
+    opts = DialOptions(caller=args.caller, barge_in_after_ms=args.barge_in_after_ms,
+                       voice_path=cfg.server.voice_path, account_sid=cfg.twilio.account_sid)
     if args.url:
         token = config_mod.secret(cfg.twilio.auth_token_env)
         if token:  # sign as Twilio would, for the config's public URL
@@ -147,6 +148,7 @@ def cmd_dial(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
+    from .bench_attack import bench_attack
     from .bench_soak import run_soak
     from .bench_speech import stt_corpus, tts_roundtrip
     from .bench_transport import bench_transport
@@ -154,7 +156,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     setup_logging("WARNING")
     bench = {"e2e": run_bench, "tts-roundtrip": tts_roundtrip, "stt": stt_corpus,
-             "soak": run_soak, "transport": bench_transport}[args.kind]
+             "soak": run_soak, "transport": bench_transport, "attack": bench_attack}[args.kind]
     summary = trio.run(bench, cfg, args)
     print(json.dumps(summary, sort_keys=True))
     return 0 if summary.get("errors", 1) == 0 else 1
@@ -209,11 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="benchmarks (real clock): e2e, tts-roundtrip, stt, soak, "
                                      "transport")
-    b.add_argument("kind", choices=["e2e", "tts-roundtrip", "stt", "soak", "transport"],
+    b.add_argument("kind", choices=["e2e", "tts-roundtrip", "stt", "soak", "transport", "attack"],
                    help="e2e: emulated calls; tts-roundtrip: embedded TTS heard back by the "
                         "embedded STT; stt: the embedded STT on the corpus; soak: many calls, "
                         "watching threads, fds and memory; transport: only Twilio's messages "
-                        "in, parsed, for --concurrency callers (the floor under any pipeline)")
+                        "in, parsed, for --concurrency callers (the floor under any pipeline); "
+                        "attack: a legitimate caller while each attack of the threat model runs")
     b.add_argument("--engines", choices=["embedded", "sim"], default="embedded",
                    help="embedded: Whisper, espeak-ng; sim: local Google gRPC and OpenAI SSE servers "
                         "with the default latency profile")
@@ -227,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--caller-procs", type=int, default=1,
                    help="sim e2e and soak: processes the emulated callers are spread over")
     b.add_argument("--turns", type=int, default=2, help="caller utterances per call")
-    b.add_argument("--seconds", type=float, default=20.0, help="transport: how long callers send")
+    b.add_argument("--seconds", type=float, default=20.0,
+                   help="transport: how long callers send; attack: how long each attack runs")
+    b.add_argument("--attacks", default="", help="attack: a comma-separated subset (default: all)")
     b.add_argument("--warmup", type=int, default=100, help="soak: calls before the first sample")
     b.add_argument("--barge-in-after-ms", type=int,
                    help="from the second turn on, talk over the agent this long into its reply")

@@ -44,6 +44,23 @@ class ServerConfig:
     max_message_bytes: int = field(default=65536, metadata=_range(1024, 16 * 1024 * 1024))
     # Calls at once; the next caller hears that the line is busy.
     max_calls: int = field(default=30, metadata=_range(1, 100000))
+    # Open TCP connections, all clients together; one more is closed at once. Twilio holds one
+    # per call and opens a few short ones per call for its webhooks.
+    max_connections: int = field(default=256, metadata=_range(4, 100000))
+    # Media sockets that have not yet sent a valid `start` (with its stream token); they do
+    # not count against max_calls, and one more is refused (503).
+    max_pending_streams: int = field(default=8, metadata=_range(1, 10000))
+    # Webhook bodies: Twilio's forms are 1-3 KB. A bigger one is refused (413) unread.
+    max_body_bytes: int = field(default=8192, metadata=_range(1024, 1024 * 1024))
+    # A request's body must arrive within this long (408), its headers within
+    # header_timeout_s, and any connection that sends nothing for read_timeout_s is closed
+    # (a live call sends 50 messages a second).
+    body_timeout_s: float = field(default=5.0, metadata=_range(0.1, 120.0))
+    header_timeout_s: float = field(default=5.0, metadata=_range(0.1, 120.0))
+    read_timeout_s: float = field(default=15.0, metadata=_range(1.0, 600.0))
+    # The voice webhook hands each call a single-use stream token; the media socket's
+    # `start` must bring it back within this long.
+    stream_token_ttl_s: float = field(default=30.0, metadata=_range(1.0, 3600.0))
     # Where call records go; empty: $STATE_DIRECTORY (systemd's StateDirectory=), else
     # ~/.local/state/voiced.
     state_dir: str = ""
@@ -73,8 +90,8 @@ class CallConfig:
     inbound_buffer_frames: int = field(default=50, metadata=_range(5, 5000))
     # Unparseable messages tolerated before the call is closed as hostile.
     max_bad_messages: int = field(default=20, metadata=_range(0, 100000))
-    # Wait for Twilio's `start` this long after the socket opens.
-    start_timeout_s: float = field(default=10.0, metadata=_range(0.1, 600))
+    # Wait for Twilio's `start` this long after the socket opens (Twilio sends it at once).
+    start_timeout_s: float = field(default=5.0, metadata=_range(0.1, 600))
     # Outbound audio is sent in messages of this many milliseconds of audio. Twilio plays
     # any length; each message costs a WebSocket frame and a syscall on both ends, so 100 ms
     # sends a fifth of 20 ms's messages. Barge-in is unaffected: `clear` flushes it all.
@@ -83,12 +100,33 @@ class CallConfig:
     max_duration_s: float = field(default=1800.0, metadata=_range(10.0, 86400.0))
     # Consecutive turns with an engine fault after which the agent apologises and hangs up.
     max_faulty_turns: int = field(default=3, metadata=_range(1, 100))
+    # A mark Twilio has not echoed this long after its audio should have finished playing is
+    # taken as played: a peer that never echoes cannot keep the agent "talking" (and the
+    # idle and hang-up timers stopped) for the whole call.
+    mark_slack_s: float = field(default=3.0, metadata=_range(0.1, 600.0))
+    # Items of conversation kept (for the brain's context and the history it is sent): the
+    # oldest go first, so no caller input makes a turn's work grow without bound.
+    max_history: int = field(default=100, metadata=_range(4, 10000))
 
     def ordered_languages(self) -> tuple[str, ...]:
         """The caller's possible languages, the line's own first: recognisers favour it."""
         if self.language not in self.languages:
             return self.languages
         return (self.language, *(lang for lang in self.languages if lang != self.language))
+
+
+@dataclass(frozen=True)
+class FloodConfig:
+    """Per call, messages a second on average and the burst allowed above it. Twilio sends 50
+    media messages a second, a mark per sentence played and a DTMF per key press; a call that
+    goes over a limit is closed as abusive."""
+
+    media_per_s: float = field(default=100.0, metadata=_range(50.0, 10000.0))
+    media_burst: int = field(default=250, metadata=_range(10, 100000))
+    marks_per_s: float = field(default=20.0, metadata=_range(1.0, 10000.0))
+    marks_burst: int = field(default=60, metadata=_range(1, 100000))
+    dtmf_per_s: float = field(default=10.0, metadata=_range(1.0, 10000.0))
+    dtmf_burst: int = field(default=20, metadata=_range(1, 100000))
 
 
 @dataclass(frozen=True)
@@ -350,18 +388,27 @@ class TwilioConfig:
     # Refuse requests without a valid X-Twilio-Signature. Off only for local development
     # (`voiced serve --insecure-dev`); the daemon warns at start-up when it is off.
     validate_signatures: bool = True
+    # The account (AC + 32 hex) whose calls this daemon answers. Set, a webhook or stream of
+    # any other account is refused and the REST API is only called for this one; empty, a
+    # stream must carry the account its webhook named.
+    account_sid: str = ""
     timeout_s: float = field(default=5.0, metadata=_range(0.1, 60.0))
 
 
 @dataclass(frozen=True)
 class LogConfig:
     level: str = field(default="INFO", metadata=_choice("DEBUG", "INFO", "WARNING", "ERROR"))
+    # What callers said and were told, and the keys they pressed, in the log. Off, the log
+    # says that a turn happened and how long it was; the words stay in the call records
+    # (0600). Caller numbers are always masked in the log.
+    transcripts: bool = False
 
 
 @dataclass(frozen=True)
 class Config:
     server: ServerConfig = ServerConfig()
     call: CallConfig = CallConfig()
+    flood: FloodConfig = FloodConfig()
     vad: VadConfig = VadConfig()
     turn: TurnConfig = TurnConfig()
     bargein: BargeInConfig = BargeInConfig()
@@ -396,6 +443,11 @@ class Config:
         if self.idle.hangup_s <= self.idle.reprompt_s:
             raise ConfigError("idle.hangup_s",
                               f"must be longer than idle.reprompt_s ({self.idle.reprompt_s})")
+        if self.twilio.account_sid:
+            from .sids import is_account_sid
+
+            if not is_account_sid(self.twilio.account_sid):
+                raise ConfigError("twilio.account_sid", "must be AC followed by 32 hex digits")
         script = self.brain.script
         for name in ("greeting", "fallback", "goodbye", "filler", "reprompt", "transfer"):
             if self.call.language not in getattr(script, name):

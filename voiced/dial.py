@@ -13,8 +13,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import xml.etree.ElementTree as ET
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,8 +168,33 @@ class DialOptions:
     # would have called (the daemon's public one, not necessarily the one dialled).
     auth_token: str | None = None
     signed_url: str = ""
+    # The voice webhook, and the https:// URL Twilio signs for it.
+    voice_path: str = "/twilio/voice"
+    signed_voice_url: str = ""
     # Keep both sides' audio for ``DialResult.write_wav``; load benchmarks do without.
     record_audio: bool = True
+    # The call as the voice webhook answered it (:func:`voiced.runner.place_call`): its
+    # ids and the <Stream>'s parameters, the stream token among them. Empty: made up here.
+    call_sid: str = ""
+    account_sid: str = ""
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+
+def new_call_sid() -> str:
+    return "CA" + secrets.token_hex(16)
+
+
+def stream_parameters(twiml: str) -> dict[str, str] | None:
+    """What Twilio reads from the voice webhook's answer: the ``<Connect><Stream>``'s
+    parameters, or None when the answer is not a stream (busy: ``<Say>``, ``<Hangup>``)."""
+    try:
+        root = ET.fromstring(twiml)
+    except ET.ParseError:
+        return None
+    stream = root.find("./Connect/Stream")
+    if stream is None:
+        return None
+    return {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
 
 
 async def dial(
@@ -178,7 +204,7 @@ async def dial(
     opts = opts or DialOptions()
     result = DialResult()
     stream_sid = "MZ" + secrets.token_hex(16)
-    call_sid = "CA" + secrets.token_hex(16)
+    call_sid = opts.call_sid or new_call_sid()
     playback = Playback()
     seq = 0
 
@@ -215,8 +241,9 @@ async def dial(
                     await send(Mark(name))
 
     await send(Connected())
-    await send(Start(stream_sid=stream_sid, call_sid=call_sid, account_sid="AC" + "0" * 32,
-                     custom_parameters={"caller": opts.caller}))
+    await send(Start(stream_sid=stream_sid, call_sid=call_sid,
+                     account_sid=opts.account_sid or "AC" + "0" * 32,
+                     custom_parameters=dict(opts.parameters) or {"caller": opts.caller}))
     t0 = trio.current_time()
     state = _CallerScript(utterances, opts)
     async with trio.open_nursery() as nursery:

@@ -28,6 +28,7 @@ TOKEN_ENV = "VOICED_LOADGEN_TOKEN"
 async def run_callers(args: argparse.Namespace) -> CallStats:
     utterances = [Utterance.from_wav(f) for f, _ in corpus_files(args.corpus, args.lang)]
     opts = DialOptions(auth_token=os.environ.get(TOKEN_ENV) or None, signed_url=args.signed_url,
+                       signed_voice_url=args.signed_voice_url, voice_path=args.voice_path,
                        barge_in_after_ms=args.barge_in_after_ms, record_audio=False)
     stats = CallStats()
     limiter = trio.CapacityLimiter(args.concurrency)
@@ -50,6 +51,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m voiced.loadgen")
     parser.add_argument("--url", required=True, help="the daemon's media WebSocket URL")
     parser.add_argument("--signed-url", default="", help="the wss:// URL Twilio would sign")
+    parser.add_argument("--signed-voice-url", default="",
+                        help="the https:// voice webhook URL Twilio would sign")
+    parser.add_argument("--voice-path", default="/twilio/voice")
     parser.add_argument("--corpus", required=True, type=Path)
     parser.add_argument("--lang", default="en")
     parser.add_argument("--calls", type=int, default=1)

@@ -41,7 +41,8 @@ class Metrics:
                                    "Time an inbound frame waited before the VAD read it",
                                    buckets=_LAG_BUCKETS, registry=r)
         self.refused = Counter("voiced_refused_requests",
-                               "Requests refused for a missing or invalid Twilio signature",
+                               "Requests and streams refused: no or invalid Twilio signature, "
+                               "stream token or SID, or over a bound",
                                registry=r)
 
     def observe_turn(self, stages: dict[str, float]) -> None:

@@ -13,7 +13,7 @@ import trio
 from trio_websocket import open_websocket_url
 
 from .config import Config
-from .dial import DialOptions, DialResult, Utterance, dial
+from .dial import DialOptions, DialResult, Utterance, dial, new_call_sid, stream_parameters
 from .engines import factory
 from .engines.base import Engines
 from .metrics import Metrics
@@ -22,8 +22,44 @@ from .server import serve_app
 from .signature import HEADER, sign
 from .socket import TrioWebSocket
 
+TEST_ACCOUNT_SID = "AC" + "0" * 32
+
+
+class LineBusy(Exception):
+    """The voice webhook answered with something other than a stream (busy, refused)."""
+
+
+async def place_call(voice_url: str, opts: DialOptions, signed_voice_url: str = "") -> DialOptions:
+    """What Twilio does when a call comes in: POST the voice webhook (signed, when
+    ``opts.auth_token`` is set) and read the ``<Stream>`` it answers; ``opts`` for that call
+    comes back. Raises :class:`LineBusy` when there is no stream to connect."""
+    call_sid = opts.call_sid or new_call_sid()
+    account_sid = opts.account_sid or TEST_ACCOUNT_SID
+    form = {"CallSid": call_sid, "AccountSid": account_sid, "From": opts.caller,
+            "To": "+15550199", "Direction": "inbound", "CallStatus": "ringing"}
+    headers = {}
+    if opts.auth_token:
+        headers[HEADER] = sign(opts.auth_token, signed_voice_url or voice_url, form)
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        resp = await http.post(voice_url, data=form, headers=headers)
+    params = stream_parameters(resp.text) if resp.status_code == 200 else None
+    if params is None:
+        raise LineBusy(f"voice webhook answered HTTP {resp.status_code} without a stream")
+    return dataclasses.replace(opts, call_sid=call_sid, account_sid=account_sid, parameters=params)
+
+
+def voice_url_for(media_url: str, cfg_voice_path: str = "/twilio/voice") -> str:
+    """The daemon's voice webhook beside its media socket URL."""
+    scheme, rest = media_url.split("://", 1)
+    host = rest.split("/", 1)[0]
+    return f"{'https' if scheme == 'wss' else 'http'}://{host}{cfg_voice_path}"
+
 
 async def dial_url(url: str, utterances: Sequence[Utterance], opts: DialOptions) -> DialResult:
+    """A whole call as Twilio makes one: the voice webhook first (unless ``opts`` already
+    holds its answer), then the media stream to ``url``."""
+    if not opts.parameters:
+        opts = await place_call(voice_url_for(url, opts.voice_path), opts, opts.signed_voice_url)
     headers: list[tuple[bytes, bytes]] = []
     if opts.auth_token:
         signature = sign(opts.auth_token, opts.signed_url or url)
@@ -35,7 +71,10 @@ async def dial_url(url: str, utterances: Sequence[Utterance], opts: DialOptions)
 def signed_options(cfg: Config, opts: DialOptions, auth_token: str) -> DialOptions:
     """``opts`` signing as Twilio would for this config's public URL."""
     url = f"wss://{cfg.server.public_host}{cfg.server.media_path}"
-    return dataclasses.replace(opts, auth_token=auth_token, signed_url=url)
+    voice = f"https://{cfg.server.public_host}{cfg.server.voice_path}"
+    return dataclasses.replace(opts, auth_token=auth_token, signed_url=url, signed_voice_url=voice,
+                               voice_path=cfg.server.voice_path,
+                               account_sid=opts.account_sid or cfg.twilio.account_sid)
 
 
 @asynccontextmanager

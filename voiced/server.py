@@ -10,12 +10,12 @@ from functools import partial
 import httpx
 import trio
 from hypercorn.config import Config as HyperConfig
-from hypercorn.trio import serve as hypercorn_serve
 
 from .app import Registry, create_app
 from .config import Config, secret
 from .engines.base import Engines
 from .errors import ConfigError
+from .listener import CappedListener, serve
 from .metrics import Metrics
 from .records import CallRecords
 from .systemd import notify, watchdog
@@ -28,6 +28,11 @@ def hypercorn_config(cfg: Config, port: int | None = None) -> HyperConfig:
     hc = HyperConfig()
     hc.bind = [f"{cfg.server.host}:{cfg.server.port if port is None else port}"]
     hc.websocket_max_message_size = cfg.server.max_message_bytes
+    # A connection whose request headers are not in by then is closed (hypercorn counts a
+    # connection with no request in progress as idle), as is one silent for read_timeout_s.
+    hc.keep_alive_timeout = cfg.server.header_timeout_s
+    hc.read_timeout = int(cfg.server.read_timeout_s)
+    hc.h11_max_incomplete_size = 16 * 1024
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = 5.0
@@ -45,12 +50,12 @@ async def serve_app(
     registry: Registry | None = None,
     records: CallRecords | None = None,
     metrics: Metrics | None = None,
+    listeners: list[CappedListener] | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     app = create_app(cfg, engines, rest, auth_token, registry, metrics, records)
-    await hypercorn_serve(
-        app, hypercorn_config(cfg, port), shutdown_trigger=shutdown.wait, task_status=task_status
-    )
+    await serve(app, hypercorn_config(cfg, port), max_connections=cfg.server.max_connections,
+                shutdown_trigger=shutdown.wait, task_status=task_status, listeners_out=listeners)
 
 
 async def run_daemon(cfg: Config) -> None:
@@ -67,14 +72,14 @@ async def run_daemon(cfg: Config) -> None:
         raise ConfigError("twilio.validate_signatures",
                           f"set ${cfg.twilio.auth_token_env} or a systemd credential of that name "
                           "(LoadCredential=), or run with --insecure-dev for local development")
-    registry = Registry()
+    registry = Registry.for_config(cfg, auth_token)
     records = CallRecords(cfg.server.records_dir())
     log.info("call records: %s", records.path)
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0)) as http:
         engines = factory.build(cfg, http)
         await factory.warm(engines, cfg)
         async with trio.open_nursery() as nursery:
-            rest = TwilioRest(cfg.twilio, http)
+            rest = TwilioRest(cfg.twilio, http, admitted=registry.admitted)
             if not rest.available():
                 log.warning("%s not set: calls end by closing the stream, not via the REST API",
                             cfg.twilio.auth_token_env)

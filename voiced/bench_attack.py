@@ -1,0 +1,237 @@
+"""``voiced bench attack``: a legitimate caller's reply latency while each attack of the
+security issue runs against the same daemon, and /healthz's worst answer time meanwhile.
+
+The daemon runs in this process with the sim engines in theirs (as ``bench e2e --engines
+sim``); the legitimate calls come from a :mod:`voiced.loadgen` process and each attack, with a
+/healthz prober beside it, from a process of its own (``python -m voiced.bench_attack``), so
+the attacker's CPU is not charged to the daemon. Every legitimate call must be in the records
+with its start, its turns and its end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, open_websocket_url
+
+from .bench import caller_processes, machine, percentile, sim_engines
+from .config import Config
+from .dial import DialOptions, new_call_sid
+from .records import CallRecords, read_calls
+from .runner import local_daemon, place_call, signed_options, voice_url_for
+from .signature import HEADER, sign
+from .wire import Connected, Dtmf, Media, Start, inbound
+
+TOKEN_ENV = "VOICED_ATTACK_TOKEN"
+ATTACKS = ("big-body", "slow-body", "idle-sockets", "replayed-handshake", "path-in-callsid",
+           "dtmf-flood", "media-flood", "connection-flood")
+
+
+# -- the attacker's process --------------------------------------------------------------
+
+
+async def _attack(kind: str, media_url: str, opts: DialOptions, seconds: float) -> int:
+    """Run one attack until ``seconds`` pass; returns how many attempts it made."""
+    http_base = voice_url_for(media_url).rsplit("/", 2)[0]
+    voice = voice_url_for(media_url, opts.voice_path)
+    host, port = media_url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    headers = [(HEADER.encode(), sign(opts.auth_token or "", opts.signed_url).encode())]
+    attempts = 0
+
+    async def stream(start: Start | None, messages: list[str], hold_s: float) -> None:
+        nonlocal attempts
+        attempts += 1
+        try:
+            async with open_websocket_url(media_url, extra_headers=headers) as ws:
+                await ws.send_message(inbound("MZ" + "0" * 32, Connected()))
+                if start is not None:
+                    await ws.send_message(inbound(start.stream_sid, start))
+                for message in messages:
+                    await ws.send_message(message)
+                with trio.move_on_after(hold_s):
+                    while True:
+                        await ws.get_message()
+        except (ConnectionClosed, ConnectionRejected, HandshakeError, OSError):
+            pass
+
+    async with trio.open_nursery() as nursery:
+        nursery.cancel_scope.deadline = trio.current_time() + seconds
+        if kind in ("big-body", "slow-body"):
+            async with httpx.AsyncClient(base_url=http_base, timeout=30) as http:
+                while True:
+                    attempts += 1
+                    if kind == "big-body":
+                        body = b"a=" + b"x" * 16_000_000
+                        await http.post(opts.voice_path, content=body, headers={
+                            "Content-Type": "application/x-www-form-urlencoded"})
+                    else:
+                        async def trickle() -> Any:
+                            for _ in range(100):
+                                yield b"a"
+                                await trio.sleep(1.0)
+                        with contextlib.suppress(httpx.HTTPError):
+                            await http.post(opts.voice_path, content=trickle(), headers={
+                                HEADER: "forged", "Content-Length": "100"})
+        elif kind == "idle-sockets":
+            while True:
+                for _ in range(40):
+                    nursery.start_soon(stream, None, [], 60.0)
+                await trio.sleep(5.0)
+        elif kind in ("replayed-handshake", "path-in-callsid"):
+            while True:
+                for n in range(40):
+                    sid = new_call_sid() if kind == "replayed-handshake" else \
+                        "CA1/../../../../IncomingPhoneNumbers/PN123"
+                    start = Start(f"MZ{n:032x}", sid, "AC" + "0" * 32,
+                                  custom_parameters={"caller": "+15550100"})
+                    nursery.start_soon(stream, start, [], 5.0)
+                await trio.sleep(1.0)
+        elif kind in ("dtmf-flood", "media-flood"):
+            # A stream admitted through the signed webhook that then floods: the worst case.
+            while True:
+                call = await place_call(voice, opts, opts.signed_voice_url)
+                start = Start("MZ" + secrets.token_hex(16), call.call_sid, call.account_sid,
+                              custom_parameters=dict(call.parameters))
+                one = inbound(start.stream_sid, Dtmf("5") if kind == "dtmf-flood"
+                              else Media(b"\xff" * 160))
+                await stream(start, [one] * 20000, 1.0)
+        elif kind == "connection-flood":
+            socks = []
+            while True:
+                for _ in range(50):
+                    attempts += 1
+                    with contextlib.suppress(OSError):
+                        socks.append(await trio.open_tcp_stream(host, int(port)))
+                await trio.sleep(0.5)
+    return attempts
+
+
+async def _probe_health(media_url: str, seconds: float, out: dict[str, float]) -> None:
+    """/healthz every 50 ms on a fresh connection; the slowest answer (or a failure)."""
+    base = voice_url_for(media_url).rsplit("/", 2)[0]
+    worst, failures, n = 0.0, 0, 0
+    with trio.move_on_after(seconds):
+        while True:
+            t0 = time.perf_counter()
+            try:
+                async with httpx.AsyncClient(base_url=base, timeout=5.0) as http:
+                    ok = (await http.get("/healthz")).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            failures += not ok
+            n += 1
+            worst = max(worst, time.perf_counter() - t0)
+            await trio.sleep(0.05)
+    out.update(healthz_max_ms=round(1000 * worst, 1), healthz_failures=failures, healthz_n=n)
+
+
+async def attacker(args: argparse.Namespace) -> dict[str, Any]:
+    opts = DialOptions(auth_token=os.environ.get(TOKEN_ENV), signed_url=args.signed_url,
+                       signed_voice_url=args.signed_voice_url)
+    out: dict[str, Any] = {"attack": args.kind}
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_probe_health, args.url, args.seconds, out)
+        out["attempts"] = await _attack(args.kind, args.url, opts, args.seconds)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m voiced.bench_attack")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--kind", required=True, choices=ATTACKS)
+    parser.add_argument("--signed-url", required=True)
+    parser.add_argument("--signed-voice-url", required=True)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--out", required=True, type=Path)
+    args = parser.parse_args()
+    args.out.write_text(json.dumps(trio.run(attacker, args)), encoding="utf-8")
+
+
+# -- the benchmark -----------------------------------------------------------------------
+
+
+async def bench_attack(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
+    kinds = list(args.attacks.split(",")) if args.attacks else list(ATTACKS)
+    print(f"# voiced bench attack: {args.calls} legitimate calls x {args.turns} turns per run, "
+          f"sim engines, {args.lang} corpus; attacks {', '.join(kinds)}; {machine()}")
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="voiced-attack-") as state:
+        async with AsyncExitStack() as stack:
+            cfg = await stack.enter_async_context(sim_engines(cfg, args.lang, Path(args.corpus)))
+            token = secrets.token_urlsafe(24)
+            records = CallRecords(state)
+            url = await stack.enter_async_context(local_daemon(cfg, auth_token=token,
+                                                               records=records))
+            opts = signed_options(cfg, DialOptions(), token)
+
+            async def legit(first: int) -> list[float]:
+                stats = await caller_processes(url, opts, Path(args.corpus), args.lang,
+                                               calls=args.calls, first=first, concurrency=1,
+                                               turns=args.turns)
+                if stats.errors:
+                    print(f"  {stats.errors} errors in the legitimate calls")
+                return stats.latencies
+
+            base = await legit(0)
+            rows.append({"attack": "none", "p95_reply_s": round(percentile(base, 95), 3),
+                         "p50_reply_s": round(percentile(base, 50), 3), "turns": len(base)})
+            for i, kind in enumerate(kinds, 1):
+                out = Path(state) / f"{kind}.json"
+                env = dict(os.environ, **{TOKEN_ENV: token})
+                command = [sys.executable, "-m", "voiced.bench_attack", "--url", url, "--kind", kind,
+                           "--signed-url", opts.signed_url, "--signed-voice-url",
+                           opts.signed_voice_url, "--seconds", str(args.seconds), "--out", str(out)]
+                latencies: list[float] = []
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(partial(trio.run_process, command, env=env,
+                                               stdout=subprocess.DEVNULL))
+                    await trio.sleep(2.0)  # the attack in full swing first
+                    latencies = await legit(i * args.calls)
+                result = json.loads(out.read_text(encoding="utf-8"))
+                p95 = percentile(latencies, 95) if latencies else float("inf")
+                rows.append({**result, "p95_reply_s": round(p95, 3),
+                             "p50_reply_s": round(percentile(latencies, 50), 3)
+                             if latencies else None, "turns": len(latencies)})
+        views = read_calls(records.path)
+    legit_views = [v for v in views if v.caller == DialOptions().caller]
+    complete = sum(1 for v in legit_views if v.end is not None and v.start and v.turns)
+    expected = args.calls * (len(kinds) + 1)
+    base_p95 = rows[0]["p95_reply_s"]
+    print(f"{'attack':20s} {'attempts':>9s} {'p50 s':>7s} {'p95 s':>7s} {'vs none':>8s} "
+          f"{'/healthz max':>12s}")
+    worst_ratio, worst_health = 0.0, 0.0
+    for row in rows:
+        ratio = row["p95_reply_s"] / base_p95 if base_p95 else float("inf")
+        row["p95_vs_none"] = round(ratio, 3)
+        worst_ratio = max(worst_ratio, ratio)
+        worst_health = max(worst_health, row.get("healthz_max_ms", 0.0))
+        print(f"{row['attack']:20s} {row.get('attempts', '-')!s:>9s} {row['p50_reply_s']!s:>7s} "
+              f"{row['p95_reply_s']!s:>7s} {ratio:8.3f} {row.get('healthz_max_ms', '-')!s:>9s} ms")
+    print(f"records: {complete} of {expected} legitimate calls complete (start, turns, end); "
+          f"{len(views)} calls in all")
+    errors = (worst_ratio > 1.10) + (worst_health > 100.0) + (complete != expected) + \
+        sum(r.get("healthz_failures", 0) for r in rows)
+    return {"bench": "attack", "rows": rows, "records_complete": complete,
+            "records_expected": expected, "worst_p95_vs_none": round(worst_ratio, 3),
+            "worst_healthz_ms": worst_health, "errors": errors, "machine": machine()}
+
+
+if __name__ == "__main__":
+    main()
+
+
+

@@ -1,0 +1,124 @@
+"""hypercorn on a listener of our own that caps open connections.
+
+hypercorn has per-connection deadlines (``keep_alive_timeout`` closes a connection whose
+headers are not in, ``read_timeout`` one that goes silent) but no bound on how many
+connections are open. :class:`CappedListener` accepts, and over ``server.max_connections``
+closes the new connection at once (one summary log line a second), so a flood of idle
+sockets costs file descriptors only up to the cap and never reaches the app. This is
+:func:`hypercorn.trio.run.worker_serve` for plain TCP (no TLS: a proxy in front does it, see
+the README's threat model), with that listener.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import trio
+from hypercorn.config import Config as HyperConfig
+from hypercorn.trio.lifespan import Lifespan
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState
+from hypercorn.utils import repr_socket_addr, wrap_app
+
+from .limits import SummaryLog
+
+log = logging.getLogger("voiced.listener")
+
+
+class _Slot(trio.abc.HalfCloseableStream):
+    """A connection holding one of the listener's slots until it is closed."""
+
+    def __init__(self, stream: trio.SocketStream, release: Callable[[], None]) -> None:
+        self._stream = stream
+        self._release: Callable[[], None] | None = release
+        self.socket = stream.socket  # hypercorn reads the peer's address from it
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._stream.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self._stream.receive_some(max_bytes)
+
+    async def send_eof(self) -> None:
+        await self._stream.send_eof()
+
+    async def aclose(self) -> None:
+        if self._release is not None:
+            self._release()
+            self._release = None
+        await self._stream.aclose()
+
+
+class CappedListener(trio.abc.Listener[_Slot]):
+    def __init__(self, inner: trio.SocketListener, max_connections: int) -> None:
+        self._inner = inner
+        self.max = max_connections
+        self.open = 0
+        self.refused = 0
+        self._summary = SummaryLog(log)
+
+    def _release(self) -> None:
+        self.open -= 1
+
+    async def accept(self) -> _Slot:
+        while True:
+            stream = await self._inner.accept()
+            if self.open < self.max:
+                self.open += 1
+                return _Slot(stream, self._release)
+            self.refused += 1
+            self._summary.event(trio.current_time(), "full",
+                                f"{self.open} connections open (server.max_connections): "
+                                "closed a new one")
+            await trio.aclose_forcefully(stream)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def serve(
+    app: Any,
+    config: HyperConfig,
+    *,
+    max_connections: int,
+    shutdown_trigger: Callable[[], Awaitable[Any]],
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+    listeners_out: list[CappedListener] | None = None,
+) -> None:
+    """Serve ``app`` until ``shutdown_trigger`` returns; ``task_status`` gets the bound URLs."""
+    wrapped = wrap_app(app, config.wsgi_max_body_size, "asgi")
+    lifespan_state: dict[str, Any] = {}
+    lifespan = Lifespan(wrapped, config, lifespan_state)
+    context = WorkerContext(None)
+    async with trio.open_nursery() as lifespan_nursery:
+        await lifespan_nursery.start(lifespan.handle_lifespan)
+        await lifespan.wait_for_startup()
+        async with trio.open_nursery() as server_nursery:
+            sockets = config.create_sockets()
+            listeners, binds = [], []
+            for sock in sockets.insecure_sockets:
+                sock.listen(config.backlog)
+                listeners.append(CappedListener(
+                    trio.SocketListener(trio.socket.from_stdlib_socket(sock)), max_connections))
+                binds.append(f"http://{repr_socket_addr(sock.family, sock.getsockname())}")
+            if listeners_out is not None:
+                listeners_out.extend(listeners)
+            task_status.started(binds)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(partial(
+                    trio.serve_listeners,
+                    partial(TCPServer, wrapped, config, context,
+                            ConnectionState(lifespan_state.copy())),
+                    listeners, handler_nursery=server_nursery))
+                await shutdown_trigger()
+                nursery.cancel_scope.cancel()
+            await context.terminated.set()
+            server_nursery.cancel_scope.deadline = trio.current_time() + config.graceful_timeout
+        await lifespan.wait_for_shutdown()

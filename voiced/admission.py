@@ -123,6 +123,7 @@ class Registry:
         self.tokens = tokens or StreamTokens(token_key(None), 30.0)
         self.account_sid = account_sid  # the configured account; empty: the webhook's
         self.pending = 0  # sockets before a valid start
+        self.waiting: deque[trio.CancelScope] = deque()  # their handshakes, oldest first
         self.active = 0
         self.total = 0
         self.busy = 0

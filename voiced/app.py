@@ -193,20 +193,30 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
                   headers.get(HEADER.lower()), client):
             await refuse(scope, send, 403)  # before accepting: the handshake is answered 403
             return
-        if registry.draining or registry.pending >= registry.max_pending:
-            if not registry.draining:
-                summary.event(trio.current_time(), "pending",
-                              f"refused a media socket from {client}: {registry.pending} "
-                              "sockets already waiting for their start (503)")
+        if registry.draining:
             await refuse(scope, send, 503)
             return
-        await send({"type": "websocket.accept"})
-        ws = AsgiSocket(receive, send)
+        # Over max_pending_streams the *oldest* socket still waiting for its start goes: a
+        # real stream sends start within a round trip, so sockets held open on a replayed
+        # handshake cannot crowd Twilio out (refusing the newest would let them).
+        waiting = trio.CancelScope()
+        registry.waiting.append(waiting)
+        if len(registry.waiting) > registry.max_pending:
+            registry.waiting.popleft().cancel()
+            summary.event(trio.current_time(), "pending",
+                          f"{registry.max_pending} media sockets waiting for their start "
+                          "(server.max_pending_streams): closed the oldest")
         registry.pending += 1
+        start = None
+        ws = AsgiSocket(receive, send)
         try:
-            start = await handshake(ws, cfg)
+            with waiting:
+                await send({"type": "websocket.accept"})
+                start = await handshake(ws, cfg)
         finally:
             registry.pending -= 1
+            if waiting in registry.waiting:
+                registry.waiting.remove(waiting)
         if start is None:
             await ws.close(CLOSE_REFUSED)
             return

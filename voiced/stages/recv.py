@@ -97,17 +97,11 @@ async def recv(
             summary.flush(trio.current_time())
 
 
-async def _receive(
-    ws: MessageSocket,
-    audio_tx: trio.MemorySendChannel[Frame],
-    ctrl_tx: trio.MemorySendChannel[DialogueEvent],
-    audio_drop: trio.MemoryReceiveChannel[Frame],
-    stats: RecvStats,
-    cfg: CallConfig,
-    call_id: str,
-    limits: dict[type, TokenBucket],
-    summary: SummaryLog,
-) -> None:
+async def _receive(ws: MessageSocket, audio_tx: trio.MemorySendChannel[Frame],
+                   ctrl_tx: trio.MemorySendChannel[DialogueEvent],
+                   audio_drop: trio.MemoryReceiveChannel[Frame], stats: RecvStats,
+                   cfg: CallConfig, call_id: str, limits: dict[type, TokenBucket],
+                   summary: SummaryLog) -> None:
     reframer = _Reframer()
     seq = 0
     while True:

@@ -38,7 +38,12 @@ class _Slot(trio.abc.HalfCloseableStream):
         self.socket = stream.socket  # hypercorn reads the peer's address from it
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self._stream.send_all(data)
+        try:
+            await self._stream.send_all(data)
+        except trio.BusyResourceError:
+            # hypercorn closes (send_eof) outside its send lock; a send racing the close
+            # finds the connection going away, which hypercorn handles as broken.
+            raise trio.BrokenResourceError("connection closing") from None
 
     async def wait_send_all_might_not_block(self) -> None:
         await self._stream.wait_send_all_might_not_block()

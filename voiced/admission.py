@@ -27,7 +27,7 @@ from enum import Enum
 import trio
 
 from .callstate import Call
-from .config import Config
+from .config import Config, ServerConfig
 from .sids import is_account_sid, is_call_sid
 
 
@@ -112,18 +112,22 @@ class StreamTokens:
         return None
 
 
+_DEFAULTS = ServerConfig()
+
+
 class Registry:
     """Live calls and the counts behind ``max_calls``, ``max_pending_streams`` and the busy
     answer; /healthz and the shutdown drain read it too."""
 
-    def __init__(self, max_calls: int = 30, max_pending: int = 8,
+    def __init__(self, max_calls: int = _DEFAULTS.max_calls,
+                 max_pending: int = _DEFAULTS.max_pending_streams,
                  tokens: StreamTokens | None = None, account_sid: str = "") -> None:
         self.max_calls = max_calls
         self.max_pending = max_pending
-        self.tokens = tokens or StreamTokens(token_key(None), 30.0)
+        self.tokens = tokens or StreamTokens(token_key(None), _DEFAULTS.stream_token_ttl_s)
         self.account_sid = account_sid  # the configured account; empty: the webhook's
-        self.pending = 0  # sockets before a valid start
-        self.waiting: deque[trio.CancelScope] = deque()  # their handshakes, oldest first
+        # Handshakes of sockets before a valid start, oldest first.
+        self.waiting: deque[trio.CancelScope] = deque()
         self.active = 0
         self.total = 0
         self.busy = 0
@@ -138,6 +142,11 @@ class Registry:
         tokens = StreamTokens(token_key(auth_token), cfg.server.stream_token_ttl_s, clock)
         return cls(cfg.server.max_calls, cfg.server.max_pending_streams, tokens,
                    cfg.twilio.account_sid)
+
+    @property
+    def pending(self) -> int:
+        """Media sockets that have not yet sent a valid start."""
+        return len(self.waiting)
 
     # -- the webhook and the stream ------------------------------------------------------
 

@@ -206,7 +206,6 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
             summary.event(trio.current_time(), "pending",
                           f"{registry.max_pending} media sockets waiting for their start "
                           "(server.max_pending_streams): closed the oldest")
-        registry.pending += 1
         start = None
         ws = AsgiSocket(receive, send)
         try:
@@ -214,7 +213,6 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
                 await send({"type": "websocket.accept"})
                 start = await handshake(ws, cfg)
         finally:
-            registry.pending -= 1
             if waiting in registry.waiting:
                 registry.waiting.remove(waiting)
         if start is None:
@@ -254,5 +252,5 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
         routed, max_body=cfg.server.max_body_bytes, body_timeout_s=cfg.server.body_timeout_s,
         signed_paths=(cfg.server.voice_path, cfg.server.status_path),
         signature_header=HEADER if signatures is not None else None,
-        refused=lambda why: metrics.refused.inc())
+        refused=metrics.refused.inc)
     return app

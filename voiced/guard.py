@@ -38,7 +38,7 @@ async def respond(send: Any, status: int) -> None:
 class Guard:
     def __init__(self, app: Asgi, *, max_body: int, body_timeout_s: float,
                  signed_paths: Collection[str], signature_header: str | None,
-                 refused: Callable[[str], None] | None = None) -> None:
+                 refused: Callable[[], None] | None = None) -> None:
         self._app = app
         self._max = max_body
         self._timeout = body_timeout_s
@@ -49,11 +49,13 @@ class Guard:
 
     def _refuse(self, scope: Any, status: int, why: str) -> None:
         client = (scope.get("client") or ("<local>",))[0]
-        self._summary.event(trio.current_time(), why,
+        # Keyed by status: the reason's text varies (a body's length) and must not make
+        # each refusal a line of its own.
+        self._summary.event(trio.current_time(), str(status),
                             f"refused {scope.get('method')} {scope.get('path', '')[:80]!r} "
                             f"from {client}: {why} ({status})")
         if self._refused is not None:
-            self._refused(why)
+            self._refused()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":

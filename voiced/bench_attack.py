@@ -32,11 +32,12 @@ from .bench import caller_processes, machine, percentile, sim_engines
 from .config import Config
 from .dial import DialOptions, new_call_sid
 from .records import CallRecords, read_calls
-from .runner import local_daemon, place_call, signed_options, voice_url_for
+from .runner import http_base_for, local_daemon, place_call, signed_options, voice_url_for
 from .signature import HEADER, sign
 from .wire import Connected, Dtmf, Media, Start, inbound
 
 TOKEN_ENV = "VOICED_ATTACK_TOKEN"
+ATTACKER = "+15550666"
 ATTACKS = ("big-body", "slow-body", "idle-sockets", "replayed-handshake", "path-in-callsid",
            "dtmf-flood", "media-flood", "connection-flood")
 
@@ -46,7 +47,7 @@ ATTACKS = ("big-body", "slow-body", "idle-sockets", "replayed-handshake", "path-
 
 async def _attack(kind: str, media_url: str, opts: DialOptions, seconds: float) -> int:
     """Run one attack until ``seconds`` pass; returns how many attempts it made."""
-    http_base = voice_url_for(media_url).rsplit("/", 2)[0]
+    http_base = http_base_for(media_url)
     voice = voice_url_for(media_url, opts.voice_path)
     host, port = media_url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)
     headers = [(HEADER.encode(), sign(opts.auth_token or "", opts.signed_url).encode())]
@@ -97,13 +98,13 @@ async def _attack(kind: str, media_url: str, opts: DialOptions, seconds: float) 
                     sid = new_call_sid() if kind == "replayed-handshake" else \
                         "CA1/../../../../IncomingPhoneNumbers/PN123"
                     start = Start(f"MZ{n:032x}", sid, "AC" + "0" * 32,
-                                  custom_parameters={"caller": "+15550100"})
+                                  custom_parameters={"caller": ATTACKER})
                     nursery.start_soon(stream, start, [], 5.0)
                 await trio.sleep(1.0)
         elif kind in ("dtmf-flood", "media-flood"):
             # A stream admitted through the signed webhook that then floods: the worst case.
             while True:
-                call = await place_call(voice, opts, opts.signed_voice_url)
+                call = await place_call(voice, opts)
                 start = Start("MZ" + secrets.token_hex(16), call.call_sid, call.account_sid,
                               custom_parameters=dict(call.parameters))
                 one = inbound(start.stream_sid, Dtmf("5") if kind == "dtmf-flood"
@@ -122,7 +123,7 @@ async def _attack(kind: str, media_url: str, opts: DialOptions, seconds: float) 
 
 async def _probe_health(media_url: str, seconds: float, out: dict[str, float]) -> None:
     """/healthz every 50 ms on a fresh connection; the slowest answer (or a failure)."""
-    base = voice_url_for(media_url).rsplit("/", 2)[0]
+    base = http_base_for(media_url)
     worst, failures, n = 0.0, 0, 0
     with trio.move_on_after(seconds):
         while True:
@@ -140,8 +141,9 @@ async def _probe_health(media_url: str, seconds: float, out: dict[str, float]) -
 
 
 async def attacker(args: argparse.Namespace) -> dict[str, Any]:
-    opts = DialOptions(auth_token=os.environ.get(TOKEN_ENV), signed_url=args.signed_url,
-                       signed_voice_url=args.signed_voice_url)
+    # Its own caller number: the records check tells legitimate calls by theirs.
+    opts = DialOptions(caller=ATTACKER, auth_token=os.environ.get(TOKEN_ENV),
+                       signed_url=args.signed_url, signed_voice_url=args.signed_voice_url)
     out: dict[str, Any] = {"attack": args.kind}
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_probe_health, args.url, args.seconds, out)
@@ -232,6 +234,3 @@ async def bench_attack(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
 
 if __name__ == "__main__":
     main()
-
-
-

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .sids import is_account_sid
 
 LANGUAGES = ("he", "en")
 
@@ -443,11 +444,8 @@ class Config:
         if self.idle.hangup_s <= self.idle.reprompt_s:
             raise ConfigError("idle.hangup_s",
                               f"must be longer than idle.reprompt_s ({self.idle.reprompt_s})")
-        if self.twilio.account_sid:
-            from .sids import is_account_sid
-
-            if not is_account_sid(self.twilio.account_sid):
-                raise ConfigError("twilio.account_sid", "must be AC followed by 32 hex digits")
+        if self.twilio.account_sid and not is_account_sid(self.twilio.account_sid):
+            raise ConfigError("twilio.account_sid", "must be AC followed by 32 hex digits")
         script = self.brain.script
         for name in ("greeting", "fallback", "goodbye", "filler", "reprompt", "transfer"):
             if self.call.language not in getattr(script, name):

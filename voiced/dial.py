@@ -180,8 +180,18 @@ class DialOptions:
     parameters: Mapping[str, str] = field(default_factory=dict)
 
 
+# The account the emulator calls from, when none is configured.
+TEST_ACCOUNT_SID = "AC" + "0" * 32
+
+
 def new_call_sid() -> str:
     return "CA" + secrets.token_hex(16)
+
+
+def voice_form(call_sid: str, account_sid: str, caller: str) -> dict[str, str]:
+    """The voice webhook's form as Twilio posts it for an incoming call."""
+    return {"CallSid": call_sid, "AccountSid": account_sid, "From": caller, "To": "+15550199",
+            "Direction": "inbound", "CallStatus": "ringing"}
 
 
 def stream_parameters(twiml: str) -> dict[str, str] | None:
@@ -242,7 +252,7 @@ async def dial(
 
     await send(Connected())
     await send(Start(stream_sid=stream_sid, call_sid=call_sid,
-                     account_sid=opts.account_sid or "AC" + "0" * 32,
+                     account_sid=opts.account_sid or TEST_ACCOUNT_SID,
                      custom_parameters=dict(opts.parameters) or {"caller": opts.caller}))
     t0 = trio.current_time()
     state = _CallerScript(utterances, opts)

@@ -13,7 +13,16 @@ import trio
 from trio_websocket import open_websocket_url
 
 from .config import Config
-from .dial import DialOptions, DialResult, Utterance, dial, new_call_sid, stream_parameters
+from .dial import (
+    TEST_ACCOUNT_SID,
+    DialOptions,
+    DialResult,
+    Utterance,
+    dial,
+    new_call_sid,
+    stream_parameters,
+    voice_form,
+)
 from .engines import factory
 from .engines.base import Engines
 from .metrics import Metrics
@@ -22,24 +31,22 @@ from .server import serve_app
 from .signature import HEADER, sign
 from .socket import TrioWebSocket
 
-TEST_ACCOUNT_SID = "AC" + "0" * 32
-
 
 class LineBusy(Exception):
     """The voice webhook answered with something other than a stream (busy, refused)."""
 
 
-async def place_call(voice_url: str, opts: DialOptions, signed_voice_url: str = "") -> DialOptions:
-    """What Twilio does when a call comes in: POST the voice webhook (signed, when
-    ``opts.auth_token`` is set) and read the ``<Stream>`` it answers; ``opts`` for that call
-    comes back. Raises :class:`LineBusy` when there is no stream to connect."""
+async def place_call(voice_url: str, opts: DialOptions) -> DialOptions:
+    """What Twilio does when a call comes in: POST the voice webhook (signed for
+    ``opts.signed_voice_url`` when ``opts.auth_token`` is set) and read the ``<Stream>`` it
+    answers; ``opts`` for that call comes back. Raises :class:`LineBusy` when there is no
+    stream to connect."""
     call_sid = opts.call_sid or new_call_sid()
     account_sid = opts.account_sid or TEST_ACCOUNT_SID
-    form = {"CallSid": call_sid, "AccountSid": account_sid, "From": opts.caller,
-            "To": "+15550199", "Direction": "inbound", "CallStatus": "ringing"}
+    form = voice_form(call_sid, account_sid, opts.caller)
     headers = {}
     if opts.auth_token:
-        headers[HEADER] = sign(opts.auth_token, signed_voice_url or voice_url, form)
+        headers[HEADER] = sign(opts.auth_token, opts.signed_voice_url or voice_url, form)
     async with httpx.AsyncClient(timeout=10.0) as http:
         resp = await http.post(voice_url, data=form, headers=headers)
     params = stream_parameters(resp.text) if resp.status_code == 200 else None
@@ -48,18 +55,22 @@ async def place_call(voice_url: str, opts: DialOptions, signed_voice_url: str = 
     return dataclasses.replace(opts, call_sid=call_sid, account_sid=account_sid, parameters=params)
 
 
-def voice_url_for(media_url: str, cfg_voice_path: str = "/twilio/voice") -> str:
-    """The daemon's voice webhook beside its media socket URL."""
+def http_base_for(media_url: str) -> str:
+    """The daemon's HTTP origin beside its media socket URL (``ws://h:p/...`` -> ``http://h:p``)."""
     scheme, rest = media_url.split("://", 1)
-    host = rest.split("/", 1)[0]
-    return f"{'https' if scheme == 'wss' else 'http'}://{host}{cfg_voice_path}"
+    return f"{'https' if scheme == 'wss' else 'http'}://{rest.split('/', 1)[0]}"
+
+
+def voice_url_for(media_url: str, voice_path: str = "/twilio/voice") -> str:
+    """The daemon's voice webhook beside its media socket URL."""
+    return http_base_for(media_url) + voice_path
 
 
 async def dial_url(url: str, utterances: Sequence[Utterance], opts: DialOptions) -> DialResult:
     """A whole call as Twilio makes one: the voice webhook first (unless ``opts`` already
     holds its answer), then the media stream to ``url``."""
     if not opts.parameters:
-        opts = await place_call(voice_url_for(url, opts.voice_path), opts, opts.signed_voice_url)
+        opts = await place_call(voice_url_for(url, opts.voice_path), opts)
     headers: list[tuple[bytes, bytes]] = []
     if opts.auth_token:
         signature = sign(opts.auth_token, opts.signed_url or url)

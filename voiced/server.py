@@ -32,7 +32,7 @@ def hypercorn_config(cfg: Config, port: int | None = None) -> HyperConfig:
     # connection with no request in progress as idle), as is one silent for read_timeout_s.
     hc.keep_alive_timeout = cfg.server.header_timeout_s
     hc.read_timeout = int(cfg.server.read_timeout_s)
-    hc.h11_max_incomplete_size = 16 * 1024
+    hc.h11_max_incomplete_size = 16 * 1024  # request line and headers: hypercorn's default, pinned
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = 5.0

@@ -30,7 +30,7 @@ def shown(value: str) -> str:
 
 def mask_number(number: str) -> str:
     """A caller's number as logs show it: enough to tell calls apart, not to dial back
-    (``+972501234567`` -> ``+97*******67``)."""
+    (``+972501234567`` -> ``+97********67``)."""
     digits = sum(ch.isdigit() for ch in number)
     if digits <= 4:
         return "*" * len(number)

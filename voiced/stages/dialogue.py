@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -153,10 +152,10 @@ class Dialogue:
         self._faulty_turns = 0  # consecutive answered turns that met an engine fault
         self._faults_before_reply = 0
         # When the audio sent so far will have finished playing at the caller's end, and the
-        # marks Twilio has yet to echo with when each is due (see :meth:`mark_watchdog`).
+        # marks Twilio has yet to echo, in the order sent, with when each is due (see
+        # :meth:`mark_watchdog`).
         self._play_end = 0.0
         self._awaiting: dict[str, float] = {}
-        self._due: deque[str] = deque()
         self._mark_sent = trio.Event()
         self._summary = SummaryLog(log)
 
@@ -174,7 +173,6 @@ class Dialogue:
             self._play_end = max(self._play_end, now) + len(item.payload) / ULAW_BYTES_PER_S
         elif isinstance(item, Mark):
             self._awaiting[item.name] = max(self._play_end, now) + self._cfg.call.mark_slack_s
-            self._due.append(item.name)
             self._mark_sent.set()
         else:
             self._play_end = now  # `clear`: nothing left to play
@@ -185,14 +183,11 @@ class Dialogue:
         as played: a peer that never echoes marks would otherwise keep the agent "talking",
         with the idle and hang-up timers stopped, until ``call.max_duration_s``."""
         while True:
-            while not self._due:
+            while not self._awaiting:
                 self._mark_sent = trio.Event()
                 await self._mark_sent.wait()
-            name = self._due[0]
-            due = self._awaiting.get(name)
-            if due is not None:
-                await trio.sleep_until(due)
-            self._due.popleft()
+            name, due = next(iter(self._awaiting.items()))
+            await trio.sleep_until(due)
             if self._awaiting.pop(name, None) is not None:
                 self._call.stats.marks_assumed += 1
                 self._summary.event(trio.current_time(), "mark",

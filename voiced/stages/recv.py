@@ -33,8 +33,6 @@ class RecvStats:
     decode_s: float = 0.0
     decode_n: int = 0
     stop_seen: bool = False
-    marks: int = 0
-    dtmf: int = 0
     marks_assumed: int = 0  # marks never echoed, taken as played (dialogue's watchdog)
 
     def take_decode_ms(self) -> float:
@@ -136,10 +134,6 @@ async def _receive(ws: MessageSocket, audio_tx: trio.MemorySendChannel[Frame],
             stats.decode_s += time.perf_counter() - t0
             stats.decode_n += 1
         elif isinstance(msg, Mark | Dtmf):
-            if isinstance(msg, Mark):
-                stats.marks += 1
-            else:
-                stats.dtmf += 1
             await ctrl_tx.send(msg)
         elif isinstance(msg, Stop):
             stats.stop_seen = True

@@ -11,6 +11,7 @@ import trio
 from ..audio import FRAME_SAMPLES, SILENT_FRAME_ULAW, frames, ulaw_encode
 from ..config import Config
 from ..dial import Playback
+from ..dial import voice_form as dial_voice_form
 from ..errors import CallClosed
 from ..socket import MemorySocket
 from ..wire import Clear, Connected, Inbound, Mark, Media, Start, Stop, inbound, parse_outbound
@@ -136,9 +137,8 @@ class TwilioPeer:
 
 def voice_form(call_sid: str = CALL_SID, account_sid: str = ACCOUNT_SID,
                caller: str = "+972500000000") -> dict[str, str]:
-    """The voice webhook's form as Twilio posts it for an incoming call."""
-    return {"CallSid": call_sid, "AccountSid": account_sid, "From": caller, "To": "+15550199",
-            "Direction": "inbound", "CallStatus": "ringing"}
+    """:func:`voiced.dial.voice_form` for this peer's call."""
+    return dial_voice_form(call_sid, account_sid, caller)
 
 
 async def webhook_start(client: Any, cfg: Config, auth_token: str | None = None,

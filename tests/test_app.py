@@ -9,15 +9,14 @@ import xml.etree.ElementTree as ET
 import pytest
 import trio
 import trio.testing
-from quart.testing.connections import WebsocketDisconnectError, WebsocketResponseError
+from quart.testing.connections import WebsocketResponseError
 
 from voiced.app import create_app
-from voiced.audio import frames as split
-from voiced.audio import ulaw_encode
 from voiced.config import Config, from_dict
 from voiced.errors import ConfigError
 from voiced.signature import sign
-from voiced.testing.fakes import FakeSTT, FakeTTS, fake_engines, tone
+from voiced.testing.appcall import tone_turn
+from voiced.testing.fakes import FakeSTT, FakeTTS, fake_engines
 from voiced.testing.peer import STREAM_SID, voice_form, webhook_start
 from voiced.wire import Connected, Media, Start, Stop, inbound, parse_outbound
 
@@ -66,37 +65,12 @@ async def test_a_call_over_the_apps_websocket(autojump_clock: trio.testing.MockC
                      auth_token=TOKEN)
     client = app.test_client()
     start = await webhook_start(client, cfg, TOKEN)
-    received: list[tuple[float, str]] = []
-    async with client.websocket("/ws/twilio-media", headers=signed(
-            "wss://localhost:8080/ws/twilio-media")) as ws:
-
-        async def collect() -> None:
-            while True:
-                try:
-                    data = await ws.receive()
-                except WebsocketDisconnectError:  # the daemon closes after `stop`
-                    return
-                received.append((trio.current_time(), parse_outbound(data)[1].__class__.__name__))
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(collect)
-            await ws.send(inbound(STREAM_SID, Connected()))
-            await ws.send(inbound(STREAM_SID, start))
-            await ws.send("garbage that is skipped")
-            silence = [b"\xff" * 160]
-            frames = silence * 50 + [ulaw_encode(f) for f in split(tone(1000))] + silence * 60
-            t_end = 0.0
-            for i, payload in enumerate(frames):
-                await ws.send(inbound(STREAM_SID, Media(payload)))
-                if i == 99:
-                    t_end = trio.current_time()
-                await trio.sleep(0.02)
-            await ws.send(inbound(STREAM_SID, Stop()))
-    media_after = [t for t, kind in received if kind == "Media" and t > t_end]
+    call = await tone_turn(client, start, signed("wss://localhost:8080/ws/twilio-media"),
+                           before=["garbage that is skipped"])
     # speech ends at frame 99; the reply was prepared at the pause and is released at the
     # endpoint, 800 ms later
-    assert media_after and abs(media_after[0] - (t_end + 0.8)) < 1e-6
-    assert received[-1][1] == "Mark"
+    assert abs(call.reply_after_s() - 0.8) < 1e-6
+    assert call.kinds()[-1] == "Mark"
 
 
 async def test_unsigned_forged_and_replayed_requests_get_403(caplog: pytest.LogCaptureFixture) -> None:
@@ -161,8 +135,7 @@ async def test_over_hypercorn_the_media_socket_refuses_an_unsigned_handshake_and
     from voiced.runner import local_daemon, place_call, signed_options, voice_url_for
 
     async with local_daemon(CFG, fake_engines(CFG), auth_token=TOKEN) as url:
-        opts = await place_call(voice_url_for(url), signed_options(CFG, DialOptions(), TOKEN),
-                                "https://agent.example.com/twilio/voice")
+        opts = await place_call(voice_url_for(url), signed_options(CFG, DialOptions(), TOKEN))
         with pytest.raises(ConnectionRejected) as refused:
             async with open_websocket_url(url):
                 pass  # pragma: no cover

@@ -17,11 +17,10 @@ from quart.testing.connections import WebsocketDisconnectError
 from quart_trio import QuartTrio
 
 from voiced.app import Registry, create_app
-from voiced.audio import ulaw_encode
 from voiced.config import from_dict
-from voiced.testing.fakes import FakeSTT, FakeTTS, fake_engines, tone
+from voiced.testing.appcall import tone_turn
+from voiced.testing.fakes import FakeSTT, FakeTTS, fake_engines
 from voiced.testing.peer import ACCOUNT_SID, CALL_SID, STREAM_SID, voice_form, webhook_start
-from voiced.wire import Connected, Media, Stop, inbound, parse_outbound
 
 TOKEN_SLOT = "<the stream token>"
 CFG = from_dict({"twilio": {"validate_signatures": False}, "call": {"max_bad_messages": 20}})
@@ -135,26 +134,6 @@ async def test_after_all_that_an_ordinary_call_is_answered(
         await run_session(app, list(sequence))  # hostile calls first, on the same app
     client = app.test_client()
     start = await webhook_start(client, CFG, call_sid="CA" + "f" * 32)
-    kinds: list[str] = []
-    async with client.websocket("/ws/twilio-media") as ws:
-
-        async def collect() -> None:
-            while True:
-                try:
-                    kinds.append(type(parse_outbound(await ws.receive())[1]).__name__)
-                except WebsocketDisconnectError:
-                    return
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(collect)
-            await ws.send(inbound(STREAM_SID, Connected()))
-            await ws.send(inbound(STREAM_SID, start))
-            speech = tone(1000)
-            frames = [b"\xff" * 160] * 50 + [ulaw_encode(speech[i:i + 160])
-                                              for i in range(0, speech.size, 160)]
-            for payload in frames + [b"\xff" * 160] * 100:
-                await ws.send(inbound(STREAM_SID, Media(payload)))
-                await trio.sleep(0.02)
-            await ws.send(inbound(STREAM_SID, Stop()))
+    kinds = (await tone_turn(client, start, silence_after=100)).kinds()
     assert kinds.count("Mark") >= 2 and "Media" in kinds  # the greeting and an answer
     assert registry.active == 0 and registry.total == 1  # sockets that never started are no calls

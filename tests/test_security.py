@@ -20,8 +20,6 @@ from quart_trio import QuartTrio
 
 from voiced.admission import Refusal, Registry, StreamTokens
 from voiced.app import create_app
-from voiced.audio import frames as split
-from voiced.audio import ulaw_encode
 from voiced.config import Config, from_dict
 from voiced.errors import EngineError
 from voiced.events import UserTurn
@@ -31,6 +29,7 @@ from voiced.metrics import Metrics
 from voiced.observe import Observer
 from voiced.records import CallRecords, read_calls
 from voiced.signature import sign
+from voiced.testing.appcall import tone_turn
 from voiced.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
 from voiced.testing.harness import CallHarness
 from voiced.testing.peer import ACCOUNT_SID, CALL_SID, STREAM_SID, voice_form, webhook_start
@@ -57,32 +56,7 @@ async def good_call(app: QuartTrio, call_sid: str = CALL_SID) -> float:
     long after the end of speech the reply's first audio came."""
     client = app.test_client()
     start = await webhook_start(client, CFG, TOKEN, call_sid=call_sid)
-    media_at: list[float] = []
-    async with client.websocket("/ws/twilio-media", headers=handshake()) as ws:
-
-        async def collect() -> None:
-            while True:
-                try:
-                    data = await ws.receive()
-                except WebsocketDisconnectError:
-                    return
-                if '"media"' in str(data):
-                    media_at.append(trio.current_time())
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(collect)
-            await ws.send(inbound(STREAM_SID, Connected()))
-            await ws.send(inbound(STREAM_SID, start))
-            silence = [b"\xff" * 160]
-            frames = silence * 50 + [ulaw_encode(f) for f in split(tone(1000))] + silence * 60
-            t_end = 0.0
-            for i, payload in enumerate(frames):
-                await ws.send(inbound(STREAM_SID, Media(payload)))
-                if i == 99:
-                    t_end = trio.current_time()
-                await trio.sleep(0.02)
-            await ws.send(inbound(STREAM_SID, Stop()))
-    return next(t for t in media_at if t > t_end) - t_end
+    return (await tone_turn(client, start, handshake())).reply_after_s()
 
 
 async def alongside(app: QuartTrio, attack: Callable[[], Awaitable[None]]) -> float:

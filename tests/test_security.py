@@ -498,15 +498,16 @@ async def test_logs_mask_the_caller_and_keep_words_out_unless_asked(
 
 
 async def test_over_real_sockets_connections_are_capped_and_slow_headers_dropped() -> None:
-    """hypercorn as the daemon runs it, on loopback and the real clock: one connection over
-    ``server.max_connections`` is closed at once, headers that never finish are dropped at
-    ``server.header_timeout_s``, and a 16 MB unsigned POST is refused while /healthz stays
-    fast."""
+    """hypercorn as the daemon runs it, on loopback and the real clock: at
+    ``server.max_connections`` a new connection makes the oldest without a complete request
+    go, and is itself closed at once only when every connection is busy with a request;
+    headers that never finish are dropped at ``server.header_timeout_s``; a 16 MB unsigned
+    POST is refused while /healthz stays fast."""
     from voiced.listener import CappedListener
     from voiced.server import serve_app
 
     cfg = from_dict({"server": {"public_host": "agent.example.com", "max_connections": 4,
-                                "header_timeout_s": 1.0}})
+                                "header_timeout_s": 1.0, "body_timeout_s": 2.0}})
     listeners: list[CappedListener] = []
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
@@ -517,11 +518,29 @@ async def test_over_real_sockets_connections_are_capped_and_slow_headers_dropped
         await slow.send_all(b"POST /twilio/voice HTTP/1.1\r\nHost: x\r\n")  # and no more
         extra = await trio.open_tcp_stream(host, int(port))
         with trio.fail_after(2):
-            assert await extra.receive_some(100) == b""  # closed at once: over the cap
-        assert listeners[0].refused == 1
+            assert await idle[0].receive_some(100) == b""  # the oldest idle one made room
+        assert listeners[0].evicted == 1 and listeners[0].refused == 0
+        await extra.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        with trio.fail_after(2):
+            assert (await extra.receive_some(1000)).startswith(b"HTTP/1.1 200")
         with trio.fail_after(3):
             assert await slow.receive_some(100) == b""  # dropped at the header deadline
-        for s in idle:
+        for s in [*idle, extra]:
+            await s.aclose()
+        # Four requests waiting for their bodies: all busy, so a fifth connection is closed.
+        busy = [await trio.open_tcp_stream(host, int(port)) for _ in range(4)]
+        for s in busy:
+            await s.send_all(b"POST /twilio/voice HTTP/1.1\r\nHost: x\r\nContent-Length: 100"
+                             b"\r\nX-Twilio-Signature: s\r\n\r\n")
+        await trio.sleep(0.2)
+        fifth = await trio.open_tcp_stream(host, int(port))
+        with trio.fail_after(1):
+            assert await fifth.receive_some(100) == b""
+        assert listeners[0].refused == 1
+        with trio.fail_after(4):  # and the four get 408 at server.body_timeout_s
+            answers = [await s.receive_some(100) for s in busy]
+        assert all(a.startswith(b"HTTP/1.1 408") for a in answers)
+        for s in [*busy, fifth]:
             await s.aclose()
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as http:
             async with trio.open_nursery() as attack:

@@ -45,8 +45,9 @@ class ServerConfig:
     max_message_bytes: int = field(default=65536, metadata=_range(1024, 16 * 1024 * 1024))
     # Calls at once; the next caller hears that the line is busy.
     max_calls: int = field(default=30, metadata=_range(1, 100000))
-    # Open TCP connections, all clients together; one more is closed at once. Twilio holds one
-    # per call and opens a few short ones per call for its webhooks.
+    # Open TCP connections, all clients together. When full, the oldest without a complete
+    # request is closed for a new one (or the new one, if all are busy). Twilio holds one per
+    # call and opens a few short ones per call for its webhooks.
     max_connections: int = field(default=256, metadata=_range(4, 100000))
     # Media sockets that have not yet sent a valid `start` (with its stream token); they do
     # not count against max_calls, and one more is refused (503).

@@ -2,9 +2,11 @@
 
 hypercorn has per-connection deadlines (``keep_alive_timeout`` closes a connection whose
 headers are not in, ``read_timeout`` one that goes silent) but no bound on how many
-connections are open. :class:`CappedListener` accepts, and over ``server.max_connections``
-closes the new connection at once (one summary log line a second), so a flood of idle
-sockets costs file descriptors only up to the cap and never reaches the app. This is
+connections are open. :class:`CappedListener` holds at most ``server.max_connections``. When
+full it closes the oldest connection whose request headers have not all arrived (idle, or
+trickling them): a real request's headers come in its first packet, so sockets held open
+to fill the cap cannot crowd out Twilio's. Only when every connection is a request or a
+stream in progress is the new one closed instead. One summary log line a second. This is
 :func:`hypercorn.trio.run.worker_serve` for plain TCP (no TLS: a proxy in front does it, see
 the README's threat model), with that listener.
 """
@@ -30,12 +32,15 @@ log = logging.getLogger("voiced.listener")
 
 
 class _Slot(trio.abc.HalfCloseableStream):
-    """A connection holding one of the listener's slots until it is closed."""
+    """A connection holding one of the listener's slots until it is closed, watching its
+    first bytes for the end of the request headers."""
 
-    def __init__(self, stream: trio.SocketStream, release: Callable[[], None]) -> None:
+    def __init__(self, stream: trio.SocketStream, release: Callable[[_Slot], None]) -> None:
         self._stream = stream
-        self._release: Callable[[], None] | None = release
+        self._release: Callable[[_Slot], None] | None = release
         self.socket = stream.socket  # hypercorn reads the peer's address from it
+        self.headers_in = False
+        self._tail = b""  # the last bytes seen, for an end of headers split across reads
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         try:
@@ -49,40 +54,66 @@ class _Slot(trio.abc.HalfCloseableStream):
         await self._stream.wait_send_all_might_not_block()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        return await self._stream.receive_some(max_bytes)
+        data = await self._stream.receive_some(max_bytes)
+        if not self.headers_in:
+            seen = self._tail + data
+            self.headers_in = b"\r\n\r\n" in seen
+            self._tail = bytes(seen[-3:])
+        return data
 
     async def send_eof(self) -> None:
         await self._stream.send_eof()
 
     async def aclose(self) -> None:
         if self._release is not None:
-            self._release()
+            self._release(self)
             self._release = None
         await self._stream.aclose()
+
+    def evict(self) -> None:
+        """Close from outside: hypercorn's reader gets ClosedResourceError and lets go."""
+        if self._release is not None:
+            self._release(self)
+            self._release = None
+        self._stream.socket.close()
 
 
 class CappedListener(trio.abc.Listener[_Slot]):
     def __init__(self, inner: trio.SocketListener, max_connections: int) -> None:
         self._inner = inner
         self.max = max_connections
-        self.open = 0
+        self._slots: dict[_Slot, None] = {}  # open connections, oldest first
+        self.evicted = 0
         self.refused = 0
         self._summary = SummaryLog(log)
 
-    def _release(self) -> None:
-        self.open -= 1
+    @property
+    def open(self) -> int:
+        return len(self._slots)
+
+    def _release(self, slot: _Slot) -> None:
+        self._slots.pop(slot, None)
 
     async def accept(self) -> _Slot:
         while True:
             stream = await self._inner.accept()
-            if self.open < self.max:
-                self.open += 1
-                return _Slot(stream, self._release)
-            self.refused += 1
-            self._summary.event(trio.current_time(), "full",
-                                f"{self.open} connections open (server.max_connections): "
-                                "closed a new one")
-            await trio.aclose_forcefully(stream)
+            if self.open >= self.max:
+                stale = next((s for s in self._slots if not s.headers_in), None)
+                if stale is None:
+                    self.refused += 1
+                    self._summary.event(trio.current_time(), "full",
+                                        f"{self.open} connections open, all busy "
+                                        "(server.max_connections): closed a new one")
+                    await trio.aclose_forcefully(stream)
+                    continue
+                stale.evict()
+                self.evicted += 1
+                self._summary.event(trio.current_time(), "evicted",
+                                    f"{self.max} connections open (server.max_connections): "
+                                    "closed the oldest without a complete request")
+            slot = _Slot(stream, self._release)
+            self._slots[slot] = None
+            return slot
 
     async def aclose(self) -> None:
         await self._inner.aclose()

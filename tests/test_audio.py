@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 import wave
 
 import numpy as np
@@ -10,15 +9,12 @@ import pytest
 from voiced import audio
 
 
-def test_ulaw_encode_is_bit_exact_with_the_reference_coder_for_every_sample() -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        audioop = pytest.importorskip("audioop")
-    pcm = np.arange(-32768, 32768, dtype=np.int32).astype(np.int16)
-    assert audio.ulaw_encode(pcm) == audioop.lin2ulaw(pcm.tobytes(), 2)
-    every_code = bytes(range(256))
-    expected = np.frombuffer(audioop.ulaw2lin(every_code, 2), dtype=np.int16)
-    assert np.array_equal(audio.ulaw_decode(every_code), expected)
+def test_ulaw_matches_g711_code_points() -> None:
+    """Values from the G.711 tables: full scale, the segment ends, zero."""
+    decoded = audio.ulaw_decode(bytes([0x00, 0x80, 0xFF, 0x7F, 0x8F, 0x0F]))
+    assert decoded.tolist() == [-32124, 32124, 0, 0, 16764, -16764]
+    pcm = np.array([32767, -32768, 0, 16764, -16764, 1], dtype=np.int16)
+    assert audio.ulaw_encode(pcm) == bytes([0x80, 0x00, 0xFF, 0x8F, 0x0F, 0xFF])
 
 
 def test_ulaw_silence_is_0xff_and_round_trip_is_close() -> None:
@@ -67,3 +63,16 @@ def test_frames_pad_the_last_frame_with_silence() -> None:
 def test_resample_keeps_duration() -> None:
     x = np.zeros(22050, np.float32)
     assert audio.resample(x, 22050, 8000).size == 8000
+
+
+def test_wav_payload_finds_the_mulaw_samples_after_any_chunks_before_them() -> None:
+    import struct
+
+    samples = bytes(range(200))
+    fmt = struct.pack("<HHIIHH", 7, 1, 8000, 8000, 1, 8)  # format 7: mu-law
+    extra = b"LIST" + struct.pack("<I", 5) + b"INFO!" + b"\0"  # odd size: padded
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + extra + b"data" + \
+        struct.pack("<I", len(samples)) + samples
+    data = b"RIFF" + struct.pack("<I", len(body)) + body
+    assert audio.wav_payload(data) == samples
+    assert audio.wav_payload(samples) == samples  # bare samples pass through

@@ -14,11 +14,11 @@ from quart.testing.connections import WebsocketResponseError
 from voiced.app import create_app
 from voiced.config import Config, from_dict
 from voiced.errors import ConfigError
-from voiced.signature import sign
-from voiced.testing.appcall import tone_turn
-from voiced.testing.fakes import FakeSTT, FakeTTS, fake_engines
-from voiced.testing.peer import STREAM_SID, voice_form, webhook_start
-from voiced.wire import Connected, Media, Start, Stop, inbound, parse_outbound
+from voiced.lab.testing.appcall import tone_turn
+from voiced.lab.testing.fakes import FakeSTT, FakeTTS, fake_engines
+from voiced.lab.testing.peer import STREAM_SID, voice_form, webhook_start
+from voiced.twilio.signature import sign
+from voiced.twilio.wire import Connected, Media, Start, Stop, inbound, parse_outbound
 
 TOKEN = "12345678901234567890123456789012"
 CFG = from_dict({"server": {"public_host": "agent.example.com"}})
@@ -131,8 +131,8 @@ async def test_over_hypercorn_the_media_socket_refuses_an_unsigned_handshake_and
     """The media socket bypasses quart: the same checks through the real server, on loopback."""
     from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
-    from voiced.dial import DialOptions
-    from voiced.runner import local_daemon, place_call, signed_options, voice_url_for
+    from voiced.lab.dial import DialOptions
+    from voiced.lab.runner import local_daemon, place_call, signed_options, voice_url_for
 
     async with local_daemon(CFG, fake_engines(CFG), auth_token=TOKEN) as url:
         opts = await place_call(voice_url_for(url), signed_options(CFG, DialOptions(), TOKEN))
@@ -157,7 +157,7 @@ async def test_over_hypercorn_the_media_socket_refuses_an_unsigned_handshake_and
 
 
 async def test_while_draining_a_new_media_socket_is_answered_503() -> None:
-    from voiced.app import Registry
+    from voiced.admission import Registry
 
     registry = Registry()
     registry.draining = True

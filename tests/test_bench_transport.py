@@ -7,8 +7,8 @@ from typing import Any
 import trio
 import trio.testing
 
-from voiced.bench_transport import Receiver
-from voiced.wire import Media, Start, Stop, inbound
+from voiced.lab.transport import Receiver
+from voiced.twilio.wire import Media, Start, Stop, inbound
 
 SID = "MZ" + "0" * 32
 

@@ -7,7 +7,7 @@ import trio.testing
 
 from voiced import config
 from voiced.engines.cache import CachedTTS, fixed_lines
-from voiced.testing.fakes import FakeTTS
+from voiced.lab.testing.fakes import FakeTTS
 
 CFG = config.load(Path(__file__).resolve().parent.parent / "config.toml")
 

@@ -15,10 +15,11 @@ import trio.testing
 
 from voiced import config
 from voiced.config import Config, IdleConfig, VadConfig
-from voiced.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
-from voiced.testing.harness import CallHarness, voiced_tasks
-from voiced.twilio_rest import TwilioRest
-from voiced.wire import Dtmf, Media, Stop
+from voiced.events import EndReason
+from voiced.lab.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
+from voiced.lab.testing.harness import CallHarness, voiced_tasks
+from voiced.twilio.rest import TwilioRest
+from voiced.twilio.wire import Dtmf, Media, Stop
 
 SPEECH = tone(1000)
 SHIPPED = config.load(Path(__file__).resolve().parent.parent / "config.toml")
@@ -109,7 +110,7 @@ async def test_hangup_mid_reply_ends_the_call_at_once_leaving_no_task(
         await h.done.wait()
     assert h.ended_at is not None and h.ended_at - t_stop <= 0.100
     assert h.ended_at == pytest.approx(t_stop)
-    assert h.call is not None and h.call.ended_by == "caller hung up"
+    assert h.call is not None and h.call.end is EndReason.COMPLETED
     assert voiced_tasks() == []
     assert tts.active == 0
 
@@ -124,7 +125,7 @@ async def test_dropped_socket_mid_reply_ends_the_call(autojump_clock: trio.testi
         h.peer.sock.close()
         await h.done.wait()
     assert h.ended_at == pytest.approx(t_drop)
-    assert h.call is not None and h.call.ended_by == "socket closed"
+    assert h.call is not None and h.call.end is EndReason.DROPPED
     assert voiced_tasks() == []
 
 
@@ -156,7 +157,7 @@ async def test_a_flood_of_bad_messages_closes_only_that_call(
         await bad.done.wait()
         t_end = await speak_and_wait(good)
         await good.peer.send(Stop())
-    assert bad.call is not None and bad.call.ended_by.startswith("protocol error")
+    assert bad.call is not None and bad.call.end is EndReason.PROTOCOL_ERROR
     assert bad.peer.closed
     assert good.peer.first_media_after(t_end) == pytest.approx(t_end + 0.800)
 
@@ -189,7 +190,7 @@ async def test_agent_ends_the_call_after_its_goodbye_is_played(
     t_echo = dict((name, t) for t, name in h.peer.echoed)["2.end"]
     assert t_echo == pytest.approx(t_sent + 8 * 0.02)
     assert h.ended_at == pytest.approx(t_echo)
-    assert h.call is not None and h.call.ended_by.startswith("the agent ended the call")
+    assert h.call is not None and h.call.end is EndReason.AGENT_HANGUP
     assert h.peer.closed
 
 
@@ -345,7 +346,7 @@ async def test_idle_reprompt_and_hangup_fire_at_the_configured_times(
     media = h.peer.media_times()
     assert min(t for t in media if t > t_quiet) == pytest.approx(t_quiet + 5.0)
     assert min(t for t in media if t > t_quiet + 5.5) == pytest.approx(t_quiet + 12.0)
-    assert h.call is not None and h.call.ended_by.startswith("the agent ended the call")
+    assert h.call is not None and h.call.end is EndReason.IDLE
     assert t_end < t_quiet
 
 
@@ -360,7 +361,7 @@ async def test_the_call_ends_at_its_maximum_duration(autojump_clock: trio.testin
     assert tts.spoken[-1] == cfg.brain.script.goodbye["en"]  # the caller spoke English
     goodbye_at = [t for t in h.peer.media_times() if t >= 10.0]
     assert goodbye_at and goodbye_at[0] == pytest.approx(10.0)
-    assert h.call is not None and h.call.ended_by.startswith("the agent ended the call")
+    assert h.call is not None and h.call.end is EndReason.MAX_DURATION
 
 
 @asynccontextmanager
@@ -408,7 +409,7 @@ async def test_dtmf_0_transfers_the_call_through_the_rest_api(
     form = urllib.parse.parse_qs(req.content.decode())
     assert form["Twiml"] == ["<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>"
                              "<Dial>+972500000000</Dial></Response>"]
-    assert h.call is not None and h.call.ended_by == "the agent transferred to +972500000000 (2)"
+    assert h.call is not None and h.call.ended_by == "transferred: to +972500000000 (reply 2)"
 
 
 def test_vad_config_speculation_must_precede_endpoint() -> None:

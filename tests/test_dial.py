@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 
 from voiced.audio import frames, ulaw_decode, ulaw_encode
-from voiced.dial import Playback, Utterance, speech_frames
-from voiced.testing.fakes import tone
-from voiced.testing.oracle import CorpusOracle
+from voiced.lab.dial import Playback, Utterance, speech_frames
+from voiced.lab.sim.oracle import CorpusOracle
+from voiced.lab.testing.fakes import tone
 
 
 def test_playback_plays_in_order_echoes_marks_when_reached() -> None:

@@ -10,9 +10,9 @@ import trio.testing
 from voiced.audio import frames, ulaw_encode
 from voiced.call import run_call
 from voiced.config import Config
-from voiced.dial import DialOptions, DialResult, Utterance, dial
-from voiced.socket import memory_socket_pair
-from voiced.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
+from voiced.lab.dial import DialOptions, DialResult, Utterance, dial
+from voiced.lab.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
+from voiced.twilio.socket import memory_socket_pair
 
 
 def utterance(name: str, *parts: np.ndarray) -> Utterance:

@@ -17,9 +17,9 @@ import trio
 
 from voiced import audio, config
 from voiced.config import EspeakConfig, WhisperConfig
-from voiced.dial import DialOptions, Utterance
 from voiced.engines.espeak import EspeakTTS
 from voiced.engines.vad import WebRtcClassifier
+from voiced.lab.dial import DialOptions, Utterance
 
 pytestmark = [
     pytest.mark.engines,
@@ -89,7 +89,7 @@ async def test_a_real_call_on_the_embedded_engines(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The daemon on a loopback port, the dial emulator over a real WebSocket."""
-    from voiced.runner import dial_url, local_daemon, signed_options
+    from voiced.lab.runner import dial_url, local_daemon, signed_options
 
     caplog.set_level(logging.INFO, logger="voiced")
     shipped = config.load(ROOT / "config.toml")

@@ -1,5 +1,5 @@
 """The real google-cloud-speech and -texttospeech clients against a local gRPC server that
-speaks their protocol (voiced.testing.google_server). Real clock: gRPC runs on threads."""
+speaks their protocol (voiced.lab.sim.google). Real clock: gRPC runs on threads."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import trio
 
+from voiced.audio import ulaw_encode
 from voiced.config import Config, GoogleSttConfig, GoogleTtsConfig, SttConfig, VadConfig
-from voiced.engines.google import GoogleTTS, speech_client
+from voiced.engines.google import GoogleSpeech, GoogleTTS, speech_client
 from voiced.events import (
     DialogueEvent,
     Frame,
@@ -21,8 +22,8 @@ from voiced.events import (
     Transcript,
     VadEvent,
 )
-from voiced.stages.stt_stream import GoogleSpeech, stream_stt
-from voiced.testing.google_server import FakeGoogle, word_tone
+from voiced.lab.sim.google import FakeGoogle, word_tone
+from voiced.stages.stt_stream import StreamingRecognizer
 
 pytest.importorskip("google.cloud.speech_v1")
 
@@ -55,11 +56,12 @@ async def run_stage(server: FakeGoogle, cfg: SttConfig, frames: list[bytes], *,
     in_tx, in_rx = trio.open_memory_channel[Frame | VadEvent](100)
     out_tx, out_rx = trio.open_memory_channel[DialogueEvent](10000)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(stream_stt, in_rx, out_tx, engine, cfg, VadConfig(), languages, "test")
+        nursery.start_soon(StreamingRecognizer(engine), in_rx, out_tx, cfg, VadConfig(), languages,
+                           "test")
         async with in_tx:
             await in_tx.send(SpeechStarted(trio.current_time(), 0))
             for i, pcm in enumerate(frames):
-                await in_tx.send(Frame(pcm, trio.current_time(), i))
+                await in_tx.send(Frame.decode(ulaw_encode(np.frombuffer(pcm, "<i2")), trio.current_time(), i))
                 if pace:
                     await trio.sleep(pace)
                 elif i % 6 == 0:
@@ -129,7 +131,7 @@ async def test_cancelling_the_stage_ends_the_grpc_thread(google: FakeGoogle) -> 
     in_tx, in_rx = trio.open_memory_channel[Frame | VadEvent](100)
     out_tx, _ = trio.open_memory_channel[DialogueEvent](10000)
     with trio.move_on_after(0.5):
-        await stream_stt(in_rx, out_tx, engine, cfg, VadConfig(), ("en",), "test")
+        await StreamingRecognizer(engine)(in_rx, out_tx, cfg, VadConfig(), ("en",), "test")
     await trio.sleep(0.1)
     assert engine.limiter.borrowed_tokens == 0
     assert [t for t in threading.enumerate() if t.name == "voiced-google-stt"] == []

@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 from quart.testing.connections import WebsocketDisconnectError
 from quart_trio import QuartTrio
 
-from voiced.app import Registry, create_app
+from voiced.admission import Registry
+from voiced.app import create_app
 from voiced.config import from_dict
-from voiced.testing.appcall import tone_turn
-from voiced.testing.fakes import FakeSTT, FakeTTS, fake_engines
-from voiced.testing.peer import ACCOUNT_SID, CALL_SID, STREAM_SID, voice_form, webhook_start
+from voiced.lab.testing.appcall import tone_turn
+from voiced.lab.testing.fakes import FakeSTT, FakeTTS, fake_engines
+from voiced.lab.testing.peer import ACCOUNT_SID, CALL_SID, STREAM_SID, voice_form, webhook_start
 
 TOKEN_SLOT = "<the stream token>"
 CFG = from_dict({"twilio": {"validate_signatures": False}, "call": {"max_bad_messages": 20}})

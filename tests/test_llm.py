@@ -12,9 +12,9 @@ from voiced.engines.scripted import ScriptedBrain
 from voiced.engines.whisper_api import WhisperApiSTT
 from voiced.errors import EngineError, EngineTimeout
 from voiced.events import EndCall, Message, Sentence, UserTurn
+from voiced.lab.sim.llm import FakeLLM
+from voiced.lab.testing.fakes import tone
 from voiced.stages.brain import brain as brain_stage
-from voiced.testing.fakes import tone
-from voiced.testing.llm_server import FakeLLM
 
 
 async def collect(b: OpenAIBrain, turn: UserTurn) -> list[str | EndCall]:

@@ -7,7 +7,7 @@ import trio
 
 from voiced import config
 from voiced.engines.scripted import ScriptedBrain
-from voiced.events import EndCall, UserTurn
+from voiced.events import EndCall, EndReason, UserTurn
 
 CFG = config.load(Path(__file__).resolve().parent.parent / "config.toml")
 
@@ -70,5 +70,5 @@ async def test_answers_in_the_callers_language_and_ends_on_goodbye(brain: Script
     assert await reply(brain, UserTurn("when do you open", "en")) == [hours.answer["en"]]
     assert await reply(brain, UserTurn("מתי אתם פתוחים", "he")) == [hours.answer["he"]]
     bye = await reply(brain, UserTurn("goodbye", "en"))
-    assert bye[-1] == EndCall("goodbye")
+    assert bye[-1] == EndCall(EndReason.AGENT_HANGUP, detail="goodbye")
     assert await reply(brain, UserTurn("blah", "en")) == [CFG.brain.script.fallback["en"]]

@@ -22,19 +22,19 @@ from voiced.admission import Refusal, Registry, StreamTokens
 from voiced.app import create_app
 from voiced.config import Config, from_dict
 from voiced.errors import EngineError
-from voiced.events import UserTurn
+from voiced.events import EndReason, UserTurn
 from voiced.guard import Guard
+from voiced.lab.testing.appcall import tone_turn
+from voiced.lab.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
+from voiced.lab.testing.harness import CallHarness
+from voiced.lab.testing.peer import ACCOUNT_SID, CALL_SID, STREAM_SID, voice_form, webhook_start
 from voiced.limits import SummaryLog, TokenBucket
 from voiced.metrics import Metrics
 from voiced.observe import Observer
 from voiced.records import CallRecords, read_calls
-from voiced.signature import sign
-from voiced.testing.appcall import tone_turn
-from voiced.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
-from voiced.testing.harness import CallHarness
-from voiced.testing.peer import ACCOUNT_SID, CALL_SID, STREAM_SID, voice_form, webhook_start
-from voiced.twilio_rest import TwilioRest
-from voiced.wire import Connected, Dtmf, Mark, Media, Start, Stop, inbound
+from voiced.twilio.rest import TwilioRest
+from voiced.twilio.signature import sign
+from voiced.twilio.wire import Connected, Dtmf, Mark, Media, Start, Stop, inbound
 
 TOKEN = "12345678901234567890123456789012"
 CFG = from_dict({"server": {"public_host": "agent.example.com"}})
@@ -307,7 +307,7 @@ async def test_a_peer_that_never_echoes_marks_still_gets_the_idle_hangup(
     async with h.running():
         await h.done.wait()
     call = h.call
-    assert call is not None and call.ended_by.startswith("the agent ended the call")
+    assert call is not None and call.end is EndReason.IDLE
     assert call.stats.marks_assumed >= 3  # greeting, reprompt, goodbye
     # The greeting's audio plus mark_slack_s, then idle.hangup_s of silence, then the
     # goodbye, whose end mark is itself taken as played: not call.max_duration_s (1800 s).
@@ -473,7 +473,7 @@ async def test_a_reused_callsid_is_a_new_call_and_every_call_has_an_end(
     views = read_calls(records.path)
     assert [v.call for v in views] == [CALL_SID] * 3
     assert all(v.end is not None for v in views)
-    assert views[2].end is not None and views[2].end["ended_by"] == "closed by the daemon"
+    assert views[2].end is not None and views[2].end["reason"] == "closed"
 
 
 async def test_logs_mask_the_caller_and_keep_words_out_unless_asked(

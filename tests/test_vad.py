@@ -20,8 +20,8 @@ from voiced.events import (
     SpeechStarted,
     VadEvent,
 )
+from voiced.lab.testing.fakes import tone
 from voiced.stages.vad import Endpointer, vad
-from voiced.testing.fakes import tone
 
 F = 0.02
 
@@ -87,7 +87,8 @@ async def test_vad_stage_forwards_every_frame_then_its_events(
                            BargeInConfig())
         with in_tx:
             for i in range(100):
-                await in_tx.send(Frame(speech if 5 <= i < 30 else silence, i * F, i))
+                pcm = speech if 5 <= i < 30 else silence
+                await in_tx.send(Frame(b"", pcm, i * F, i))  # the VAD reads only the PCM
     items = [x async for x in out_rx]
     frames = [x for x in items if isinstance(x, Frame)]
     events = [x for x in items if not isinstance(x, Frame)]

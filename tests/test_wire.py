@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from voiced import wire
 from voiced.errors import ProtocolError
+from voiced.twilio import wire
 
 
 def test_a_real_twilio_start_message_parses() -> None:

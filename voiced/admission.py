@@ -28,6 +28,7 @@ import trio
 
 from .callstate import Call
 from .config import Config, ServerConfig
+from .events import EndReason
 from .sids import is_account_sid, is_call_sid
 
 
@@ -197,6 +198,6 @@ class Registry:
                 await self.changed.wait()
         return self.active == 0
 
-    def say_goodbye(self, reason: str) -> None:
+    def say_goodbye(self, reason: EndReason) -> None:
         for call in list(self.calls):
             call.say_goodbye(reason)

@@ -17,7 +17,6 @@ import trio
 from prometheus_client import CONTENT_TYPE_LATEST
 from quart import request
 from quart_trio import QuartTrio
-from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from .admission import Refusal, Registry
 from .call import handshake, serve_call
@@ -26,19 +25,19 @@ from .config import Config
 from .engines.base import Engines
 from .errors import ConfigError
 from .guard import Guard
-from .lang import GOOGLE_TTS
 from .limits import SummaryLog
 from .metrics import Metrics
 from .observe import Observer
 from .records import CallRecords
 from .sids import mask_number, shown
-from .signature import HEADER, Signatures
-from .socket import AsgiSocket
-from .twilio_rest import TwilioRest
+from .twilio.rest import TwilioRest
+from .twilio.signature import HEADER, Signatures
+from .twilio.socket import AsgiSocket
+from .twilio.twiml import busy_twiml, twiml
 
 log = logging.getLogger("voiced.app")
 
-__all__ = ["MediaRoute", "Registry", "busy_twiml", "create_app", "twiml"]
+__all__ = ["MediaRoute", "create_app"]
 
 # WebSocket close codes: policy violation (refused start), try again later (full).
 CLOSE_REFUSED = 1008
@@ -74,35 +73,6 @@ async def refuse(scope: Any, send: Any, status: int) -> None:
         await send({"type": "websocket.http.response.body", "body": b""})
     else:
         await send({"type": "websocket.close", "code": 1008})  # servers answer it with 403
-
-
-def busy_twiml(cfg: Config) -> str:
-    """What a caller over ``max_calls`` (or during shutdown) hears, then the line hangs up."""
-    response = VoiceResponse()
-    lang = cfg.call.language
-    text = cfg.brain.script.busy.get(lang) or next(iter(cfg.brain.script.busy.values()), "")
-    if text:
-        response.say(text, language=GOOGLE_TTS.get(lang, "en-US"))
-    response.hangup()
-    return str(response)
-
-
-def twiml(cfg: Config, caller: str, token: str) -> str:
-    """``<Connect><Stream>``: with Connect only the inbound track exists, and the stream (and
-    the call) lasts until either side hangs up. ``token`` comes back in the stream's
-    ``start`` as a custom parameter and binds the stream to this call."""
-    host = cfg.server.public_host
-    response = VoiceResponse()
-    connect = Connect()
-    stream = connect.stream(
-        url=f"wss://{host}{cfg.server.media_path}",
-        status_callback=f"https://{host}{cfg.server.status_path}",
-        status_callback_method="POST",
-    )
-    stream.parameter(name="caller", value=caller)
-    stream.parameter(name="token", value=token)
-    response.append(connect)
-    return str(response)
 
 
 def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,

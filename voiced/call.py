@@ -13,26 +13,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import cast
 
 import trio
 
 from .callstate import Call, CallObserver
 from .config import Config
 from .conversation import Conversation
-from .engines.base import Engines, SpeechToText
+from .engines.base import Engines
 from .errors import CallClosed, EngineError, FloodError, ProtocolError
-from .events import Audio, DialogueEvent, Frame, VadEvent
+from .events import Audio, DialogueEvent, EndReason, Frame, VadEvent
 from .sids import mask_number
-from .socket import MessageSocket
 from .stages.dialogue import dialogue
 from .stages.recv import recv
 from .stages.send import send
-from .stages.stt import stt
-from .stages.stt_stream import GoogleSpeech, stream_stt
 from .stages.vad import vad
-from .twilio_rest import TwilioRest
-from .wire import Clear, Connected, Mark, Start, Stop, parse_inbound
+from .twilio.rest import TwilioRest
+from .twilio.socket import MessageSocket
+from .twilio.wire import Clear, Connected, Mark, Start, Stop, parse_inbound
 
 log = logging.getLogger("voiced.call")
 
@@ -92,7 +89,7 @@ async def serve_call(
     try:
         await _pipeline(ws, start, engines, cfg, rest, call, observer)
     except BaseException:
-        call.ended_by = call.ended_by or "closed by the daemon"
+        call.ending(EndReason.CLOSED, "by the daemon")
         raise
     finally:
         # Also when the daemon cancels the call (shutdown past its grace): every call that
@@ -116,7 +113,7 @@ async def _pipeline(ws: MessageSocket, start: Start, engines: Engines, cfg: Conf
 
     async def recv_then_hangup() -> None:
         await recv(ws, audio_tx, dlg_tx, audio_rx.clone(), call.stats, cfg.call, call.id, cfg.flood)
-        call.hangup("caller hung up" if call.stats.stop_seen else "socket closed")
+        call.hangup(EndReason.COMPLETED if call.stats.stop_seen else EndReason.DROPPED)
 
     try:
         async with trio.open_nursery() as nursery:
@@ -124,19 +121,14 @@ async def _pipeline(ws: MessageSocket, start: Start, engines: Engines, cfg: Conf
             nursery.start_soon(recv_then_hangup)
             nursery.start_soon(vad, audio_rx, vad_tx, engines.classifier(), cfg.vad, cfg.turn,
                                cfg.bargein, observer.frame_lag if observer is not None else None)
-            if isinstance(engines.stt, GoogleSpeech):
-                nursery.start_soon(stream_stt, vad_rx, dlg_tx.clone(), engines.stt, cfg.stt, cfg.vad,
-                                   cfg.call.ordered_languages(), call.id)
-            else:
-                batch = cast(SpeechToText, engines.stt)
-                nursery.start_soon(stt, vad_rx, dlg_tx.clone(), batch, cfg.stt, cfg.vad,
-                                   cfg.call.ordered_languages(), call.id)
+            nursery.start_soon(engines.stt, vad_rx, dlg_tx.clone(), cfg.stt, cfg.vad,
+                               cfg.call.ordered_languages(), call.id)
             nursery.start_soon(dialogue, dlg_rx, out_tx, engines, cfg, call, rest)
             nursery.start_soon(send, out_rx, ws, start.stream_sid, call.hangup)
     except* FloodError as group:
-        call.ended_by = f"flood: {group.exceptions[0]}"
+        call.ending(EndReason.FLOOD, str(group.exceptions[0]))
         log.warning("call %s: closed: %s", call.id, group.exceptions[0])
     except* ProtocolError as group:
-        call.ended_by = f"protocol error: {group.exceptions[0]}"
+        call.ending(EndReason.PROTOCOL_ERROR, str(group.exceptions[0]))
     except* EngineError as group:
-        call.ended_by = f"engine error: {group.exceptions[0]}"
+        call.ending(EndReason.ENGINE_ERROR, str(group.exceptions[0]))

@@ -75,9 +75,9 @@ def cmd_say(args: argparse.Namespace) -> int:
     """Speak a line through the embedded TTS into a WAV: caller turns for `voiced dial`, and a
     way to hear what callers will hear."""
     from .audio import RATE, silence_padded, write_wav
-    from .bench_speech import synthesize
     from .engines.espeak import EspeakTTS
     from .engines.spoken import SpokenForm
+    from .lab.speech import synthesize
 
     cfg = load_config(args.config)
     tts = SpokenForm(EspeakTTS(cfg.tts.espeak))
@@ -115,8 +115,8 @@ def cmd_calls(args: argparse.Namespace) -> int:
 
 
 def cmd_dial(args: argparse.Namespace) -> int:
-    from .dial import DialOptions, Utterance
-    from .runner import dial_in_process, dial_url, signed_options
+    from .lab.dial import DialOptions, Utterance
+    from .lab.runner import dial_in_process, dial_url, signed_options
 
     cfg = load_config(args.config)
     setup_logging("WARNING" if args.quiet else cfg.log.level)
@@ -147,11 +147,11 @@ def cmd_dial(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_bench
-    from .bench_attack import bench_attack
-    from .bench_soak import run_soak
-    from .bench_speech import stt_corpus, tts_roundtrip
-    from .bench_transport import bench_transport
+    from .lab.attack import bench_attack
+    from .lab.bench import run_bench
+    from .lab.soak import run_soak
+    from .lab.speech import stt_corpus, tts_roundtrip
+    from .lab.transport import bench_transport
 
     cfg = load_config(args.config)
     setup_logging("WARNING")

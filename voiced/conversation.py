@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from .events import Message
+from .events import EndCall, Message
 
 
 @dataclass
@@ -21,16 +21,14 @@ class ReplyRecord:
     sentences: list[str] = field(default_factory=list)
     heard: int = 0  # sentences whose mark came back
     interrupted: bool = False
-    end_call: bool = False
-    transfer_to: str = ""
+    end: EndCall | None = None  # the reply ends the call when its end mark is played
 
     def sent(self, text: str) -> str:
         self.sentences.append(text)
         return f"{self.n}.{len(self.sentences)}"
 
-    def end_mark(self, transfer_to: str = "") -> str:
-        self.end_call = True
-        self.transfer_to = transfer_to
+    def end_mark(self, end: EndCall) -> str:
+        self.end = end
         return f"{self.n}.end"
 
     @property

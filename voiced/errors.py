@@ -17,6 +17,10 @@ message, an ``EngineError`` costs one reply, nothing here costs the daemon.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+import trio
+
 
 class VoicedError(Exception):
     """Base of every error voiced raises on purpose."""
@@ -52,3 +56,23 @@ class EngineError(VoicedError):
 
 class EngineTimeout(EngineError):
     """An engine did not answer within its deadline."""
+
+
+class Engine(StrEnum):
+    """Which engine a fault came from (a metric label and a key in the call record)."""
+
+    STT = "stt"
+    LLM = "llm"
+    TTS = "tts"
+
+
+class FaultKind(StrEnum):
+    """How an engine failed, from what it raised: a deadline missed, or anything else."""
+
+    TIMEOUT = "timeout"
+    ERROR = "error"
+
+    @classmethod
+    def of(cls, exc: BaseException) -> FaultKind:
+        # trio.TooSlowError is what ``fail_after`` raises around an engine that hangs.
+        return cls.TIMEOUT if isinstance(exc, EngineTimeout | trio.TooSlowError) else cls.ERROR

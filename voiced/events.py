@@ -7,9 +7,12 @@ virtual clock under ``MockClock`` in tests, so latency arithmetic is the same in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from .wire import Dtmf, Mark
+from .audio import ulaw_decode
+from .errors import FaultKind
+from .twilio.wire import Dtmf, Mark
 
 if TYPE_CHECKING:
     from .latency import TurnLog
@@ -17,11 +20,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Frame:
-    """20 ms of caller audio as 16-bit PCM at 8 kHz, stamped with its arrival time."""
+    """20 ms of caller audio, stamped with its arrival time: Twilio's mu-law bytes as they came
+    (what Google's recogniser takes) and the same decoded to 16-bit PCM at 8 kHz (what the VAD
+    and Whisper take), so no stage encodes again what the caller's line already encoded."""
 
+    ulaw: bytes
     pcm: bytes
     t: float
     seq: int
+
+    @classmethod
+    def decode(cls, ulaw: bytes, t: float, seq: int) -> Frame:
+        return cls(ulaw, ulaw_decode(ulaw).tobytes(), t, seq)
 
 
 @dataclass(frozen=True)
@@ -114,7 +124,8 @@ class Transcript:
     t_ready: float  # when the text was available
     compute_s: float
     speculative: bool  # computed at a pause, before the endpoint
-    error: str = ""  # the engine failed; the caller hears the fallback line
+    error: str = ""  # the engine failed (why, for the log); the caller hears the fallback line
+    fault: FaultKind | None = None  # ... and how, for the fault counters
 
 
 @dataclass(frozen=True)
@@ -137,13 +148,31 @@ class Sentence:
     language: str
 
 
+class EndReason(StrEnum):
+    """How a call ended: the ``voiced_calls_total`` label and the call record's ``reason``."""
+
+    COMPLETED = "completed"  # the caller hung up (Twilio's stop)
+    DROPPED = "dropped"  # the socket closed without a stop
+    AGENT_HANGUP = "agent_hangup"  # the brain said goodbye
+    TRANSFERRED = "transferred"
+    IDLE = "idle"  # the caller stayed silent past ``idle.hangup_s``
+    MAX_DURATION = "max_duration"
+    SHUTDOWN = "shutdown"  # the daemon asked, and the agent said goodbye
+    ENGINE_FAULTS = "engine_faults"  # too many turns in a row met an engine fault
+    ENGINE_ERROR = "engine_error"  # an engine failed in a way no fallback covers
+    PROTOCOL_ERROR = "protocol_error"
+    FLOOD = "flood"
+    CLOSED = "closed"  # cancelled by the daemon (shutdown past its grace)
+
+
 @dataclass(frozen=True)
 class EndCall:
-    """The brain decided the conversation is over: say what came before, then hang up, or
-    transfer the call to ``transfer_to``."""
+    """The conversation is over: say what came before, then hang up, or transfer the call to
+    ``transfer_to``. ``detail`` says more for the log (the scripted intent's name)."""
 
-    reason: str = "goodbye"
+    reason: EndReason = EndReason.AGENT_HANGUP
     transfer_to: str = ""
+    detail: str = ""
 
 
 @dataclass(frozen=True)

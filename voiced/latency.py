@@ -75,8 +75,7 @@ class TurnLog:
         if self.t_first_audio is not None:
             return
         self.t_first_audio = trio.current_time()
-        # The record rides along for observers (the benchmarks) that want numbers, not text.
-        log.info("%s", self.line(), extra={"turn": self})
+        log.info("%s", self.line())
 
     def line(self) -> str:
         def ms(x: float | None) -> str:

@@ -6,21 +6,10 @@ import time
 from typing import Any
 
 from .callstate import Call
+from .errors import Engine, FaultKind
+from .events import EndReason
 from .metrics import Metrics
 from .records import CallRecords
-
-
-def outcome(ended_by: str) -> str:
-    """A small fixed set of labels for ``voiced_calls_total`` from the free-text reason."""
-    reason = ended_by.lower()
-    for key, label in (("transferred", "transferred"), ("ended the call", "agent_hangup"),
-                       ("caller hung up", "completed"), ("flood", "flood"),
-                       ("protocol error", "protocol_error"),
-                       ("engine", "engine_error"), ("shutdown", "shutdown"),
-                       ("maximum", "max_duration"), ("idle", "idle"), ("socket closed", "dropped")):
-        if key in reason:
-            return label
-    return "other"
 
 
 class Observer:
@@ -34,7 +23,7 @@ class Observer:
                                 "stream": call.start.stream_sid,
                                 "caller": call.caller, "t": round(call.started_at, 3)})
 
-    def fault(self, call: Call, engine: str, kind: str) -> None:
+    def fault(self, call: Call, engine: Engine, kind: FaultKind) -> None:
         if self.metrics is not None:
             self.metrics.engine_faults.labels(engine, kind).inc()
 
@@ -52,12 +41,12 @@ class Observer:
 
     def ended(self, call: Call) -> None:
         if self.metrics is not None:
-            self.metrics.calls.labels(outcome(call.ended_by)).inc()
+            self.metrics.calls.labels(call.end or EndReason.CLOSED).inc()
             self.metrics.dropped_frames.inc(call.stats.dropped)
         if self.records is not None:
             self.records.write({
                 "type": "end", "id": call.uid, "call": call.id, "t": round(time.time(), 3),
-                "ended_by": call.ended_by or "done",
+                "reason": call.end or EndReason.CLOSED, "ended_by": call.ended_by,
                 "duration_s": round(time.time() - call.started_at, 2),
                 "frames": call.stats.frames, "dropped": call.stats.dropped,
                 "bad_messages": call.stats.bad_messages, "barge_ins": call.barge_ins,

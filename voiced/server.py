@@ -11,15 +11,17 @@ import httpx
 import trio
 from hypercorn.config import Config as HyperConfig
 
-from .app import Registry, create_app
+from .admission import Registry
+from .app import create_app
 from .config import Config, secret
 from .engines.base import Engines
 from .errors import ConfigError
+from .events import EndReason
 from .listener import CappedListener, serve
 from .metrics import Metrics
 from .records import CallRecords
 from .systemd import notify, watchdog
-from .twilio_rest import TwilioRest
+from .twilio.rest import TwilioRest
 
 log = logging.getLogger("voiced.server")
 
@@ -61,7 +63,7 @@ async def serve_app(
 async def run_daemon(cfg: Config) -> None:
     """``voiced serve``: build the engines once, serve until SIGTERM or SIGINT, then drain:
     no new calls, the active ones get ``shutdown.grace_s`` to finish, the rest a goodbye."""
-    from .engines import factory
+    from .build import build_engines, warm_engines
 
     shutdown = trio.Event()
     auth_token = secret(cfg.twilio.auth_token_env)
@@ -76,8 +78,8 @@ async def run_daemon(cfg: Config) -> None:
     records = CallRecords(cfg.server.records_dir())
     log.info("call records: %s", records.path)
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0)) as http:
-        engines = factory.build(cfg, http)
-        await factory.warm(engines, cfg)
+        engines = build_engines(cfg, http)
+        await warm_engines(engines, cfg)
         async with trio.open_nursery() as nursery:
             rest = TwilioRest(cfg.twilio, http, admitted=registry.admitted)
             if not rest.available():
@@ -106,6 +108,6 @@ async def drain(registry: Registry, cfg: Config) -> None:
     if not await registry.wait_idle(cfg.shutdown.grace_s):
         log.info("%d calls still active after %.0fs: saying goodbye", registry.active,
                  cfg.shutdown.grace_s)
-        registry.say_goodbye("shutdown")
+        registry.say_goodbye(EndReason.SHUTDOWN)
         if not await registry.wait_idle(cfg.shutdown.goodbye_s):
             log.warning("%d calls did not end after their goodbye; closing them", registry.active)

@@ -8,7 +8,8 @@ from typing import Protocol
 
 import trio
 
-from ..events import EndCall, Recognition, UserTurn
+from ..config import SttConfig, VadConfig
+from ..events import DialogueEvent, EndCall, Frame, Recognition, UserTurn, VadEvent
 
 
 class FrameClassifier(Protocol):
@@ -44,19 +45,28 @@ class TextToSpeech(Protocol):
     ) -> None: ...
 
 
-class StreamingSpeech(Protocol):
-    """A streaming recognizer: one long stream per call, fed every frame."""
+class Recognizer(Protocol):
+    """A recogniser as it runs in a call: the STT stage of its kind, bound to its engine.
 
-    client: object
-    limiter: trio.CapacityLimiter
+    Each kind brings its own, so a call starts whichever it is given without asking which:
+    :class:`voiced.stages.stt.BatchRecognizer` around a :class:`SpeechToText` (Whisper, the
+    Whisper API), :class:`voiced.stages.stt_stream.StreamingRecognizer` around Google's
+    client. It reads the VAD's frames and events and passes them on, with transcripts, to
+    the dialogue.
+    """
+
+    async def __call__(
+        self, rx: trio.MemoryReceiveChannel[Frame | VadEvent],
+        tx: trio.MemorySendChannel[DialogueEvent], cfg: SttConfig, vad_cfg: VadConfig,
+        languages: Sequence[str], call_id: str,
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
 class Engines:
     """The process-wide engines, built once (models load once, not per call)."""
 
-    # A batch recognizer (Whisper) or a streaming one (Google, see stages/stt_stream.py).
-    stt: SpeechToText | StreamingSpeech
+    stt: Recognizer
     brain: Brain
     tts: TextToSpeech
     fallback: Brain  # answers when ``brain`` fails; the scripted receptionist

@@ -17,7 +17,7 @@ from typing import Any
 
 import trio
 
-from ..audio import RATE
+from ..audio import RATE, wav_payload
 from ..config import GoogleConfig, GoogleSttConfig, GoogleTtsConfig
 from ..errors import EngineError
 from ..lang import GOOGLE_STT, GOOGLE_TTS
@@ -25,7 +25,6 @@ from ..threads import WorkCancelled, run_cancellable
 
 log = logging.getLogger("voiced.google")
 
-WAV_HEADER = 44
 
 
 def _channel_kwargs(cfg: GoogleConfig) -> dict[str, Any]:
@@ -95,7 +94,7 @@ class GoogleTTS:
         except Exception as exc:  # google.api_core raises a zoo; all mean "no audio"
             raise EngineError(f"Google TTS failed: {type(exc).__name__}: {str(exc)[:120]}") from None
         audio: bytes = response.audio_content
-        return strip_wav_header(audio)
+        return wav_payload(audio)
 
     def streams(self, language: str) -> bool:
         if self._cfg.streaming != "auto":
@@ -132,7 +131,7 @@ class GoogleTTS:
                     responses.cancel()
                     raise WorkCancelled
                 if response.audio_content:
-                    deliver(strip_wav_header(response.audio_content))
+                    deliver(wav_payload(response.audio_content))
         except WorkCancelled:
             raise
         except Exception as exc:
@@ -154,12 +153,13 @@ class GoogleTTS:
         await run_cancellable(work, limiter=self._limiter, name="voiced-google-tts")
 
 
-def strip_wav_header(audio: bytes) -> bytes:
-    """Google's MULAW output is a WAV file; Twilio wants the bare samples."""
-    if audio[:4] == b"RIFF":
-        data = audio.find(b"data", 12)
-        return audio[data + 8 :] if 0 < data < 200 else audio[WAV_HEADER:]
-    return audio
+class GoogleSpeech:
+    """The process-wide Speech-to-Text client and the limiter its stream threads share. Its
+    stage is :class:`voiced.stages.stt_stream.StreamingRecognizer`."""
+
+    def __init__(self, client: Any, max_streams: int) -> None:
+        self.client = client
+        self.limiter = trio.CapacityLimiter(max_streams)
 
 
 _END = object()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import trio
 
 from ..config import Intent, ScriptConfig
-from ..events import EndCall, UserTurn
+from ..events import EndCall, EndReason, UserTurn
 from ..text import normalize, skeleton, word_forms
 
 
@@ -86,4 +86,5 @@ class ScriptedBrain:
         answer = self._say(found.intent.answer, turn.language) or self.fallback_line(turn.language)
         await tx.send(answer)
         if found.intent.end_call or found.intent.transfer_to:
-            await tx.send(EndCall(found.intent.name, found.intent.transfer_to))
+            reason = EndReason.TRANSFERRED if found.intent.transfer_to else EndReason.AGENT_HANGUP
+            await tx.send(EndCall(reason, found.intent.transfer_to, found.intent.name))

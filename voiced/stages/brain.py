@@ -14,19 +14,12 @@ import trio
 
 from ..callstate import Faults
 from ..engines.base import Brain
-from ..errors import EngineError
+from ..errors import Engine, EngineError, FaultKind
 from ..events import EndCall, Sentence, UserTurn
 from ..latency import TurnLog
 from ..text import SentenceSplitter
 
 log = logging.getLogger("voiced.brain")
-
-
-def fault_kind(message: str) -> str:
-    """"timeout" for an engine that hung or was slow, "error" for one that failed."""
-    text = message.lower()
-    return "timeout" if any(w in text for w in ("within", "timed out", "timeout", "no result")) \
-        else "error"
 
 
 async def brain(
@@ -45,7 +38,7 @@ async def brain(
         log.warning("call %s: brain failed (%s)%s", call_id, failure,
                     "" if said else "; the fallback answers")
         if faults is not None:
-            faults.add("llm", fault_kind(failure))
+            faults.add(Engine.LLM, FaultKind.of(failure))
         if not said:
             await _stream(fallback, turn, tx, turnlog)
 
@@ -55,10 +48,10 @@ async def _stream(
     turn: UserTurn,
     tx: trio.MemorySendChannel[Sentence | EndCall],
     turnlog: TurnLog | None,
-) -> tuple[bool, str | None]:
+) -> tuple[bool, EngineError | None]:
     """Relay one engine's reply as sentences. Returns (said anything, failure or None)."""
     frag_tx, frag_rx = trio.open_memory_channel[str | EndCall](32)
-    failure: str | None = None
+    failure: EngineError | None = None
     said = False
 
     async def produce() -> None:
@@ -67,7 +60,7 @@ async def _stream(
             try:
                 await source.reply(turn, frag_tx)
             except EngineError as exc:
-                failure = str(exc)
+                failure = exc
 
     splitter = SentenceSplitter()
     end: EndCall | None = None

@@ -1,25 +1,23 @@
-"""dialogue: whose turn it is. Prepares, releases, replaces and cancels the agent's replies.
+"""dialogue: the stage that turns what the caller does into what the agent says.
 
-A reply (brain -> tts for one turn) runs in its own cancel scope, with a gate in front of the
-socket. It is *prepared* as soon as a transcript exists, usually at the caller's first pause,
-while the gate is closed; it is *released* when the endpoint is confirmed (``vad.silence_ms``
-of silence, or ``turn.min_silence_ms`` when the words read as a finished sentence); it is
-*cancelled* if the caller goes on. So the reply is never heard before the caller is done,
-and the brain and the first sentence's TTS are hidden inside the endpoint wait.
+Three parts, each its own module, put together here:
 
-While the agent talks, ``bargein.min_speech_ms`` of caller speech cancels the reply and sends
-Twilio ``clear``; the history then keeps only the sentences whose marks came back. Short
-acknowledgements never interrupt and get no answer of their own. hypercorn's
-``TrioSingleTask`` has the same shape as the reply handle: cancel the old one,
-``await nursery.start(...)`` the new one.
+- :class:`~voiced.stages.turns.Turns` decides whose turn it is (pure: events in, actions out);
+- :class:`~voiced.stages.reply.ReplySlot` makes, releases and interrupts the agent's replies;
+- :class:`~voiced.stages.idle.IdleTimer` notices a silent line.
+
+The reply is prepared at the caller's first pause and released at the endpoint, so the brain
+and the first sentence's TTS are hidden inside the endpoint wait; it is never heard before the
+caller is done. While the agent talks, ``bargein.min_speech_ms`` of caller speech cancels the
+reply and sends Twilio ``clear``; the history then keeps only the sentences whose marks came
+back. Everything that ends the call (goodbye, transfer, idle, shutdown, faults) goes through a
+reply whose end mark, once played, hangs up.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import trio
 
@@ -27,331 +25,99 @@ from ..callstate import Call
 from ..config import Config
 from ..conversation import ReplyRecord, parse_mark
 from ..engines.base import Brain, Engines
-from ..errors import EngineError
+from ..errors import Engine, EngineError
 from ..events import (
     Audio,
     DialogueEvent,
     EndCall,
-    Sentence,
-    ShortPause,
-    SpeechConfirmed,
+    EndReason,
     SpeechDiscarded,
     SpeechEnded,
-    SpeechPaused,
-    SpeechResumed,
     SpeechStarted,
     Transcript,
     UserTurn,
 )
 from ..latency import TurnLog
 from ..limits import SummaryLog
-from ..text import normalize
-from ..twilio_rest import TwilioRest
-from ..wire import Clear, Dtmf, Mark
-from .brain import brain, fault_kind
-from .tts import audio_messages, tts
+from ..twilio.rest import TwilioRest
+from ..twilio.wire import Clear, Dtmf, Mark
+from .idle import IdleTimer
+from .reply import ULAW_BYTES_PER_MS, Playout, Reply, ReplySlot, Say
+from .tts import audio_messages
+from .turns import Action, Agent, Drop, Interrupt, Interruption, Prepare, Release, Turns, Unanswered
 
 log = logging.getLogger("voiced.dialogue")
 
-ULAW_BYTES_PER_S = 8000  # 8 kHz, one byte a sample
-
-# Words a sentence does not end on, whatever punctuation Whisper put after them.
-_DANGLING = frozenset({
-    "and", "or", "but", "the", "a", "an", "of", "to", "in", "on", "at", "for", "with", "from",
-    "by", "as", "that", "than", "because", "so", "if", "when", "which", "who", "whose", "my",
-    "your", "our", "their", "his", "her", "its", "is", "are", "was", "were", "be", "been", "ו",
-    "או", "אבל", "של", "את", "עם", "על", "אל", "מ", "ב", "ל", "כי", "אם", "כש", "ש", "אשר", "כמו",
-    "גם", "רק",
-})
-_FINAL_PUNCT = re.compile(r"[.?!…׃]['\")\]]*\s*$")
-
-
-def looks_complete(text: str) -> bool:
-    """A transcript that reads as a finished question or sentence: final punctuation, and not
-    ending on a word that promises more ("and", "the", "של")."""
-    if not _FINAL_PUNCT.search(text) or text.rstrip().endswith("..."):
-        return False
-    words = normalize(text).split()
-    return bool(words) and words[-1] not in _DANGLING
-
-
-class Say:
-    """A brain that says one fixed line (the greeting, a reprompt), optionally ending the call."""
-
-    def __init__(self, text: str, end: EndCall | None = None) -> None:
-        self._text = text
-        self._end = end
-
-    async def reply(self, turn: UserTurn, tx: trio.MemorySendChannel[str | EndCall]) -> None:
-        await tx.send(self._text)
-        if self._end is not None:
-            await tx.send(self._end)
-
-
-@dataclass
-class Reply:
-    record: ReplyRecord
-    turnlog: TurnLog | None
-    gen: int | None  # the caller's speech segment it answers
-    user_text: str = ""
-    idle: bool = False  # a reprompt or idle goodbye: does not count as activity
-    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    gate: trio.Event = field(default_factory=trio.Event)
-    first_audio: trio.Event = field(default_factory=trio.Event)
-    finished: trio.Event = field(default_factory=trio.Event)
-    recorded: bool = False
-
-    @property
-    def playing(self) -> bool:
-        """Still producing audio, or Twilio still has some of it to play."""
-        return not self.finished.is_set() or self.record.pending
-
-
-@dataclass
-class _Pending:
-    """The caller's turn between its first pause and the release of its reply."""
-
-    gen: int
-    transcript: Transcript | None = None
-    short_pause: ShortPause | None = None
-    t_end: float | None = None  # end of the caller's speech, per the VAD
-    t_endpoint: float | None = None
-    reply: Reply | None = None
-
 
 class Dialogue:
-    def __init__(
-        self,
-        nursery: trio.Nursery,
-        tx: trio.MemorySendChannel[Audio | Mark | Clear],
-        engines: Engines,
-        cfg: Config,
-        call: Call,
-        rest: TwilioRest | None,
-    ) -> None:
+    def __init__(self, nursery: trio.Nursery, tx: trio.MemorySendChannel[Audio | Mark | Clear],
+                 engines: Engines, cfg: Config, call: Call, rest: TwilioRest | None) -> None:
         self._nursery = nursery
-        self._tx = tx
         self._engines = engines
         self._cfg = cfg
         self._call = call
         self._rest = rest
         self._script = cfg.brain.script
-        self._count = 0
-        self._turns = 0
-        self.language = cfg.call.language
-        self.current: Reply | None = None  # released: audible or about to be
-        self.pending: _Pending | None = None
-        self.caller_speaking = False
-        # Idle: true while neither side talks; ``quiet_since`` says since when.
-        self.quiet = False
-        self.quiet_since = 0.0
-        self._changed = trio.Event()  # set (and replaced) whenever ``quiet`` changes
-        self._idle_scope: trio.CancelScope | None = None
-        self._backchannels = sorted({normalize(b) for b in cfg.bargein.backchannels}, key=len, reverse=True)
-        self._faults_seen = 0  # call.faults.total when the last turn was recorded
-        self._faulty_turns = 0  # consecutive answered turns that met an engine fault
-        self._faults_before_reply = 0
-        # When the audio sent so far will have finished playing at the caller's end, and the
-        # marks Twilio has yet to echo, in the order sent, with when each is due (see
-        # :meth:`mark_watchdog`).
-        self._play_end = 0.0
-        self._awaiting: dict[str, float] = {}
-        self._mark_sent = trio.Event()
-        self._summary = SummaryLog(log)
-
-    # -- what the caller hears -------------------------------------------------------------
+        self.playout = Playout(tx, cfg.call.mark_slack_s)
+        self.slot = ReplySlot(nursery, self.playout, engines, cfg, call, self._reply_finished)
+        self.turns = Turns(smart_endpoint=cfg.turn.smart_endpoint, bargein=cfg.bargein.enabled,
+                           backchannels=cfg.bargein.backchannels)
+        self.idle = IdleTimer(cfg.idle)
+        self._prepared: Reply | None = None  # the pending caller turn's reply, gate closed
+        self.summary = SummaryLog(log)
 
     def private(self, text: str) -> str:
         """Callers' words and keys as the log may show them (``log.transcripts``)."""
         return text if self._cfg.log.transcripts else f"<{len(text.split())} words>"
 
-    async def _send(self, item: Audio | Mark | Clear) -> None:
-        """Everything the agent sends passes here, so the playout clock knows when each mark
-        should come back."""
-        now = trio.current_time()
-        if isinstance(item, Audio):
-            self._play_end = max(self._play_end, now) + len(item.payload) / ULAW_BYTES_PER_S
-        elif isinstance(item, Mark):
-            self._awaiting[item.name] = max(self._play_end, now) + self._cfg.call.mark_slack_s
-            self._mark_sent.set()
-        else:
-            self._play_end = now  # `clear`: nothing left to play
-        await self._tx.send(item)
+    def line(self, texts: Mapping[str, str]) -> str:
+        """A configured line in the conversation's language, else the line's own."""
+        return texts.get(self.slot.language) or texts.get(self._cfg.call.language) or ""
 
-    async def mark_watchdog(self) -> None:
-        """A mark not echoed ``call.mark_slack_s`` after its audio should have played is taken
-        as played: a peer that never echoes marks would otherwise keep the agent "talking",
-        with the idle and hang-up timers stopped, until ``call.max_duration_s``."""
-        while True:
-            while not self._awaiting:
-                self._mark_sent = trio.Event()
-                await self._mark_sent.wait()
-            name, due = next(iter(self._awaiting.items()))
-            await trio.sleep_until(due)
-            if self._awaiting.pop(name, None) is not None:
-                self._call.stats.marks_assumed += 1
-                self._summary.event(trio.current_time(), "mark",
-                                    f"call {self._call.id}: mark {name} not echoed in time; "
-                                    "taken as played")
-                await self.on_mark(Mark(name))
+    # -- the caller ------------------------------------------------------------------------
 
-    # -- replies -------------------------------------------------------------------------
-
-    async def _run_reply(
-        self, reply: Reply, turn: UserTurn, source: Brain, *, task_status: trio.TaskStatus[None]
-    ) -> None:
-        engines, cfg = self._engines, self._cfg
-        with reply.scope:
-            task_status.started()
-            s_tx, s_rx = trio.open_memory_channel[Sentence | EndCall](4)
-            a_tx, a_rx = trio.open_memory_channel[Audio | Mark](64)
-
-            async def gate() -> None:
-                with a_rx:
-                    await reply.gate.wait()
-                    async for item in a_rx:
-                        if isinstance(item, Audio):
-                            reply.first_audio.set()
-                        await self._send(item)
-
-            faults = self._call.faults
-            async with trio.open_nursery() as inner:
-                inner.start_soon(brain, turn, s_tx, source, engines.fallback, reply.turnlog,
-                                 self._call.id, faults)
-                inner.start_soon(tts, s_rx, a_tx, engines.tts, reply.record, reply.turnlog, cfg.tts,
-                                 cfg.call.send_chunk_ms * 8, self._call.id, faults,
-                                 cfg.brain.script.trouble)
-                inner.start_soon(gate)
-        reply.finished.set()
-        if reply.record.sentences and not reply.scope.cancelled_caught:
-            log.info("call %s reply %d: %s", self._call.id, reply.record.n,
-                     self.private(" ".join(reply.record.sentences)))
-            if reply.gen is not None:
-                await self._count_faults()
-        self._check_quiet()
-
-    async def _count_faults(self) -> None:
-        """After an answered turn: too many turns in a row with an engine fault, and the agent
-        apologises and hangs up rather than keep failing at the caller."""
-        total = self._call.faults.total
-        faulty, self._faults_before_reply = total > self._faults_before_reply, total
-        self._faulty_turns = self._faulty_turns + 1 if faulty else 0
-        if self._faulty_turns >= self._cfg.call.max_faulty_turns:
-            self._faulty_turns = 0
-            log.warning("call %s: %d turns in a row with engine faults (%s); ending the call",
-                        self._call.id, self._cfg.call.max_faulty_turns, self._call.faults.counts)
-            script = self._cfg.brain.script
-            line = f"{self._line(script.trouble)} {self._line(script.goodbye)}"
-            await self.prepare(UserTurn("", self.language), Say(line, EndCall("engine faults")), None)
-
-    def record(self, reply: Reply | None) -> None:
-        """The call record of a reply whose fate is known: what the caller said, what the agent
-        said, what of it the caller heard (marks echoed), the timings and the faults."""
-        if reply is None or reply.recorded or not reply.record.sentences:
+    async def handle(self, ev: DialogueEvent) -> None:
+        if isinstance(ev, Mark):
+            await self.on_mark(ev)
             return
-        reply.recorded = True
-        t = reply.turnlog
-        faults = self._call.faults.total - self._faults_seen
-        self._faults_seen = self._call.faults.total
-        rec = reply.record
-        self._call.record_turn({
-            "n": rec.n,
-            "kind": "turn" if reply.gen is not None else "idle" if reply.idle else "agent",
-            "said": reply.user_text,
-            "language": t.language if t is not None and t.language else self.language,
-            "reply": " ".join(rec.sentences),
-            "heard": " ".join(rec.sentences[: rec.heard]),
-            "barge_in": rec.interrupted,
-            "ms": {k: round(1000 * v, 1) for k, v in t.stages().items()} if t is not None else {},
-            "at_ms": {k: round(1000 * v, 1) for k, v in t.timeline().items()} if t else {},
-            "faults": faults,
-        })
-
-    async def prepare(
-        self, turn: UserTurn, source: Brain, turnlog: TurnLog | None, *,
-        gen: int | None = None, released: bool = True, idle: bool = False,
-    ) -> Reply:
-        """Start a reply; with ``released=False`` its audio waits behind the gate."""
-        self._count += 1
-        reply = Reply(ReplyRecord(self._count), turnlog, gen, turn.text, idle)
-        await self._nursery.start(self._run_reply, reply, turn, source)
-        if released:
-            await self.release(reply)
-        return reply
-
-    async def release(self, reply: Reply) -> None:
-        """Let a prepared reply be heard: it replaces whatever the agent was saying."""
-        if self.current is not None and self.current is not reply:
-            await self.interrupt("replaced")
-        if reply.gen is not None:
-            self._call.conversation.add_user(reply.user_text)
-        self._call.conversation.add_reply(reply.record)
-        self.record(self.current)
-        self.current = reply
-        if not reply.idle:
-            self._activity()
-        reply.gate.set()
-
-    async def interrupt(self, reason: str) -> None:
-        """Cancel the released reply; flush what Twilio has not played of it."""
-        reply, self.current = self.current, None
-        if reply is None:
+        if isinstance(ev, Dtmf):
+            await self._on_dtmf(ev)
             return
-        reply.scope.cancel()
-        if reply.record.pending or (reply.first_audio.is_set() and not reply.finished.is_set()):
-            reply.record.interrupted = True
-            await self._send(Clear())
-            log.info("call %s: reply %d stopped (%s); the caller heard %d of %d sentences",
-                     self._call.id, reply.record.n, reason, reply.record.heard,
-                     len(reply.record.sentences))
-        self.record(reply)
-
-    def _drop_pending(self) -> None:
-        if self.pending is not None and self.pending.reply is not None:
-            self.pending.reply.scope.cancel()
-        self.pending = None
-
-    # -- the caller's turn ---------------------------------------------------------------
-
-    def _is_backchannel(self, text: str) -> bool:
-        """Nothing but acknowledgements ("uh-huh, okay", "כן כן")."""
-        rest = f" {normalize(text)} "
-        if not rest.strip():
-            return False
-        for phrase in self._backchannels:
-            while f" {phrase} " in rest:
-                rest = rest.replace(f" {phrase} ", " ")
-        return not rest.strip()
-
-    async def on_transcript(self, ev: Transcript) -> None:
-        p = self.pending
-        if p is None or p.gen != ev.gen:
-            return  # the caller went on since, or it was noise
-        if p.transcript is not None:
-            if p.transcript.text == ev.text:
-                return
-            # A streaming recognizer revised the words before the reply was heard: redo it.
-            if p.reply is not None:
-                p.reply.scope.cancel()
-                p.reply = None
-            self._turns -= 1
-        p.transcript = ev
-        if ev.error:
-            self._call.faults.add("stt", fault_kind(ev.error))
-        text = ev.text.strip()
-        if not text and not ev.error:
-            log.info("call %s: turn had no words; not answering", self._call.id)
+        if isinstance(ev, SpeechStarted):
+            self.idle.activity()
+        if isinstance(ev, Transcript) and ev.fault is not None:
+            self._call.faults.add(Engine.STT, ev.fault)
+        current = self.slot.current
+        agent = Agent(playing=current is not None and current.playing,
+                      answering=current is not None and current.answers_caller)
+        for action in self.turns.on(ev, agent, trio.current_time()):
+            await self._act(action)
+        if isinstance(ev, SpeechEnded | SpeechDiscarded):
             self._check_quiet()
-            return
-        if self._is_backchannel(text):
-            log.info("call %s: caller said %s (acknowledgement); not answering", self._call.id,
-                     self.private(text))
+
+    async def _act(self, action: Action) -> None:
+        if isinstance(action, Prepare):
+            await self._prepare_answer(action)
+        elif isinstance(action, Release):
+            await self._release_answer(action)
+        elif isinstance(action, Drop):
+            if self._prepared is not None and self._prepared.gen == action.gen:
+                self._prepared.scope.cancel()
+                self._prepared = None
+        elif isinstance(action, Interrupt):
+            if action.why is Interruption.BARGE_IN:
+                self._call.barge_ins += 1
+            await self.slot.interrupt(action.why)
+        elif isinstance(action, Unanswered):
+            log.info("call %s: caller said %s (%s); not answering", self._call.id,
+                     self.private(action.text), action.why)
             self._check_quiet()
-            return
-        self.language = ev.language
-        self._turns += 1
+
+    async def _prepare_answer(self, action: Prepare) -> None:
+        ev, text = action.transcript, action.transcript.text.strip()
+        self.slot.language = ev.language
         turnlog = TurnLog(
-            call=self._call.id, n=self._turns, t_end=ev.t_end, t_stt=ev.t_ready,
+            call=self._call.id, n=action.n, t_end=ev.t_end, t_stt=ev.t_ready,
             stt_compute_s=ev.compute_s, speculative=ev.speculative,
             ws_decode_ms=self._call.stats.take_decode_ms(), transcript=text, language=ev.language,
             t_reply_start=trio.current_time(),
@@ -359,41 +125,69 @@ class Dialogue:
         turn = UserTurn(text, ev.language, history=self._call.conversation.messages())
         # No words but an STT error: the scripted fallback asks the caller again.
         source = self._engines.brain if text else self._engines.fallback
-        p.reply = await self.prepare(turn, source, turnlog, gen=ev.gen, released=False)
-        if p.t_endpoint is not None:
-            await self._confirm(p, p.t_endpoint)
-        elif p.short_pause is not None and self._smart_endpoint(text):
-            await self._confirm(p, trio.current_time())
+        self._prepared = await self.slot.prepare(turn, source, turnlog, gen=action.gen)
 
-    def _smart_endpoint(self, text: str) -> bool:
-        return self._cfg.turn.smart_endpoint and looks_complete(text)
-
-    async def _confirm(self, p: _Pending, t_endpoint: float) -> None:
-        """The caller's turn is over: let its reply be heard."""
-        p.t_endpoint = t_endpoint
-        reply = p.reply
-        if reply is None:
-            return  # released when its transcript arrives
-        self.pending = None
-        if reply.turnlog is not None:
-            reply.turnlog.t_endpoint = t_endpoint
-            if p.t_end is not None:
-                # A streaming recognizer may have spoken before the VAD saw the pause.
-                reply.turnlog.t_end = p.t_end
-            log.info("call %s turn %d caller (%s): %s", self._call.id, reply.turnlog.n,
-                     reply.turnlog.language, self.private(reply.turnlog.transcript))
+    async def _release_answer(self, action: Release) -> None:
+        reply, self._prepared = self._prepared, None
+        if reply is None or reply.gen != action.gen:
+            return
+        t = reply.turnlog
+        if t is not None:
+            t.t_endpoint = action.t_endpoint
+            if action.t_end is not None:
+                t.t_end = action.t_end  # a streaming recogniser may have spoken before the pause
+            log.info("call %s turn %d caller (%s): %s", self._call.id, t.n, t.language,
+                     self.private(t.transcript))
         await self.release(reply)
         if self._cfg.filler.enabled:
             self._nursery.start_soon(self._filler, reply)
+
+    async def _on_dtmf(self, ev: Dtmf) -> None:
+        log.info("call %s: caller pressed %s", self._call.id,
+                 ev.digit if self._cfg.log.transcripts else "a key")
+        turn = UserTurn("", self.slot.language, dtmf=ev.digit,
+                        history=self._call.conversation.messages())
+        self._call.conversation.add_user(f"[pressed {ev.digit}]")
+        await self.say(turn, self._engines.brain)
+
+    # -- the agent -------------------------------------------------------------------------
+
+    async def release(self, reply: Reply) -> None:
+        await self.slot.release(reply)
+        if not reply.idle:
+            self.idle.activity()
+
+    async def say(self, turn: UserTurn, source: Brain, *, idle: bool = False) -> Reply:
+        """A reply heard at once (the greeting, a reprompt, an answer to a key)."""
+        reply = await self.slot.prepare(turn, source, None, idle=idle)
+        await self.release(reply)
+        return reply
+
+    async def say_line(self, texts: Mapping[str, str], end: EndCall | None = None, *,
+                       idle: bool = False) -> None:
+        await self.say(UserTurn("", self.slot.language), Say(self.line(texts), end), idle=idle)
+
+    async def _reply_finished(self, reply: Reply) -> None:
+        if reply.record.sentences and not reply.scope.cancelled_caught:
+            log.info("call %s reply %d: %s", self._call.id, reply.record.n,
+                     self.private(" ".join(reply.record.sentences)))
+            if reply.gen is not None and self._call.faults.turn_answered(
+                    self._cfg.call.max_faulty_turns):
+                log.warning("call %s: %d turns in a row with engine faults (%s); ending the call",
+                            self._call.id, self._cfg.call.max_faulty_turns, self._call.faults.counts)
+                line = f"{self.line(self._script.trouble)} {self.line(self._script.goodbye)}"
+                await self.say(UserTurn("", self.slot.language),
+                               Say(line, EndCall(EndReason.ENGINE_FAULTS)))
+        self._check_quiet()
 
     async def _filler(self, reply: Reply) -> None:
         with trio.move_on_after(self._cfg.filler.after_ms / 1000):
             await reply.first_audio.wait()
             return
-        if reply is not self.current or reply.finished.is_set():
+        if reply is not self.slot.current or reply.finished.is_set():
             return
         log.info("call %s: reply %d not ready; saying the filler", self._call.id, reply.record.n)
-        await self.say_now(self._line(self._script.filler))
+        await self.say_now(self.line(self._script.filler))
 
     async def say_now(self, text: str) -> None:
         """Speak a line straight to the socket, outside any reply (fillers)."""
@@ -402,79 +196,26 @@ class Dialogue:
         async def synth() -> None:
             with a_tx:
                 try:
-                    await self._engines.tts.synthesize(text, self.language, a_tx)
+                    await self._engines.tts.synthesize(text, self.slot.language, a_tx)
                 except EngineError as exc:
                     log.warning("call %s: TTS failed for %r: %s", self._call.id, text, exc)
 
-        chunk = self._cfg.call.send_chunk_ms * 8
+        chunk = self._cfg.call.send_chunk_ms * ULAW_BYTES_PER_MS
         async with trio.open_nursery() as nursery:
             nursery.start_soon(synth)
             async for audio in a_rx:
                 for message in audio_messages(audio, chunk):
-                    await self._send(message)
+                    await self.playout.send(message)
 
-    def _line(self, texts: Mapping[str, str]) -> str:
-        """A configured line in the caller's language, else the line's own."""
-        return texts.get(self.language) or texts.get(self._cfg.call.language) or ""
-
-    async def handle(self, ev: DialogueEvent) -> None:
-        if isinstance(ev, Transcript):
-            await self.on_transcript(ev)
-        elif isinstance(ev, SpeechStarted):
-            self.caller_speaking = True
-            self._activity()
-            self._drop_pending()
-            self.pending = _Pending(ev.gen)
-        elif isinstance(ev, SpeechConfirmed):
-            if self._cfg.bargein.enabled and self.current is not None and self.current.playing:
-                self._call.barge_ins += 1
-                await self.interrupt("barge-in")
-        elif isinstance(ev, SpeechResumed):
-            # The caller went on after a pause. A reply released by the smart endpoint has
-            # cut them off: stop it at once.
-            if self.pending is None and self.current is not None and self.current.gen is not None \
-                    and self.current.playing and self._cfg.bargein.enabled:
-                await self.interrupt("caller resumed")
-            self._drop_pending()
-            self.pending = _Pending(ev.gen)
-        elif isinstance(ev, SpeechPaused):
-            if self.pending is not None and self.pending.gen == ev.gen:
-                self.pending.t_end = ev.t_end
-        elif isinstance(ev, ShortPause):
-            p = self.pending
-            if p is not None and p.gen == ev.gen:
-                p.short_pause = ev
-                p.t_end = ev.t_end
-                if p.transcript is not None and p.reply is not None and \
-                        self._smart_endpoint(p.transcript.text):
-                    await self._confirm(p, ev.t)
-        elif isinstance(ev, SpeechEnded):
-            self.caller_speaking = False
-            p = self.pending
-            if p is not None and p.gen == ev.gen:
-                p.t_end = ev.t_end
-                await self._confirm(p, ev.t_endpoint)
-            self._check_quiet()
-        elif isinstance(ev, SpeechDiscarded):
-            self.caller_speaking = False
-            self._drop_pending()
-            self._check_quiet()
-        elif isinstance(ev, Dtmf):
-            log.info("call %s: caller pressed %s", self._call.id,
-                     ev.digit if self._cfg.log.transcripts else "a key")
-            turn = UserTurn("", self.language, dtmf=ev.digit, history=self._call.conversation.messages())
-            self._call.conversation.add_user(f"[pressed {ev.digit}]")
-            await self.prepare(turn, self._engines.brain, None)
-        elif isinstance(ev, Mark):
-            await self.on_mark(ev)
+    # -- marks: what the caller heard --------------------------------------------------------
 
     async def on_mark(self, ev: Mark) -> None:
-        self._awaiting.pop(ev.name, None)
+        self.playout.echoed(ev.name)
         parsed = parse_mark(ev.name)
         record = self._call.conversation.replies.get(parsed[0]) if parsed else None
         if record is None or parsed is None:
-            self._summary.event(trio.current_time(), "unknown mark",
-                                f"call {self._call.id}: echo of unknown mark {ev.name[:40]!r}")
+            self.summary.event(trio.current_time(), "unknown mark",
+                               f"call {self._call.id}: echo of unknown mark {ev.name[:40]!r}")
             return
         if record.interrupted:
             return  # echoed by our `clear`: flushed, not heard
@@ -482,80 +223,63 @@ class Dialogue:
             await self._end_call(record)
             return
         record.heard = max(record.heard, int(parsed[1]))
-        current = self.current
+        current = self.slot.current
         if current is not None and current.record is record and current.finished.is_set() \
                 and not record.pending:
-            self.record(current)  # played to the end: the turn is complete, on disk now
+            self.slot.record(current)  # played to the end: the turn is complete, on disk now
         self._check_quiet()
 
+    async def mark_late(self, mark: Mark) -> None:
+        self._call.stats.marks_assumed += 1
+        self.summary.event(trio.current_time(), "mark", f"call {self._call.id}: mark "
+                           f"{mark.name} not echoed in time; taken as played")
+        await self.on_mark(mark)
+
     async def _end_call(self, record: ReplyRecord) -> None:
-        call = self._call
+        call, end = self._call, record.end
+        assert end is not None  # only a reply that ends the call sends an end mark
         if self._rest is not None and self._rest.available():
             try:
-                if record.transfer_to:
-                    await self._rest.transfer(call.start.account_sid, call.start.call_sid, record.transfer_to)
+                if end.transfer_to:
+                    await self._rest.transfer(call.start.account_sid, call.start.call_sid,
+                                              end.transfer_to)
                 else:
                     await self._rest.hangup(call.start.account_sid, call.start.call_sid)
             except EngineError as exc:
                 log.warning("call %s: %s; closing the stream instead", call.id, exc)
-        what = f"transferred to {record.transfer_to}" if record.transfer_to else "ended the call"
-        call.hangup(f"the agent {what} ({record.n})")
+        detail = f"to {end.transfer_to}" if end.transfer_to else end.detail
+        call.hangup(end.reason, f"{detail} (reply {record.n})" if detail else f"reply {record.n}")
 
-    # -- silence on the line -------------------------------------------------------------
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
-    def _activity(self) -> None:
-        if self._idle_scope is not None:
-            self._idle_scope.cancel()
-        if self.quiet:
-            self.quiet = False
-            self._notify()
+    # -- silence, time and shutdown -------------------------------------------------------
 
     def _check_quiet(self) -> None:
-        agent_quiet = self.current is None or not self.current.playing
-        p = self.pending
-        awaiting_answer = p is not None and p.t_endpoint is not None and p.transcript is None
-        if agent_quiet and not self.caller_speaking and not awaiting_answer and not self.quiet:
-            self.quiet = True
-            self.quiet_since = trio.current_time()
-            self._notify()
+        current = self.slot.current
+        agent_quiet = current is None or not current.playing
+        if agent_quiet and not self.turns.caller_speaking and not self.turns.awaiting_answer:
+            self.idle.quiet_now()
 
-    async def idle_loop(self) -> None:
-        idle = self._cfg.idle
-        while True:
-            while not self.quiet:
-                await self._changed.wait()
-            since = self.quiet_since
-            with trio.CancelScope() as self._idle_scope:
-                await trio.sleep_until(since + idle.reprompt_s)
-                log.info("call %s: caller silent for %.0fs, reprompting", self._call.id, idle.reprompt_s)
-                await self.prepare(UserTurn("", self.language), Say(self._line(self._script.reprompt)),
-                                   None, idle=True)
-                await trio.sleep_until(since + idle.hangup_s)
-                log.info("call %s: caller silent for %.0fs, hanging up", self._call.id, idle.hangup_s)
-                await self.goodbye("idle")
-                return
+    async def reprompt(self) -> None:
+        log.info("call %s: caller silent for %.0fs, reprompting", self._call.id,
+                 self._cfg.idle.reprompt_s)
+        await self.say_line(self._script.reprompt, idle=True)
 
-    async def goodbye(self, reason: str) -> None:
-        """Say the goodbye line, then end the call once Twilio has played it."""
-        await self.prepare(UserTurn("", self.language),
-                           Say(self._line(self._script.goodbye), EndCall(reason)), None, idle=True)
+    async def idle_goodbye(self) -> None:
+        log.info("call %s: caller silent for %.0fs, hanging up", self._call.id,
+                 self._cfg.idle.hangup_s)
+        await self.say_line(self._script.goodbye, EndCall(EndReason.IDLE), idle=True)
 
     async def goodbye_when_asked(self) -> None:
         """The daemon is shutting down: end the call the way a person would."""
         await self._call.goodbye.wait()
         log.info("call %s: asked to end (%s); saying goodbye", self._call.id, self._call.ended_by)
-        self._drop_pending()
-        line = self._line(self._cfg.brain.script.goodbye)
-        await self.prepare(UserTurn("", self.language), Say(line, EndCall("shutdown")), None)
+        for action in self.turns.on_goodbye():
+            await self._act(action)
+        await self.say_line(self._script.goodbye, EndCall(EndReason.SHUTDOWN))
 
     async def max_duration(self) -> None:
         await trio.sleep(self._cfg.call.max_duration_s)
         log.info("call %s: reached call.max_duration_s, saying goodbye", self._call.id)
-        await self.goodbye("max duration")
+        await self.say_line(self._script.goodbye, EndCall(EndReason.MAX_DURATION), idle=True)
 
 
 async def dialogue(
@@ -569,15 +293,15 @@ async def dialogue(
     with rx, tx:
         async with trio.open_nursery() as nursery:
             d = Dialogue(nursery, tx, engines, cfg, call, rest)
-            await d.prepare(UserTurn("", cfg.call.language), Say(d._line(cfg.brain.script.greeting)), None)
-            nursery.start_soon(d.idle_loop)
+            await d.say_line(cfg.brain.script.greeting)
+            nursery.start_soon(d.idle.run, d.reprompt, d.idle_goodbye)
             nursery.start_soon(d.max_duration)
             nursery.start_soon(d.goodbye_when_asked)
-            nursery.start_soon(d.mark_watchdog)
+            nursery.start_soon(d.playout.watchdog, d.mark_late)
             try:
                 async for event in rx:
                     await d.handle(event)
             finally:
-                d.record(d.current)  # the last turn, however the call ends
-                d._summary.flush(trio.current_time())
+                d.slot.record(d.slot.current)  # the last turn, however the call ends
+                d.summary.flush(trio.current_time())
             nursery.cancel_scope.cancel()

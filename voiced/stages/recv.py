@@ -14,32 +14,16 @@ from dataclasses import dataclass, field
 
 import trio
 
-from ..audio import FRAME_BYTES_PCM, ulaw_decode
+from ..audio import FRAME_BYTES_ULAW
+from ..callstate import RecvStats
 from ..config import CallConfig, FloodConfig
 from ..errors import CallClosed, FloodError, ProtocolError
 from ..events import DialogueEvent, Frame
 from ..limits import SummaryLog, TokenBucket
-from ..socket import MessageSocket
-from ..wire import Dtmf, Mark, Media, Start, Stop, parse_inbound
+from ..twilio.socket import MessageSocket
+from ..twilio.wire import Dtmf, Mark, Media, Start, Stop, parse_inbound
 
 log = logging.getLogger("voiced.recv")
-
-
-@dataclass
-class RecvStats:
-    frames: int = 0
-    dropped: int = 0
-    bad_messages: int = 0
-    decode_s: float = 0.0
-    decode_n: int = 0
-    stop_seen: bool = False
-    marks_assumed: int = 0  # marks never echoed, taken as played (dialogue's watchdog)
-
-    def take_decode_ms(self) -> float:
-        """Mean message decode time since the last call, for the per-turn latency line."""
-        mean = 1000 * self.decode_s / self.decode_n if self.decode_n else 0.0
-        self.decode_s, self.decode_n = 0.0, 0
-        return mean
 
 
 @dataclass
@@ -48,12 +32,12 @@ class _Reframer:
 
     buf: bytearray = field(default_factory=bytearray)
 
-    def push(self, pcm: bytes) -> list[bytes]:
-        self.buf += pcm
+    def push(self, ulaw: bytes) -> list[bytes]:
+        self.buf += ulaw
         out = []
-        while len(self.buf) >= FRAME_BYTES_PCM:
-            out.append(bytes(self.buf[:FRAME_BYTES_PCM]))
-            del self.buf[:FRAME_BYTES_PCM]
+        while len(self.buf) >= FRAME_BYTES_ULAW:
+            out.append(bytes(self.buf[:FRAME_BYTES_ULAW]))
+            del self.buf[:FRAME_BYTES_ULAW]
         return out
 
 
@@ -123,9 +107,9 @@ async def _receive(ws: MessageSocket, audio_tx: trio.MemorySendChannel[Frame],
             kind = type(msg).__name__.lower()
             raise FloodError(f"{kind} flood: over {bucket.rate:g} a second (burst {bucket.burst:g})")
         if isinstance(msg, Media):
-            for pcm in reframer.push(ulaw_decode(msg.payload).tobytes()):
+            for ulaw in reframer.push(msg.payload):
                 stats.frames += 1
-                dropped = push_latest(audio_tx, audio_drop, Frame(pcm, now, seq))
+                dropped = push_latest(audio_tx, audio_drop, Frame.decode(ulaw, now, seq))
                 seq += 1
                 if dropped:
                     stats.dropped += dropped

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import trio
 
 from ..errors import CallClosed
-from ..events import Audio
-from ..socket import MessageSocket
-from ..wire import Clear, Mark, Media, outbound
+from ..events import Audio, EndReason
+from ..twilio.socket import MessageSocket
+from ..twilio.wire import Clear, Mark, Media, outbound
 
 log = logging.getLogger("voiced.send")
 
@@ -19,7 +19,7 @@ async def send(
     rx: trio.MemoryReceiveChannel[Audio | Mark | Clear],
     ws: MessageSocket,
     stream_sid: str,
-    hangup: Callable[[str], None],
+    hangup: Callable[[EndReason, str], None],
 ) -> None:
     with rx:
         async for item in rx:
@@ -32,5 +32,5 @@ async def send(
             try:
                 await ws.send(text)
             except CallClosed:
-                hangup("socket closed while sending")
+                hangup(EndReason.DROPPED, "socket closed while sending")
                 return

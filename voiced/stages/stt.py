@@ -18,7 +18,7 @@ import trio
 from ..audio import FRAME_MS
 from ..config import SttConfig, VadConfig
 from ..engines.base import SpeechToText
-from ..errors import EngineError
+from ..errors import EngineError, FaultKind
 from ..events import (
     DialogueEvent,
     Frame,
@@ -46,17 +46,31 @@ class _Job:
     done: trio.Event = field(default_factory=trio.Event)
     result: Recognition | None = None
     error: str = ""
+    fault: FaultKind | None = None
 
     async def run(self, engine: SpeechToText, languages: Sequence[str], timeout_s: float) -> None:
         try:
             with self.scope, trio.fail_after(timeout_s):
                 self.result = await engine.transcribe(self.audio, languages)
-        except trio.TooSlowError:
-            self.error = f"STT gave no result within {timeout_s:.1f}s"
+        except trio.TooSlowError as exc:
+            self.error, self.fault = f"STT gave no result within {timeout_s:.1f}s", FaultKind.of(exc)
         except EngineError as exc:
-            self.error = f"STT failed: {exc}"
+            self.error, self.fault = f"STT failed: {exc}", FaultKind.of(exc)
         finally:
             self.done.set()
+
+
+@dataclass(frozen=True)
+class BatchRecognizer:
+    """A batch recogniser (Whisper, the Whisper API) as a call's STT stage
+    (:class:`voiced.engines.base.Recognizer`)."""
+
+    engine: SpeechToText
+
+    async def __call__(self, rx: trio.MemoryReceiveChannel[Frame | VadEvent],
+                       tx: trio.MemorySendChannel[DialogueEvent], cfg: SttConfig,
+                       vad_cfg: VadConfig, languages: Sequence[str], call_id: str) -> None:
+        await stt(rx, tx, self.engine, cfg, vad_cfg, languages, call_id)
 
 
 async def stt(
@@ -93,6 +107,7 @@ async def stt(
                     compute_s=r.compute_s if r else 0.0,
                     speculative=speculative,
                     error=job.error,
+                    fault=job.fault,
                 )
             )
 

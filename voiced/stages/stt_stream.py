@@ -18,14 +18,13 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import trio
 
-from ..audio import FRAME_MS, RATE, ulaw_encode
+from ..audio import FRAME_MS, RATE
 from ..config import SttConfig, VadConfig
-from ..errors import EngineError
+from ..errors import EngineError, FaultKind
 from ..events import (
     DialogueEvent,
     EarlyPause,
@@ -41,15 +40,10 @@ from ..events import (
 )
 from ..lang import from_google
 
+if TYPE_CHECKING:
+    from ..engines.google import GoogleSpeech
+
 log = logging.getLogger("voiced.stt.google")
-
-
-class GoogleSpeech:
-    """The process-wide client and the limiter its stream threads share."""
-
-    def __init__(self, client: Any, max_streams: int) -> None:
-        self.client = client
-        self.limiter = trio.CapacityLimiter(max_streams)
 
 
 @dataclass
@@ -110,30 +104,95 @@ class _Words:
         return " ".join(w.strip() for w in words if w.strip())
 
 
-async def stream_stt(
-    rx: trio.MemoryReceiveChannel[Frame | VadEvent],
-    tx: trio.MemorySendChannel[DialogueEvent],
-    engine: GoogleSpeech,
-    cfg: SttConfig,
-    vad_cfg: VadConfig,
-    languages: Sequence[str],
-    call_id: str,
-) -> None:
-    from ..engines.google import GoogleStream
+@dataclass(frozen=True)
+class StreamingRecognizer:
+    """Google's streaming recogniser as a call's STT stage (:class:`voiced.engines.base.Recognizer`)."""
 
-    gcfg = cfg.google
-    batch_frames = max(1, gcfg.batch_ms // FRAME_MS)
-    feeder = _Feeder()
-    words = _Words()
-    resp_tx, resp_rx = trio.open_memory_channel[tuple[int, Any]](64)
-    current = _Stream()
-    state = _Turn(language=languages[0])
+    speech: GoogleSpeech
 
-    async def run_streams() -> None:
+    async def __call__(self, rx: trio.MemoryReceiveChannel[Frame | VadEvent],
+                       tx: trio.MemorySendChannel[DialogueEvent], cfg: SttConfig,
+                       vad_cfg: VadConfig, languages: Sequence[str], call_id: str) -> None:
+        with rx, tx:
+            await _StreamingCall(self.speech, tx, cfg, vad_cfg, languages, call_id).run(rx)
+
+
+class _StreamingCall:
+    """One call's recognition: the stream(s) to Google, their results, and the VAD's events
+    that say when a turn starts, pauses and ends."""
+
+    def __init__(self, speech: GoogleSpeech, tx: trio.MemorySendChannel[DialogueEvent],
+                 cfg: SttConfig, vad_cfg: VadConfig, languages: Sequence[str], call_id: str) -> None:
+        self.speech = speech
+        self.tx = tx
+        self.gcfg = cfg.google
+        self.preroll_s = vad_cfg.preroll_ms / 1000
+        self.languages = tuple(languages)
+        self.call_id = call_id
+        self.batch_frames = max(1, self.gcfg.batch_ms // FRAME_MS)
+        self.feeder = _Feeder()
+        self.words = _Words()
+        self.current = _Stream()
+        self.state = _Turn(language=self.languages[0])
+        self.resp_tx, self.resp_rx = trio.open_memory_channel[tuple[int, Any]](64)
+
+    async def run(self, rx: trio.MemoryReceiveChannel[Frame | VadEvent]) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.run_streams)
+            nursery.start_soon(self.results)
+            batch: list[bytes] = []
+            async for item in rx:
+                if isinstance(item, Frame):
+                    # Google takes mu-law: the frames' own bytes from Twilio, not re-encoded.
+                    batch.append(item.ulaw)
+                    if len(batch) >= self.batch_frames:
+                        self.feed(b"".join(batch))
+                        batch.clear()
+                    continue
+                await self.on_event(item, nursery)
+                await self.tx.send(item)
+            nursery.cancel_scope.cancel()
+
+    def feed(self, chunk: bytes) -> None:
+        feeder, current = self.feeder, self.current
+        feeder.unacked.append((feeder.sent_s, chunk))
+        feeder.sent_s += len(chunk) / RATE
+        if current.stream is not None:
+            current.stream.send(chunk)
+        if feeder.sent_s - feeder.stream_start_s >= self.gcfg.streaming_limit_s \
+                and current.scope is not None:
+            current.scope.cancel()  # Google ends streams at ~305 s: restart before it does
+
+    async def on_event(self, item: VadEvent, nursery: trio.Nursery) -> None:
+        state, words = self.state, self.words
+        if isinstance(item, SpeechStarted):
+            words.turn_start_s = max(0.0, self.feeder.sent_s - self.preroll_s)
+            words.interim = ""
+            state.gen, state.ended, state.emitted = item.gen, False, None
+            state.onset, state.first_partial = item.t, False
+        elif isinstance(item, EarlyPause | SpeechPaused):
+            state.gen, state.t_end = item.gen, item.t_end
+            await self.emit()
+        elif isinstance(item, SpeechResumed):
+            state.gen, state.emitted = item.gen, None
+        elif isinstance(item, SpeechEnded):
+            state.gen, state.ended, state.t_end = item.gen, True, item.t_end
+            log.info("call %s [ΔSTT] final text %s at the endpoint", self.call_id,
+                     "ready" if words.text() else "not yet")
+            await self.emit()
+            if state.emitted is None:
+                nursery.start_soon(self.no_words_watch, item.gen)
+        elif isinstance(item, SpeechDiscarded):
+            state.gen, state.ended = None, False
+
+    async def run_streams(self) -> None:
+        from ..engines.google import GoogleStream
+
+        feeder, current = self.feeder, self.current
         failures = 0
         while True:
             current.id += 1
-            stream = GoogleStream(engine.client, gcfg, languages, current.id)
+            stream = GoogleStream(self.speech.client, self.gcfg, self.languages, current.id)
             feeder.stream_start_s = feeder.unacked[0][0] if feeder.unacked else feeder.sent_s
             for _, chunk in feeder.unacked:
                 stream.send(chunk)
@@ -141,112 +200,69 @@ async def stream_stt(
             with trio.CancelScope() as scope:
                 current.scope = scope
                 try:
-                    await stream.run(resp_tx, engine.limiter)
+                    await stream.run(self.resp_tx, self.speech.limiter)
                     failures = 0
                 except EngineError as exc:
                     failures += 1
-                    log.warning("call %s: %s; restarting the stream", call_id, exc)
+                    log.warning("call %s: %s; restarting the stream", self.call_id, exc)
                     await trio.sleep(min(2.0, 0.1 * 2**failures))
             if scope.cancelled_caught:
                 log.info("call %s: Google STT stream restarted after %.0fs of audio, replaying "
-                         "%.2fs", call_id, feeder.sent_s - feeder.stream_start_s,
+                         "%.2fs", self.call_id, feeder.sent_s - feeder.stream_start_s,
                          sum(len(c) for _, c in feeder.unacked) / RATE)
 
-    async def emit() -> None:
-        text = words.text()
+    async def emit(self) -> None:
+        text = self.words.text()
+        state = self.state
         gen = state.gen
         if gen is None or not text or text == state.emitted:
             return
         state.emitted = text
-        await tx.send(Transcript(text=text, language=state.language, gen=gen, t_end=state.t_end,
-                                 t_ready=trio.current_time(), compute_s=0.0,
-                                 speculative=not state.ended))
+        await self.tx.send(Transcript(text=text, language=state.language, gen=gen,
+                                      t_end=state.t_end, t_ready=trio.current_time(),
+                                      compute_s=0.0, speculative=not state.ended))
 
-    async def no_words_watch(gen: int) -> None:
-        await trio.sleep(gcfg.final_timeout_ms / 1000)
+    async def no_words_watch(self, gen: int) -> None:
+        state = self.state
+        await trio.sleep(self.gcfg.final_timeout_ms / 1000)
         if state.gen == gen and state.emitted is None:
-            log.warning("call %s: no words from Google STT %.1fs after the endpoint", call_id,
-                        gcfg.final_timeout_ms / 1000)
+            log.warning("call %s: no words from Google STT %.1fs after the endpoint", self.call_id,
+                        self.gcfg.final_timeout_ms / 1000)
             state.emitted = ""
-            await tx.send(Transcript(text="", language=state.language, gen=gen, t_end=state.t_end,
-                                     t_ready=trio.current_time(), compute_s=0.0, speculative=False,
-                                     error="no result from the recognizer"))
+            await self.tx.send(Transcript(
+                text="", language=state.language, gen=gen, t_end=state.t_end,
+                t_ready=trio.current_time(), compute_s=0.0, speculative=False,
+                error="no result from the recognizer", fault=FaultKind.TIMEOUT))
 
-    async def results() -> None:
-        async for stream_id, response in resp_rx:
-            if stream_id != current.id:
+    async def results(self) -> None:
+        async for stream_id, response in self.resp_rx:
+            if stream_id != self.current.id:
                 continue  # a straggler from a stream we restarted
             for result in response.results:
-                if not result.alternatives:
-                    continue
-                text = result.alternatives[0].transcript
-                if result.language_code and from_google(result.language_code) in languages:
-                    state.language = from_google(result.language_code)
-                if result.is_final:
-                    end_s = feeder.stream_start_s + result.result_end_time.total_seconds()
-                    words.finals.append((end_s, text))
-                    words.interim = ""
-                    feeder.acked(end_s)
-                    # A final is Google's own guess that a phrase ended: a good moment to
-                    # prepare the reply, often before our VAD's pause. A revision replaces it.
-                    await emit()
-                else:
-                    words.interim = text
-                    now = trio.current_time()
-                    if not state.first_partial and state.gen is not None:
-                        state.first_partial = True
-                        log.info("call %s [ΔSTT] first partial %.0fms after speech onset", call_id,
-                                 1000 * (now - state.onset))
-                    if now - state.last_partial >= gcfg.partial_debounce_ms / 1000:
-                        state.last_partial = now
-                        await tx.send(Partial(words.text(), state.gen or 0, now))
-                break  # the first result is the one that matters; the rest are less stable
+                if result.alternatives:
+                    await self.result(result)
+                    break  # the first result is the one that matters; the rest are less stable
 
-    with rx, tx:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(run_streams)
-            nursery.start_soon(results)
-            batch: list[np.ndarray] = []
-            async for item in rx:
-                if isinstance(item, Frame):
-                    batch.append(np.frombuffer(item.pcm, dtype="<i2"))
-                    if len(batch) >= batch_frames:
-                        chunk = ulaw_encode(np.concatenate(batch))
-                        batch.clear()
-                        feeder.unacked.append((feeder.sent_s, chunk))
-                        feeder.sent_s += len(chunk) / RATE
-                        if current.stream is not None:
-                            current.stream.send(chunk)
-                        if feeder.sent_s - feeder.stream_start_s >= gcfg.streaming_limit_s \
-                                and current.scope is not None:
-                            current.scope.cancel()
-                    continue
-                if isinstance(item, SpeechStarted):
-                    words.turn_start_s = max(0.0, feeder.sent_s - vad_cfg.preroll_ms / 1000)
-                    words.interim = ""
-                    state.gen = item.gen
-                    state.ended = False
-                    state.emitted = None
-                    state.onset = item.t
-                    state.first_partial = False
-                elif isinstance(item, EarlyPause | SpeechPaused):
-                    state.gen = item.gen
-                    state.t_end = item.t_end
-                    await emit()
-                elif isinstance(item, SpeechResumed):
-                    state.gen = item.gen
-                    state.emitted = None
-                elif isinstance(item, SpeechEnded):
-                    state.gen = item.gen
-                    state.ended = True
-                    state.t_end = item.t_end
-                    log.info("call %s [ΔSTT] final text %s at the endpoint", call_id,
-                             "ready" if words.text() else "not yet")
-                    await emit()
-                    if state.emitted is None:
-                        nursery.start_soon(no_words_watch, item.gen)
-                elif isinstance(item, SpeechDiscarded):
-                    state.gen = None
-                    state.ended = False
-                await tx.send(item)
-            nursery.cancel_scope.cancel()
+    async def result(self, result: Any) -> None:
+        state, words = self.state, self.words
+        text = result.alternatives[0].transcript
+        if result.language_code and from_google(result.language_code) in self.languages:
+            state.language = from_google(result.language_code)
+        if result.is_final:
+            end_s = self.feeder.stream_start_s + result.result_end_time.total_seconds()
+            words.finals.append((end_s, text))
+            words.interim = ""
+            self.feeder.acked(end_s)
+            # A final is Google's own guess that a phrase ended: a good moment to prepare the
+            # reply, often before our VAD's pause. A revision replaces it.
+            await self.emit()
+            return
+        words.interim = text
+        now = trio.current_time()
+        if not state.first_partial and state.gen is not None:
+            state.first_partial = True
+            log.info("call %s [ΔSTT] first partial %.0fms after speech onset", self.call_id,
+                     1000 * (now - state.onset))
+        if now - state.last_partial >= self.gcfg.partial_debounce_ms / 1000:
+            state.last_partial = now
+            await self.tx.send(Partial(words.text(), state.gen or 0, now))

@@ -16,10 +16,10 @@ from ..callstate import Faults
 from ..config import TtsConfig
 from ..conversation import ReplyRecord
 from ..engines.base import TextToSpeech
-from ..errors import EngineError
+from ..errors import Engine, EngineError, FaultKind
 from ..events import Audio, EndCall, Sentence
 from ..latency import TurnLog
-from ..wire import Mark
+from ..twilio.wire import Mark
 
 log = logging.getLogger("voiced.tts")
 
@@ -46,7 +46,7 @@ async def tts(
     with rx, tx:
         async for item in rx:
             if isinstance(item, EndCall):
-                await tx.send(Mark(record.end_mark(item.transfer_to)))
+                await tx.send(Mark(record.end_mark(item)))
                 continue
             t0 = trio.current_time()
             audio_tx, audio_rx = trio.open_memory_channel[bytes](8)
@@ -60,14 +60,12 @@ async def tts(
                         with trio.fail_after(cfg.timeout_s):
                             await engine.synthesize(text, language, audio_tx)
                         return
-                    except trio.TooSlowError:
-                        log.warning("call %s: TTS timed out after %.1fs", call_id, cfg.timeout_s)
-                        kind = "timeout"
-                    except EngineError as exc:
-                        log.warning("call %s: TTS failed: %s", call_id, exc)
-                        kind = "error"
+                    except (trio.TooSlowError, EngineError) as exc:
+                        kind = FaultKind.of(exc)
+                        log.warning("call %s: TTS %s: %s", call_id, kind,
+                                    exc or f"no audio within {cfg.timeout_s:.1f}s")
                     if faults is not None:
-                        faults.add("tts", kind)
+                        faults.add(Engine.TTS, kind)
                     nonlocal troubled
                     line = (trouble or {}).get(language, "")
                     if line and line != text and not troubled:

@@ -11,9 +11,9 @@ from typing import Any
 import trio
 from quart.testing.connections import WebsocketDisconnectError
 
-from ..audio import frames as split
-from ..audio import ulaw_encode
-from ..wire import Connected, Media, Outbound, Start, Stop, inbound, parse_outbound
+from ...audio import frames as split
+from ...audio import ulaw_encode
+from ...twilio.wire import Connected, Media, Outbound, Start, Stop, inbound, parse_outbound
 from .fakes import tone
 from .peer import STREAM_SID
 

@@ -1,4 +1,4 @@
-"""Emulated callers as a process of their own: ``python -m voiced.loadgen``.
+"""Emulated callers as a process of their own: ``python -m voiced.lab.loadgen``.
 
 Twilio's side of a call costs CPU too (a JSON message every 20 ms each way, a playback buffer
 ticking in real time). Under load, callers in the daemon's own process would be charged to
@@ -17,12 +17,9 @@ from pathlib import Path
 
 import trio
 
-from .bench import CallStats, corpus_files, one_call
+from .callers import TOKEN_ENV, CallStats, one_call
+from .corpus import corpus_files
 from .dial import DialOptions, Utterance
-
-# The auth token the handshakes are signed with: from the environment, not the command line
-# (which any user of the machine can read).
-TOKEN_ENV = "VOICED_LOADGEN_TOKEN"
 
 
 async def run_callers(args: argparse.Namespace) -> CallStats:
@@ -48,7 +45,7 @@ async def run_callers(args: argparse.Namespace) -> CallStats:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m voiced.loadgen")
+    parser = argparse.ArgumentParser(prog="python -m voiced.lab.loadgen")
     parser.add_argument("--url", required=True, help="the daemon's media WebSocket URL")
     parser.add_argument("--signed-url", default="", help="the wss:// URL Twilio would sign")
     parser.add_argument("--signed-voice-url", default="",

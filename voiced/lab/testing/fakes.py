@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import trio
 
-from ..audio import RATE, ulaw_encode
-from ..config import Config
-from ..engines.base import Brain, Engines
-from ..engines.scripted import ScriptedBrain
-from ..engines.vad import EnergyClassifier
-from ..events import EndCall, Recognition, UserTurn
+from ...audio import RATE, ulaw_encode
+from ...config import Config
+from ...engines.base import Brain, Engines
+from ...engines.scripted import ScriptedBrain
+from ...engines.vad import EnergyClassifier
+from ...events import EndCall, Recognition, UserTurn
+from ...stages.stt import BatchRecognizer
 
 
 def tone(ms: int, amplitude: int = 8000, freq: float = 440.0) -> np.ndarray:
@@ -102,7 +103,7 @@ def fake_engines(
 ) -> Engines:
     scripted = ScriptedBrain(cfg.brain.script, cfg.call.language)
     return Engines(
-        stt=stt or FakeSTT(),
+        stt=BatchRecognizer(stt or FakeSTT()),
         brain=brain or scripted,
         tts=tts or FakeTTS(),
         fallback=scripted,

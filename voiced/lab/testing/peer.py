@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 import trio
 
-from ..audio import FRAME_SAMPLES, SILENT_FRAME_ULAW, frames, ulaw_encode
-from ..config import Config
+from ...audio import FRAME_SAMPLES, SILENT_FRAME_ULAW, frames, ulaw_encode
+from ...config import Config
+from ...errors import CallClosed
+from ...twilio.socket import MemorySocket
+from ...twilio.wire import Clear, Connected, Inbound, Mark, Media, Start, Stop, inbound, parse_outbound
 from ..dial import Playback
 from ..dial import voice_form as dial_voice_form
-from ..errors import CallClosed
-from ..socket import MemorySocket
-from ..wire import Clear, Connected, Inbound, Mark, Media, Start, Stop, inbound, parse_outbound
 
 STREAM_SID = "MZ00000000000000000000000000000001"
 CALL_SID = "CA00000000000000000000000000000001"
@@ -137,7 +137,7 @@ class TwilioPeer:
 
 def voice_form(call_sid: str = CALL_SID, account_sid: str = ACCOUNT_SID,
                caller: str = "+972500000000") -> dict[str, str]:
-    """:func:`voiced.dial.voice_form` for this peer's call."""
+    """:func:`voiced.lab.dial.voice_form` for this peer's call."""
     return dial_voice_form(call_sid, account_sid, caller)
 
 
@@ -147,8 +147,8 @@ async def webhook_start(client: Any, cfg: Config, auth_token: str | None = None,
     """Twilio's first step through quart's test client: POST the voice webhook (signed when
     ``auth_token`` is given) and build the ``start`` its ``<Stream>`` leads to, stream token
     included. Fails the test if the webhook answers anything but a stream."""
+    from ...twilio.signature import HEADER, sign
     from ..dial import stream_parameters
-    from ..signature import HEADER, sign
 
     form = voice_form(call_sid, account_sid, caller)
     headers = {}

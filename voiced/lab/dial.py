@@ -23,7 +23,7 @@ import numpy as np
 import trio
 import webrtcvad
 
-from .audio import (
+from ..audio import (
     FRAME_SAMPLES,
     RATE,
     SILENT_FRAME_ULAW,
@@ -34,11 +34,11 @@ from .audio import (
     ulaw_decode,
     ulaw_encode,
 )
-from .errors import CallClosed, ProtocolError
-from .socket import MessageSocket
-from .wire import Clear, Connected, Mark, Media, Start, Stop, inbound, parse_outbound
+from ..errors import CallClosed, ProtocolError
+from ..twilio.socket import MessageSocket
+from ..twilio.wire import Clear, Connected, Mark, Media, Start, Stop, inbound, parse_outbound
 
-log = logging.getLogger("voiced.dial")
+log = logging.getLogger("voiced.lab.dial")
 
 TICK = FRAME_SAMPLES / RATE  # 20 ms
 AUDIBLE_DBFS = -50.0
@@ -96,7 +96,7 @@ class DialResult:
     max_gap_ms: int = 0
 
     def write_wav(self, path: str | Path) -> None:
-        from .audio import write_wav
+        from ..audio import write_wav
 
         caller = np.concatenate(self.caller_audio) if self.caller_audio else np.zeros(0, np.int16)
         agent = np.concatenate(self.agent_audio) if self.agent_audio else np.zeros(0, np.int16)
@@ -173,7 +173,7 @@ class DialOptions:
     signed_voice_url: str = ""
     # Keep both sides' audio for ``DialResult.write_wav``; load benchmarks do without.
     record_audio: bool = True
-    # The call as the voice webhook answered it (:func:`voiced.runner.place_call`): its
+    # The call as the voice webhook answered it (:func:`voiced.lab.runner.place_call`): its
     # ids and the <Stream>'s parameters, the stream token among them. Empty: made up here.
     call_sid: str = ""
     account_sid: str = ""

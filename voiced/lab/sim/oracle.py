@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..audio import FRAME_SAMPLES, frames, ulaw_decode
+from ...audio import FRAME_SAMPLES, frames, ulaw_decode
 from ..dial import Utterance
-from .google_server import VOICED_RMS
+from .google import VOICED_RMS
 
 _PROBE = 40  # samples matched to place a stretch of audio: 5 ms is unique in speech
 _END_PUNCT = re.compile(r"[.?!…]['\")\]]*$")
@@ -34,7 +34,7 @@ class _Known:
 
 
 class CorpusOracle:
-    """``words_for`` for :class:`~voiced.testing.google_server.FakeGoogle`."""
+    """``words_for`` for :class:`~voiced.lab.sim.google.FakeGoogle`."""
 
     def __init__(self, utterances: list[tuple[Utterance, str]]) -> None:
         self._known: list[_Known] = []

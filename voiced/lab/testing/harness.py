@@ -11,9 +11,9 @@ from voiced.call import run_call
 from voiced.callstate import Call, CallObserver
 from voiced.config import Config
 from voiced.engines.base import Engines
-from voiced.socket import memory_socket_pair
-from voiced.testing.peer import CALL_SID, TwilioPeer
-from voiced.twilio_rest import TwilioRest
+from voiced.lab.testing.peer import CALL_SID, TwilioPeer
+from voiced.twilio.rest import TwilioRest
+from voiced.twilio.socket import memory_socket_pair
 
 
 def voiced_tasks() -> list[str]:

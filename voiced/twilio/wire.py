@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ProtocolError
+from ..errors import ProtocolError
 
 # Twilio sends 20 ms (160 byte) frames; we accept up to a second in one message.
 MAX_MEDIA_BYTES = 8000

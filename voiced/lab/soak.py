@@ -20,11 +20,13 @@ from typing import Any
 
 import trio
 
-from .bench import CallStats, caller_processes, machine, merge, sim_engines
-from .config import Config
+from ..config import Config
+from ..metrics import Metrics
+from .callers import CallStats, caller_processes, merge
 from .dial import DialOptions
-from .metrics import Metrics
 from .runner import local_daemon, signed_options
+from .sim.servers import sim_engines
+from .stats import machine
 
 # Trio keeps an idle worker thread for 10 s in case another call wants it; a sample taken
 # sooner would count threads that are about to go.

@@ -25,12 +25,12 @@ from typing import Any
 import trio
 from hypercorn.trio import serve
 
-from .audio import SILENT_FRAME_ULAW, ulaw_decode
-from .bench import cpu_seconds, machine, percentile
-from .config import Config
-from .errors import ProtocolError
-from .server import hypercorn_config
-from .wire import Media, Start, Stop, inbound, parse_inbound
+from ..audio import SILENT_FRAME_ULAW, ulaw_decode
+from ..config import Config
+from ..errors import ProtocolError
+from ..server import hypercorn_config
+from ..twilio.wire import Media, Start, Stop, inbound, parse_inbound
+from .stats import cpu_seconds, machine, percentile
 
 FRAME_S = 0.02
 
@@ -126,7 +126,7 @@ async def bench_transport(cfg: Config, args: argparse.Namespace) -> dict[str, An
         binds = await nursery.start(partial(serve, receiver, hc, shutdown_trigger=shutdown.wait))
         url = binds[0].replace("http://", "ws://") + cfg.server.media_path
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
-            await trio.run_process([sys.executable, "-m", "voiced.bench_transport", "--url", url,
+            await trio.run_process([sys.executable, "-m", "voiced.lab.transport", "--url", url,
                                     "--calls", str(calls), "--seconds", str(seconds),
                                     "--out", out.name], stdin=subprocess.DEVNULL)
             callers = json.loads(await trio.Path(out.name).read_text(encoding="utf-8"))
@@ -151,7 +151,7 @@ async def bench_transport(cfg: Config, args: argparse.Namespace) -> dict[str, An
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m voiced.bench_transport")
+    parser = argparse.ArgumentParser(prog="python -m voiced.lab.transport")
     parser.add_argument("--url", required=True)
     parser.add_argument("--calls", type=int, required=True)
     parser.add_argument("--seconds", type=float, required=True)

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import trio
 
-from .errors import CallClosed
+from ..errors import CallClosed
 
 
 class MessageSocket(Protocol):

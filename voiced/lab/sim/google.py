@@ -29,7 +29,7 @@ from google.cloud import speech_v1 as speech
 from google.cloud import texttospeech_v1 as tts
 from google.protobuf import duration_pb2
 
-from ..audio import RATE, ulaw_decode, ulaw_encode
+from ...audio import RATE, ulaw_decode, ulaw_encode
 
 log = logging.getLogger("voiced.testing.google")
 

@@ -12,7 +12,14 @@ import httpx
 import trio
 from trio_websocket import open_websocket_url
 
-from .config import Config
+from ..build import build_engines, warm_engines
+from ..config import Config
+from ..engines.base import Engines
+from ..metrics import Metrics
+from ..records import CallRecords
+from ..server import serve_app
+from ..twilio.signature import HEADER, sign
+from ..twilio.socket import TrioWebSocket
 from .dial import (
     TEST_ACCOUNT_SID,
     DialOptions,
@@ -23,13 +30,6 @@ from .dial import (
     stream_parameters,
     voice_form,
 )
-from .engines import factory
-from .engines.base import Engines
-from .metrics import Metrics
-from .records import CallRecords
-from .server import serve_app
-from .signature import HEADER, sign
-from .socket import TrioWebSocket
 
 
 class LineBusy(Exception):
@@ -97,8 +97,8 @@ async def local_daemon(cfg: Config, engines: Engines | None = None,
     shutdown = trio.Event()
     async with httpx.AsyncClient() as http, trio.open_nursery() as nursery:
         if engines is None:
-            engines = factory.build(cfg, http)
-            await factory.warm(engines, cfg)
+            engines = build_engines(cfg, http)
+            await warm_engines(engines, cfg)
         binds = await nursery.start(partial(serve_app, cfg, engines, shutdown, port=0,
                                             auth_token=auth_token, records=records,
                                             metrics=metrics))

@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 import trio
 
-from .audio import ulaw_decode, ulaw_encode
-from .bench import corpus_files, machine, percentile
-from .config import Config
-from .hebrew import speakable
-from .text import normalize
+from ..audio import ulaw_decode, ulaw_encode
+from ..config import Config
+from ..hebrew import speakable
+from ..text import normalize
+from .corpus import corpus_files
+from .stats import machine, percentile
 
 
 def edit_distance(a: list[str] | str, b: list[str] | str) -> int:
@@ -69,9 +70,9 @@ def phone_line(pcm: np.ndarray) -> bytes:
 
 
 async def tts_roundtrip(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
-    from .engines import whisper
-    from .engines.espeak import EspeakTTS, hebrew_voice
-    from .engines.spoken import SpokenForm
+    from ..engines import whisper
+    from ..engines.espeak import EspeakTTS, hebrew_voice
+    from ..engines.spoken import SpokenForm
 
     sentences = receptionist_sentences(args.lang)
     voice = hebrew_voice(cfg.tts.espeak.voice_he) if args.lang == "he" else cfg.tts.espeak.voice_en
@@ -120,8 +121,8 @@ async def synthesize(tts: Any, text: str, language: str) -> tuple[float, np.ndar
 
 
 async def stt_corpus(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
-    from .audio import read_wav
-    from .engines import whisper
+    from ..audio import read_wav
+    from ..engines import whisper
 
     files = corpus_files(Path(args.corpus), args.lang)
     print(f"# voiced bench stt: {len(files)} {args.lang} recordings at 8 kHz mu-law, Whisper beam "

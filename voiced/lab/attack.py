@@ -2,8 +2,8 @@
 security issue runs against the same daemon, and /healthz's worst answer time meanwhile.
 
 The daemon runs in this process with the sim engines in theirs (as ``bench e2e --engines
-sim``); the legitimate calls come from a :mod:`voiced.loadgen` process and each attack, with a
-/healthz prober beside it, from a process of its own (``python -m voiced.bench_attack``), so
+sim``); the legitimate calls come from a :mod:`voiced.lab.loadgen` process and each attack, with a
+/healthz prober beside it, from a process of its own (``python -m voiced.lab.attack``), so
 the attacker's CPU is not charged to the daemon. Every legitimate call must be in the records
 with its start, its turns and its end.
 """
@@ -28,13 +28,15 @@ import httpx
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, open_websocket_url
 
-from .bench import caller_processes, machine, percentile, sim_engines
-from .config import Config
+from ..config import Config
+from ..records import CallRecords, read_calls
+from ..twilio.signature import HEADER, sign
+from ..twilio.wire import Connected, Dtmf, Media, Start, inbound
+from .callers import caller_processes
 from .dial import DialOptions, new_call_sid
-from .records import CallRecords, read_calls
 from .runner import http_base_for, local_daemon, place_call, signed_options, voice_url_for
-from .signature import HEADER, sign
-from .wire import Connected, Dtmf, Media, Start, inbound
+from .sim.servers import sim_engines
+from .stats import machine, percentile
 
 TOKEN_ENV = "VOICED_ATTACK_TOKEN"
 ATTACKER = "+15550666"
@@ -157,7 +159,7 @@ async def attacker(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m voiced.bench_attack")
+    parser = argparse.ArgumentParser(prog="python -m voiced.lab.attack")
     parser.add_argument("--url", required=True)
     parser.add_argument("--kind", required=True, choices=ATTACKS)
     parser.add_argument("--signed-url", required=True)
@@ -173,9 +175,12 @@ def main() -> None:
 
 async def bench_attack(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     """Each attack in turn beside ``args.calls`` legitimate calls, between two baseline runs
-    ("none": the same attacker process and /healthz prober, attacking nothing). The p95 of an
-    attack is compared with the p95 of both baseline runs pooled, so a slow drift of the machine
-    over the run is not charged to whichever attack happened to run last."""
+    ("none": the same attacker process and /healthz prober, attacking nothing). Every run
+    places the same calls with the same recordings: reply latency depends on what is said
+    (0.32-0.82 s over one baseline run's 24 turns), so runs over different recordings would
+    compare the recordings, not the attacks. The p95 of an attack is compared with the p95 of
+    both baseline runs pooled, so a slow drift of the machine over the run is not charged to
+    whichever attack happened to run last."""
     attacks = [k for k in (args.attacks.split(",") if args.attacks else ATTACKS) if k != "none"]
     kinds = ["none", *attacks, "none"]
     print(f"# voiced bench attack: {args.calls} legitimate calls x {args.turns} turns per run, "
@@ -193,7 +198,7 @@ async def bench_attack(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
             for i, kind in enumerate(kinds):
                 out = Path(state) / f"{i}-{kind}.json"
                 env = dict(os.environ, **{TOKEN_ENV: token})
-                command = [sys.executable, "-m", "voiced.bench_attack", "--url", url, "--kind", kind,
+                command = [sys.executable, "-m", "voiced.lab.attack", "--url", url, "--kind", kind,
                            "--signed-url", opts.signed_url, "--signed-voice-url",
                            opts.signed_voice_url, "--seconds", str(args.seconds), "--out", str(out)]
                 async with trio.open_nursery() as nursery:
@@ -201,7 +206,7 @@ async def bench_attack(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
                                                stdout=subprocess.DEVNULL))
                     await trio.sleep(2.0)  # the attack in full swing first
                     stats = await caller_processes(url, opts, Path(args.corpus), args.lang,
-                                                   calls=args.calls, first=i * args.calls,
+                                                   calls=args.calls, first=0,
                                                    concurrency=1, turns=args.turns)
                 if stats.errors:
                     print(f"  {kind}: {stats.errors} errors in the legitimate calls")

@@ -18,9 +18,9 @@ from urllib.parse import quote
 import httpx
 from twilio.twiml.voice_response import VoiceResponse
 
-from .config import TwilioConfig, secret
-from .errors import EngineError
-from .sids import is_account_sid, is_call_sid, shown
+from ..config import TwilioConfig, secret
+from ..errors import EngineError
+from ..sids import is_account_sid, is_call_sid, shown
 
 log = logging.getLogger("voiced.twilio")
 

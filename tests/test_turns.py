@@ -1,0 +1,167 @@
+"""The turn-taking rules, event by event at exact times (no clock, no tasks): what the
+dialogue is told to do when the caller speaks, pauses, goes on, or the words arrive."""
+
+from __future__ import annotations
+
+from voiced.events import (
+    ShortPause,
+    SpeechConfirmed,
+    SpeechDiscarded,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    Transcript,
+)
+from voiced.stages.turns import (
+    Agent,
+    Drop,
+    Interrupt,
+    Interruption,
+    Prepare,
+    Release,
+    Turns,
+    Unanswered,
+    Unheard,
+    looks_complete,
+)
+
+SILENT = Agent()
+TALKING = Agent(playing=True, answering=True)
+GREETING = Agent(playing=True, answering=False)
+
+
+def turns(smart: bool = True, bargein: bool = True) -> Turns:
+    return Turns(smart_endpoint=smart, bargein=bargein, backchannels=["mm", "okay", "כן"])
+
+
+def words(text: str, gen: int, t_end: float = 1.0, *, error: str = "") -> Transcript:
+    return Transcript(text=text, language="en", gen=gen, t_end=t_end, t_ready=t_end + 0.3,
+                      compute_s=0.3, speculative=True, error=error)
+
+
+def test_the_reply_is_prepared_at_the_pause_and_released_at_the_endpoint() -> None:
+    t = turns(smart=False)
+    assert t.on(SpeechStarted(0.2, 0), SILENT, 0.2) == []
+    assert t.on(SpeechPaused(1.0, 0), SILENT, 1.2) == []
+    said = words("I would like to book a table", 0)
+    assert t.on(said, SILENT, 1.3) == [Prepare(0, 1, said)]
+    assert t.on(SpeechEnded(1.0, 1.8, 0, 800), SILENT, 1.8) == [Release(0, 1.8, 1.0)]
+    assert t.pending is None and not t.caller_speaking
+
+
+def test_words_after_the_endpoint_are_released_at_once_with_the_endpoint_time() -> None:
+    t = turns()
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    assert t.on(SpeechEnded(1.0, 1.8, 0, 800), SILENT, 1.8) == []
+    assert t.awaiting_answer  # the caller is done; the answer is owed
+    said = words("what time do you open", 0)
+    assert t.on(said, SILENT, 2.1) == [Prepare(0, 1, said), Release(0, 1.8, 1.0)]
+    assert not t.awaiting_answer
+
+
+def test_a_finished_sentence_is_released_at_the_short_pause_an_unfinished_one_is_not() -> None:
+    t = turns()
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    said = words("What time do you open?", 0)
+    t.on(said, SILENT, 1.1)
+    assert t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3) == [Release(0, 1.3, 1.0)]
+
+    t.on(SpeechStarted(5.0, 1), SILENT, 5.0)
+    t.on(words("I want to book a table for", 1), SILENT, 5.9)
+    assert t.on(ShortPause(5.8, 6.1, 1), SILENT, 6.1) == []
+    assert t.on(SpeechEnded(5.8, 6.6, 1, 800), SILENT, 6.6) == [Release(1, 6.6, 5.8)]
+
+
+def test_words_that_arrive_after_the_short_pause_release_when_they_read_as_finished() -> None:
+    t = turns()
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3)
+    said = words("Do you deliver?", 0)
+    assert t.on(said, SILENT, 1.45) == [Prepare(0, 1, said), Release(0, 1.45, 1.0)]
+
+
+def test_the_smart_endpoint_off_waits_for_the_full_silence() -> None:
+    t = turns(smart=False)
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    t.on(words("What time do you open?", 0), SILENT, 1.1)
+    assert t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3) == []
+
+
+def test_a_caller_who_goes_on_drops_the_prepared_reply_and_the_next_words_are_a_new_turn() -> None:
+    t = turns()
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    t.on(words("Hi.", 0), SILENT, 0.9)
+    assert t.on(SpeechResumed(1.4, 1), SILENT, 1.4) == [Drop(0)]
+    assert t.on(words("Hi.", 0), SILENT, 1.5) == []  # stale: the caller went on since
+    said = words("Hi. I wanted to book", 1, 2.5)
+    assert t.on(said, SILENT, 2.7) == [Prepare(1, 2, said)]
+
+
+def test_revised_words_prepare_the_reply_again_under_the_same_turn_number() -> None:
+    t = turns(smart=False)
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    first, revised = words("book a table for two", 0), words("book a table for ten", 0)
+    assert t.on(first, SILENT, 1.1) == [Prepare(0, 1, first)]
+    assert t.on(first, SILENT, 1.2) == []  # the same words again change nothing
+    assert t.on(revised, SILENT, 1.3) == [Drop(0), Prepare(0, 1, revised)]
+    assert t.on(SpeechEnded(1.0, 1.8, 0, 800), SILENT, 1.8) == [Release(0, 1.8, 1.0)]
+
+
+def test_an_acknowledgement_or_no_words_get_no_answer_and_keep_the_turn_number_free() -> None:
+    t = turns()
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    assert t.on(words("okay mm", 0), SILENT, 0.8) == [Unanswered(0, Unheard.ACKNOWLEDGEMENT, "okay mm")]
+    assert t.on(SpeechEnded(0.6, 1.4, 0, 400), SILENT, 1.4) == []
+    t.on(SpeechStarted(3.0, 1), SILENT, 3.0)
+    assert t.on(words("  ", 1), SILENT, 3.6) == [Unanswered(1, Unheard.NO_WORDS, "")]
+    t.on(SpeechStarted(5.0, 2), SILENT, 5.0)
+    said = words("okay, when do you close", 2)
+    assert t.on(said, SILENT, 5.9) == [Prepare(2, 1, said)]
+
+
+def test_no_words_but_a_recogniser_error_is_answered_by_asking_again() -> None:
+    t = turns(smart=False)
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    failed = words("", 0, error="STT gave no result within 3.0s")
+    assert t.on(failed, SILENT, 1.1) == [Prepare(0, 1, failed)]
+
+
+def test_barge_in_needs_confirmed_speech_over_a_playing_agent_and_barge_in_enabled() -> None:
+    t = turns()
+    t.on(SpeechStarted(0.2, 0), TALKING, 0.2)
+    assert t.on(SpeechConfirmed(0.4, 0), TALKING, 0.4) == [Interrupt(Interruption.BARGE_IN)]
+    assert t.on(SpeechConfirmed(0.4, 0), GREETING, 0.4) == [Interrupt(Interruption.BARGE_IN)]
+    assert t.on(SpeechConfirmed(0.4, 0), SILENT, 0.4) == []
+    assert turns(bargein=False).on(SpeechConfirmed(0.4, 0), TALKING, 0.4) == []
+
+
+def test_a_caller_cut_off_by_the_smart_endpoint_stops_the_answer_when_they_go_on() -> None:
+    t = turns()
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    t.on(words("Hi.", 0), SILENT, 0.8)
+    assert t.on(ShortPause(0.7, 1.0, 0), SILENT, 1.0) == [Release(0, 1.0, 0.7)]
+    assert t.on(SpeechResumed(1.5, 1), TALKING, 1.5) == [Interrupt(Interruption.RESUMED)]
+    # Resuming while the greeting plays is not being cut off: the greeting goes on.
+    t2 = turns()
+    t2.on(SpeechStarted(0.2, 0), GREETING, 0.2)
+    assert t2.on(SpeechResumed(1.5, 1), GREETING, 1.5) == []
+
+
+def test_a_discarded_sound_ends_the_pending_turn_and_drops_its_reply() -> None:
+    t = turns(smart=False)
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    t.on(words("uh", 0), SILENT, 0.5)
+    assert t.caller_speaking
+    assert t.on(SpeechDiscarded(0.9, 120), SILENT, 0.9) == [Drop(0)]
+    assert t.pending is None and not t.caller_speaking
+    assert t.on_goodbye() == []
+
+
+def test_looks_complete() -> None:
+    assert looks_complete("What time do you open?")
+    assert looks_complete("אני רוצה לקבוע תור.")
+    assert not looks_complete("I want to book a table for")
+    assert not looks_complete("I would like the.")
+    assert not looks_complete("Well...")
+    assert not looks_complete("רציתי לשאול של.")

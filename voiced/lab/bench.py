@@ -1,0 +1,131 @@
+"""``voiced bench``: measurements on the real clock, printed as percentiles and one JSON line.
+
+Benchmarks are commands, not tests: tests check behaviour on a virtual clock, these measure
+what this machine actually does. ``e2e`` runs sequential emulated Twilio calls of real
+recorded speech against a daemon in this process on the embedded engines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import secrets
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from ..metrics import Metrics
+from ..records import CallRecords, CallView, read_calls
+from .callers import caller_processes, sequential_calls
+from .corpus import corpus_files
+from .dial import DialOptions, Utterance
+from .runner import local_daemon, signed_options
+from .sim.servers import sim_engines
+from .stats import cpu_seconds, frame_lag_p99_ms, machine, machine_cpu_pct, machine_ticks, percentile
+
+
+def stage_percentiles(views: list[CallView]) -> dict[str, dict[str, float]]:
+    """p50 and p95 of each daemon-side stage over every answered turn, from the call records
+    (the daemon's :class:`~voiced.callstate.CallObserver` writes each turn's timings there)."""
+    turns = [t["ms"] for v in views for t in v.turns if t.get("kind") == "turn" and t.get("ms")]
+    out = {}
+    for key in sorted({k for ms in turns for k in ms}):
+        values = [ms[key] / 1000 for ms in turns if key in ms]
+        out[key] = {"p50_ms": round(1000 * percentile(values, 50), 1),
+                    "p95_ms": round(1000 * percentile(values, 95), 1)}
+    return out
+
+
+async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
+    files = corpus_files(Path(args.corpus), args.lang)
+    if not files:
+        raise SystemExit(f"no {args.lang} utterances in {args.corpus}")
+    sim = args.engines == "sim"
+    calls = max(args.calls, args.concurrency)
+    t0 = time.perf_counter()
+    if sim:
+        print(f"# voiced bench e2e --engines sim: {calls} calls x {args.turns} turns, "
+              f"{args.concurrency} at a time from {args.caller_procs} caller process(es); engines "
+              f"and callers in processes of their own; {args.lang} corpus, "
+              f"vad.silence_ms={cfg.vad.silence_ms}; {machine()}")
+    else:
+        print(f"# voiced bench e2e --engines {args.engines}: {args.calls} sequential calls x "
+              f"{args.turns} turns, {args.lang} corpus, vad.silence_ms={cfg.vad.silence_ms}; "
+              f"{machine()}")
+    async with AsyncExitStack() as stack:
+        if sim:
+            cfg = await stack.enter_async_context(
+                sim_engines(cfg, args.lang, Path(args.corpus), args.concurrency))
+        state = stack.enter_context(tempfile.TemporaryDirectory(prefix="voiced-bench-"))
+        records = CallRecords(state)
+        token = secrets.token_urlsafe(24)  # the daemon checks signatures as in production
+        metrics = Metrics()
+        url = await stack.enter_async_context(local_daemon(cfg, auth_token=token, metrics=metrics,
+                                                           records=records))
+        opts = signed_options(cfg, DialOptions(barge_in_after_ms=args.barge_in_after_ms), token)
+        t_calls = time.perf_counter()
+        cpu_calls = resource.getrusage(resource.RUSAGE_SELF)
+        ticks_calls = machine_ticks()
+        if sim:
+            stats = await caller_processes(url, opts, Path(args.corpus), args.lang, calls=calls,
+                                           first=0, concurrency=args.concurrency,
+                                           turns=args.turns, procs=args.caller_procs)
+        else:
+            utterances = [Utterance.from_wav(f) for f, _ in files]
+            stats = await sequential_calls(url, utterances, args.calls, args.turns, opts)
+        daemon_cpu = cpu_seconds(resource.getrusage(resource.RUSAGE_SELF)) - cpu_seconds(cpu_calls)
+        all_cpu = machine_cpu_pct(ticks_calls)
+        calls_wall = time.perf_counter() - t_calls
+        views = read_calls(records.path)
+    stages = stage_percentiles(views)
+    print("daemon-side stages (ms):")
+    for key, value in stages.items():
+        print(f"  {key:20s} p50 {value['p50_ms']:8.1f}  p95 {value['p95_ms']:8.1f}")
+    heard = stats.latencies
+    summary = {
+        "bench": "e2e",
+        "engines": args.engines,
+        "p95_overhead_ms": stages.get("overhead", {}).get("p95_ms"),
+        "lang": args.lang,
+        "calls": calls if sim else args.calls,
+        "turns": len(heard),
+        "errors": stats.errors,
+        "p50_reply_s": round(percentile(heard, 50), 3),
+        "p95_reply_s": round(percentile(heard, 95), 3),
+        "max_reply_s": round(max(heard), 3) if heard else None,
+        "silence_ms": cfg.vad.silence_ms,
+        "cut_offs": stats.cut_offs,
+        "concurrency": args.concurrency,
+        # The daemon's process (Whisper included for the embedded engines) while calls ran.
+        "daemon_cpu_pct": round(100 * daemon_cpu / calls_wall, 1),
+        "machine_cpu_pct": all_cpu,
+        "dropped_frames": int(metrics.registry.get_sample_value("voiced_dropped_frames_total") or 0),
+        "frame_lag_p99_ms": frame_lag_p99_ms(metrics),
+        "max_outbound_gap_ms": stats.max_gap_ms,
+        "cut_off_rate": round(stats.cut_offs / stats.turns, 3) if stats.turns else None,
+        "stages_ms": stages,
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "machine": machine(),
+    }
+    if stats.barge_in_stops:
+        stops = stats.barge_in_stops
+        summary |= {"barge_ins": len(stops),
+                    "p50_barge_in_stop_s": round(percentile(stops, 50), 3),
+                    "p95_barge_in_stop_s": round(percentile(stops, 95), 3)}
+        print(f"barge-in stop (caller onset to agent silent): p50 {summary['p50_barge_in_stop_s']}s"
+              f"  p95 {summary['p95_barge_in_stop_s']}s over {len(stops)} barge-ins")
+    print(f"cut-offs: {stats.cut_offs} of {stats.turns} turns")
+    print(f"daemon process CPU while calls ran: {summary['daemon_cpu_pct']} % of one core; "
+          f"whole machine (callers and sim engines too): {all_cpu} % of one core, of "
+          f"{100 * (os.cpu_count() or 1)} %")
+    print(f"inbound frame lag p99 <= {summary['frame_lag_p99_ms']} ms; dropped frames "
+          f"{summary['dropped_frames']}; longest mid-sentence gap at the caller's ear "
+          f"{stats.max_gap_ms} ms")
+    print(f"reply latency (caller's ear): p50 {summary['p50_reply_s']}s  "
+          f"p95 {summary['p95_reply_s']}s  max {summary['max_reply_s']}s over {len(heard)} turns, "
+          f"{stats.errors} errors")
+    return summary

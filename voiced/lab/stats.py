@@ -1,0 +1,54 @@
+"""Numbers the benchmarks report: percentiles, the machine they ran on, CPU used."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+
+import numpy as np
+
+from ..metrics import Metrics
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def machine() -> str:
+    return f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def cpu_seconds(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_ticks() -> tuple[int, int] | None:
+    """(busy, total) CPU ticks of the whole machine since boot, from Linux's /proc/stat."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def machine_cpu_pct(before: tuple[int, int] | None) -> float | None:
+    """The whole machine's CPU since ``before``, in % of one core (200 = two cores busy):
+    the daemon, the emulated callers and the sim engines together."""
+    after = machine_ticks()
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return round(100 * (os.cpu_count() or 1) * (after[0] - before[0]) / (after[1] - before[1]), 1)
+
+
+def frame_lag_p99_ms(metrics: Metrics) -> float | None:
+    """The histogram bucket bound under which 99 % of inbound frames were processed."""
+    buckets = [(float(sample.labels["le"]), sample.value)
+               for family in metrics.frame_lag.collect() for sample in family.samples
+               if sample.name.endswith("_bucket")]
+    total = buckets[-1][1] if buckets else 0
+    if not total:
+        return None
+    return next(1000 * le for le, count in buckets if count >= 0.99 * total)

@@ -1,0 +1,241 @@
+"""Whose turn it is, as a pure state machine: the VAD's events and the transcripts go in,
+decisions come out. No I/O, no clock of its own (times come with the events), no task: it is
+tested event by event at exact times, the way :class:`voiced.stages.vad.Endpointer` is.
+
+A caller's turn is *pending* from its first sound until its reply is released. Its reply is
+*prepared* as soon as a transcript exists (usually at the first pause, gate closed) and
+*released* at the endpoint: ``vad.silence_ms`` of silence, or ``turn.min_silence_ms`` when the
+words read as a finished sentence. If the caller goes on, the prepared reply is dropped; if the
+recogniser revises the words before the release, the reply is prepared again for the new words.
+While the agent talks, enough caller speech interrupts it; an acknowledgement ("mm", "כן")
+gets no answer of its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ..events import (
+    DialogueEvent,
+    ShortPause,
+    SpeechConfirmed,
+    SpeechDiscarded,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    Transcript,
+)
+from ..text import normalize
+
+# Words a sentence does not end on, whatever punctuation the recogniser put after them.
+_DANGLING = frozenset({
+    "and", "or", "but", "the", "a", "an", "of", "to", "in", "on", "at", "for", "with", "from",
+    "by", "as", "that", "than", "because", "so", "if", "when", "which", "who", "whose", "my",
+    "your", "our", "their", "his", "her", "its", "is", "are", "was", "were", "be", "been", "ו",
+    "או", "אבל", "של", "את", "עם", "על", "אל", "מ", "ב", "ל", "כי", "אם", "כש", "ש", "אשר", "כמו",
+    "גם", "רק",
+})
+_FINAL_PUNCT = re.compile(r"[.?!…׃]['\")\]]*\s*$")
+
+
+def looks_complete(text: str) -> bool:
+    """A transcript that reads as a finished question or sentence: final punctuation, and not
+    ending on a word that promises more ("and", "the", "של")."""
+    if not _FINAL_PUNCT.search(text) or text.rstrip().endswith("..."):
+        return False
+    words = normalize(text).split()
+    return bool(words) and words[-1] not in _DANGLING
+
+
+class Unheard(StrEnum):
+    """Why a transcript gets no answer."""
+
+    NO_WORDS = "no words"
+    ACKNOWLEDGEMENT = "acknowledgement"
+
+
+class Interruption(StrEnum):
+    BARGE_IN = "barge-in"  # the caller spoke over the agent long enough
+    RESUMED = "caller resumed"  # the caller went on after the smart endpoint answered
+
+
+@dataclass(frozen=True)
+class Prepare:
+    """Prepare the reply to turn ``n`` (speech segment ``gen``) behind a closed gate."""
+
+    gen: int
+    n: int
+    transcript: Transcript
+
+
+@dataclass(frozen=True)
+class Drop:
+    """The reply prepared for ``gen`` answers words the caller has not finished: drop it."""
+
+    gen: int
+
+
+@dataclass(frozen=True)
+class Release:
+    """The caller's turn is over: let the reply prepared for ``gen`` be heard."""
+
+    gen: int
+    t_endpoint: float
+    t_end: float | None  # end of the caller's speech, per the VAD
+
+
+@dataclass(frozen=True)
+class Interrupt:
+    """Stop the agent mid-reply."""
+
+    why: Interruption
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    gen: int
+    why: Unheard
+    text: str
+
+
+Action = Prepare | Drop | Release | Interrupt | Unanswered
+
+
+@dataclass(frozen=True)
+class Agent:
+    """What the machine must know of the agent when an event comes: whether its released reply
+    is still being heard, and whether that reply answers a caller turn (rather than being the
+    greeting or a reprompt)."""
+
+    playing: bool = False
+    answering: bool = False
+
+
+@dataclass
+class _Pending:
+    """The caller's turn between its first sound and the release of its reply."""
+
+    gen: int
+    transcript: Transcript | None = None
+    short_pause: bool = False
+    t_end: float | None = None
+    t_endpoint: float | None = None
+    n: int | None = None  # the turn's number, once a reply was prepared for it
+    prepared: bool = False  # a reply to the current words exists
+
+
+class Turns:
+    """The turn-taking rules. ``on(event, agent, now)`` returns what to do, in order."""
+
+    def __init__(self, *, smart_endpoint: bool, bargein: bool, backchannels: Iterable[str]) -> None:
+        self._smart = smart_endpoint
+        self._bargein = bargein
+        self._backchannels = sorted({normalize(b) for b in backchannels}, key=len, reverse=True)
+        self.pending: _Pending | None = None
+        self.caller_speaking = False
+        self.answered = 0  # caller turns that got a reply prepared
+
+    @property
+    def awaiting_answer(self) -> bool:
+        """The caller is done and we owe them an answer whose words are not in yet."""
+        p = self.pending
+        return p is not None and p.t_endpoint is not None and p.transcript is None
+
+    def on(self, ev: DialogueEvent, agent: Agent, now: float) -> list[Action]:
+        if isinstance(ev, Transcript):
+            return self._transcript(ev, now)
+        if isinstance(ev, SpeechStarted):
+            self.caller_speaking = True
+            return self._new_turn(ev.gen)
+        if isinstance(ev, SpeechConfirmed):
+            return [Interrupt(Interruption.BARGE_IN)] if self._bargein and agent.playing else []
+        if isinstance(ev, SpeechResumed):
+            # A reply the smart endpoint released has cut the caller off: stop it at once.
+            cut_off = self.pending is None and agent.answering and agent.playing and self._bargein
+            return ([Interrupt(Interruption.RESUMED)] if cut_off else []) + self._new_turn(ev.gen)
+        if isinstance(ev, SpeechPaused) and (p := self._pending(ev.gen)):
+            p.t_end = ev.t_end
+        elif isinstance(ev, ShortPause) and (p := self._pending(ev.gen)):
+            p.short_pause, p.t_end = True, ev.t_end
+            if p.transcript is not None and p.prepared and self._complete(p.transcript.text):
+                return self._release(p, ev.t)
+        elif isinstance(ev, SpeechEnded):
+            self.caller_speaking = False
+            if p := self._pending(ev.gen):
+                p.t_end = ev.t_end
+                return self._release(p, ev.t_endpoint)
+        elif isinstance(ev, SpeechDiscarded):
+            self.caller_speaking = False
+            return self._drop()
+        return []
+
+    def _pending(self, gen: int) -> _Pending | None:
+        return self.pending if self.pending is not None and self.pending.gen == gen else None
+
+    def _transcript(self, ev: Transcript, now: float) -> list[Action]:
+        p = self._pending(ev.gen)
+        if p is None:
+            return []  # the caller went on since, or it was noise
+        actions: list[Action] = []
+        if p.transcript is not None:
+            if p.transcript.text == ev.text:
+                return []
+            # The recogniser revised the words before the reply was heard: prepare it again.
+            if p.prepared:
+                actions.append(Drop(p.gen))
+                p.prepared = False
+        p.transcript = ev
+        text = ev.text.strip()
+        unheard = Unheard.NO_WORDS if not text and not ev.error else \
+            Unheard.ACKNOWLEDGEMENT if self._is_backchannel(text) else None
+        if unheard is not None:
+            if p.n is not None and p.n == self.answered:
+                self.answered, p.n = self.answered - 1, None  # its number goes to the next turn
+            return [*actions, Unanswered(ev.gen, unheard, text)]
+        if p.n is None:
+            self.answered += 1
+            p.n = self.answered
+        p.prepared = True
+        actions.append(Prepare(ev.gen, p.n, ev))
+        if p.t_endpoint is not None:
+            actions += self._release(p, p.t_endpoint)
+        elif p.short_pause and self._complete(text):
+            actions += self._release(p, now)
+        return actions
+
+    def _release(self, p: _Pending, t_endpoint: float) -> list[Action]:
+        p.t_endpoint = t_endpoint
+        if not p.prepared:
+            return []  # released when its words arrive (if they call for an answer)
+        self.pending = None
+        return [Release(p.gen, t_endpoint, p.t_end)]
+
+    def on_goodbye(self) -> list[Action]:
+        """The agent is about to say goodbye: whatever the caller was saying gets no answer."""
+        return self._drop()
+
+    def _new_turn(self, gen: int) -> list[Action]:
+        actions = self._drop()
+        self.pending = _Pending(gen)
+        return actions
+
+    def _drop(self) -> list[Action]:
+        p, self.pending = self.pending, None
+        return [Drop(p.gen)] if p is not None and p.prepared else []
+
+    def _complete(self, text: str) -> bool:
+        return self._smart and looks_complete(text)
+
+    def _is_backchannel(self, text: str) -> bool:
+        """Nothing but acknowledgements ("uh-huh, okay", "כן כן")."""
+        rest = f" {normalize(text)} "
+        if not rest.strip():
+            return False
+        for phrase in self._backchannels:
+            while f" {phrase} " in rest:
+                rest = rest.replace(f" {phrase} ", " ")
+        return not rest.strip()

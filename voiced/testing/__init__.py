@@ -1,2 +1,0 @@
-"""Test and benchmark helpers that ship with voiced: async fake engines for the virtual clock,
-and a Twilio peer that drives a call over an in-memory socket."""

@@ -115,3 +115,22 @@ def test_the_checker_sees_what_it_must() -> None:
     assert "voiced.build" in g["voiced.server"]  # an import inside a function
     assert "voiced.lab.bench" in g["voiced.cli"]
     assert layer("voiced.stages.turns") == 4 and layer("voiced.twilio.wire") == 1
+
+
+def test_the_daemon_modules_and_functions_stay_readable() -> None:
+    """docs/ARCHITECTURE.md: a daemon module over 400 lines or a function over 60 is split,
+    or the document says why it is not."""
+    too_long: list[str] = []
+    for module, path in modules().items():
+        if layer(module) >= layer("voiced.lab"):
+            continue
+        source = path.read_text(encoding="utf-8")
+        if source.count("\n") > 400:
+            too_long.append(f"{module}: {source.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                assert node.end_lineno is not None
+                if node.end_lineno - node.lineno + 1 > 60:
+                    too_long.append(f"{module}.{node.name}: "
+                                    f"{node.end_lineno - node.lineno + 1} lines")
+    assert too_long == []

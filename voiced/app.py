@@ -34,6 +34,7 @@ from .twilio.rest import TwilioRest
 from .twilio.signature import HEADER, Signatures
 from .twilio.socket import AsgiSocket
 from .twilio.twiml import busy_twiml, twiml
+from .twilio.wire import Start
 
 log = logging.getLogger("voiced.app")
 
@@ -84,11 +85,6 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
     # quart's own bounds too, behind the guard's.
     app.config["MAX_CONTENT_LENGTH"] = cfg.server.max_body_bytes
     app.config["BODY_TIMEOUT"] = cfg.server.body_timeout_s
-    registry = registry or Registry.for_config(cfg, auth_token)
-    metrics = metrics or Metrics()
-    summary = SummaryLog(log)
-    observer = Observer(metrics, records)
-    app.config["VOICED_REGISTRY"] = registry
     signatures: Signatures | None = None
     if cfg.twilio.validate_signatures:
         if not auth_token:
@@ -96,131 +92,161 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
                               f"needs the auth token in ${cfg.twilio.auth_token_env} (or a systemd "
                               "credential of that name); for local development use --insecure-dev")
         signatures = Signatures(auth_token, cfg.server.public_host)
+    metrics = metrics or Metrics()
+    ep = Endpoints(cfg, engines, rest, registry or Registry.for_config(cfg, auth_token), metrics,
+                   Observer(metrics, records), signatures)
+    app.config["VOICED_REGISTRY"] = ep.registry
+    app.post(cfg.server.voice_path)(ep.voice)
+    app.post(cfg.server.status_path)(ep.stream_status)
+    app.get("/healthz")(ep.healthz)
+    app.get("/metrics")(ep.prometheus)
+    routed = MediaRoute(app.asgi_app, cfg.server.media_path, ep.media)
+    app.asgi_app = Guard(  # type: ignore[method-assign]
+        routed, max_body=cfg.server.max_body_bytes, body_timeout_s=cfg.server.body_timeout_s,
+        signed_paths=(cfg.server.voice_path, cfg.server.status_path),
+        signature_header=HEADER if signatures is not None else None,
+        refused=ep.metrics.refused.inc)
+    return app
 
-    def forged(scheme: str, path: str, query: bytes, params: dict[str, str],
+
+class Endpoints:
+    """What each path does. The webhooks are quart routes; the media socket is plain ASGI."""
+
+    def __init__(self, cfg: Config, engines: Engines, rest: TwilioRest | None, registry: Registry,
+                 metrics: Metrics, observer: Observer, signatures: Signatures | None) -> None:
+        self.cfg = cfg
+        self.engines = engines
+        self.rest = rest
+        self.registry = registry
+        self.metrics = metrics
+        self.observer = observer
+        self.signatures = signatures
+        self.summary = SummaryLog(log)
+
+    def forged(self, scheme: str, path: str, query: bytes, params: dict[str, str],
                signature: str | None, client: str | None) -> bool:
-        if signatures is None:
+        if self.signatures is None:
             return False
-        url = signatures.url(scheme, path + (f"?{query.decode('latin-1')}" if query else ""))
-        if signatures.valid(url, params, signature):
+        url = self.signatures.url(scheme, path + (f"?{query.decode('latin-1')}" if query else ""))
+        if self.signatures.valid(url, params, signature):
             return False
         # Who asked and for what, never the signature or the token.
-        summary.event(trio.current_time(), "forged",
-                      f"refused {scheme} {path[:80]!r} from {client}: "
-                      f"{'invalid' if signature else 'no'} X-Twilio-Signature")
-        metrics.refused.inc()
+        self.summary.event(trio.current_time(), "forged",
+                           f"refused {scheme} {path[:80]!r} from {client}: "
+                           f"{'invalid' if signature else 'no'} X-Twilio-Signature")
+        self.metrics.refused.inc()
         return True
 
-    @app.post(cfg.server.voice_path)
-    async def voice() -> tuple[str, int, dict[str, str]]:
+    async def voice(self) -> tuple[str, int, dict[str, str]]:
         form = await request.form
-        if forged("https", request.path, request.query_string, form.to_dict(),
-                  request.headers.get(HEADER), request.remote_addr):
+        if self.forged("https", request.path, request.query_string, form.to_dict(),
+                       request.headers.get(HEADER), request.remote_addr):
             return "", 403, {}
         caller = form.get("From", "")
         call_sid, account_sid = form.get("CallSid", ""), form.get("AccountSid", "")
+        registry = self.registry
         refusal = registry.check_sids(call_sid, account_sid)
         if refusal is not None:
-            summary.event(trio.current_time(), refusal.name,
-                          f"voice webhook for call {shown(call_sid)}: {refusal.value}")
-            metrics.refused.inc()
+            self.summary.event(trio.current_time(), refusal.name,
+                               f"voice webhook for call {shown(call_sid)}: {refusal.value}")
+            self.metrics.refused.inc()
             return "", 403, {}
         if not registry.has_room():
             registry.busy += 1
-            metrics.calls.labels("busy").inc()
+            self.metrics.calls.labels("busy").inc()
             log.warning("call %s: line busy (%d active, %d on their way%s)", call_sid,
                         registry.active, registry.tokens.outstanding(),
                         ", shutting down" if registry.draining else "")
-            return busy_twiml(cfg), 200, {"Content-Type": "text/xml"}
+            return busy_twiml(self.cfg), 200, {"Content-Type": "text/xml"}
         log.info("incoming call %s from %s", call_sid, mask_number(caller) if caller else "unknown")
         token = registry.tokens.issue(call_sid, account_sid)
-        return twiml(cfg, caller, token), 200, {"Content-Type": "text/xml"}
+        return twiml(self.cfg, caller, token), 200, {"Content-Type": "text/xml"}
 
-    @app.post(cfg.server.status_path)
-    async def stream_status() -> tuple[str, int]:
+    async def stream_status(self) -> tuple[str, int]:
         form = await request.form
-        if forged("https", request.path, request.query_string, form.to_dict(),
-                  request.headers.get(HEADER), request.remote_addr):
+        if self.forged("https", request.path, request.query_string, form.to_dict(),
+                       request.headers.get(HEADER), request.remote_addr):
             return "", 403
         log.info("stream %s: %s", shown(form.get("StreamSid", "?")),
                  shown(form.get("StreamEvent", "?")))
         return "", 204
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
+    async def healthz(self) -> dict[str, Any]:
+        registry = self.registry
         return {"status": "draining" if registry.draining else "ok",
                 "active_calls": registry.active, "calls_total": registry.total}
 
-    @app.get("/metrics")
-    async def prometheus() -> tuple[bytes, int, dict[str, str]]:
-        return metrics.render(), 200, {"Content-Type": CONTENT_TYPE_LATEST}
+    async def prometheus(self) -> tuple[bytes, int, dict[str, str]]:
+        return self.metrics.render(), 200, {"Content-Type": CONTENT_TYPE_LATEST}
 
-    async def media(scope: Any, receive: Any, send: Any) -> None:
+    async def media(self, scope: Any, receive: Any, send: Any) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope.get("headers", ())}
         client = (scope.get("client") or ("<local>",))[0]
-        if forged("wss", scope["path"], scope.get("query_string", b""), {},
-                  headers.get(HEADER.lower()), client):
+        if self.forged("wss", scope["path"], scope.get("query_string", b""), {},
+                       headers.get(HEADER.lower()), client):
             await refuse(scope, send, 403)  # before accepting: the handshake is answered 403
             return
-        if registry.draining:
+        if self.registry.draining:
             await refuse(scope, send, 503)
             return
-        # Over max_pending_streams the *oldest* socket still waiting for its start goes: a
-        # real stream sends start within a round trip, so sockets held open on a replayed
-        # handshake cannot crowd Twilio out (refusing the newest would let them).
+        ws = AsgiSocket(receive, send)
+        start = await self._start(ws, send)
+        if start is None:
+            await ws.close(CLOSE_REFUSED)
+            return
+        refusal = self.registry.admit(start.call_sid, start.account_sid,
+                                      start.custom_parameters.get("token", ""))
+        if refusal is not None:
+            # Only what the client sent that is safe to show; never the token itself.
+            self.summary.event(trio.current_time(), refusal.name,
+                               f"refused stream for call {shown(start.call_sid)} from {client}: "
+                               f"{refusal.value}")
+            self.metrics.refused.inc()
+            await ws.close(CLOSE_FULL if refusal in (Refusal.FULL, Refusal.DRAINING)
+                           else CLOSE_REFUSED)
+            return
+        await self._serve(ws, start)
+        await ws.close()
+
+    async def _start(self, ws: AsgiSocket, send: Any) -> Start | None:
+        """Accept the socket and read up to its ``start``. Over ``max_pending_streams`` the
+        *oldest* socket still waiting goes: a real stream sends start within a round trip, so
+        sockets held open on a replayed handshake cannot crowd Twilio out (refusing the newest
+        would let them)."""
+        registry = self.registry
         waiting = trio.CancelScope()
         registry.waiting.append(waiting)
         if len(registry.waiting) > registry.max_pending:
             registry.waiting.popleft().cancel()
-            summary.event(trio.current_time(), "pending",
-                          f"{registry.max_pending} media sockets waiting for their start "
-                          "(server.max_pending_streams): closed the oldest")
+            self.summary.event(trio.current_time(), "pending",
+                               f"{registry.max_pending} media sockets waiting for their start "
+                               "(server.max_pending_streams): closed the oldest")
         start = None
-        ws = AsgiSocket(receive, send)
         try:
             with waiting:
                 await send({"type": "websocket.accept"})
-                start = await handshake(ws, cfg)
+                start = await handshake(ws, self.cfg)
         finally:
             if waiting in registry.waiting:
                 registry.waiting.remove(waiting)
-        if start is None:
-            await ws.close(CLOSE_REFUSED)
-            return
-        refusal = registry.admit(start.call_sid, start.account_sid,
-                                 start.custom_parameters.get("token", ""))
-        if refusal is not None:
-            # Only what the client sent that is safe to show; never the token itself.
-            summary.event(trio.current_time(), refusal.name,
-                          f"refused stream for call {shown(start.call_sid)} from {client}: "
-                          f"{refusal.value}")
-            metrics.refused.inc()
-            await ws.close(CLOSE_FULL if refusal in (Refusal.FULL, Refusal.DRAINING)
-                           else CLOSE_REFUSED)
-            return
-        metrics.active_calls.inc()
+        return start
+
+    async def _serve(self, ws: AsgiSocket, start: Start) -> None:
+        """An admitted call, counted as live until it ends however it ends."""
+        self.metrics.active_calls.inc()
         live: list[Call] = []
 
         def started(call: Call) -> None:
             live.append(call)
-            registry.calls.add(call)
+            self.registry.calls.add(call)
 
         try:
-            await serve_call(ws, start, engines, cfg, rest, observer, started)
+            await serve_call(ws, start, self.engines, self.cfg, self.rest, self.observer, started)
         except Exception:
             # One call's bug must not take the daemon down; it is logged with its traceback.
             log.exception("call failed")
         finally:
-            registry.calls.difference_update(live)
-            registry.release(start.call_sid)
-            metrics.active_calls.dec()
-        await ws.close()
-
-    routed = MediaRoute(app.asgi_app, cfg.server.media_path, media)
-    app.asgi_app = Guard(  # type: ignore[method-assign]
-        routed, max_body=cfg.server.max_body_bytes, body_timeout_s=cfg.server.body_timeout_s,
-        signed_paths=(cfg.server.voice_path, cfg.server.status_path),
-        signature_header=HEADER if signatures is not None else None,
-        refused=metrics.refused.inc)
-    return app
+            self.registry.calls.difference_update(live)
+            self.registry.release(start.call_sid)
+            self.metrics.active_calls.dec()

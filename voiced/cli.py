@@ -209,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quiet", action="store_true", help="only warnings from the daemon")
     d.set_defaults(func=cmd_dial)
 
+    _add_bench(sub)
+    return p
+
+
+def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     b = sub.add_parser("bench", help="benchmarks (real clock): e2e, tts-roundtrip, stt, soak, "
                                      "transport")
     b.add_argument("kind", choices=["e2e", "tts-roundtrip", "stt", "soak", "transport", "attack"],
@@ -237,7 +242,6 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--barge-in-after-ms", type=int,
                    help="from the second turn on, talk over the agent this long into its reply")
     b.set_defaults(func=cmd_bench)
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -104,6 +104,9 @@ class HebrewPhonemes:
         """What espeak-ng reads for ``text`` (already :func:`speakable`)."""
         return str(self._convert(text))
 
+    def cache_hits(self) -> int:
+        return self._convert.cache_info().hits
+
     def _diacritize(self, text: str) -> str:
         with self._lock:  # one ONNX session; runs are ~20-40 ms a sentence
             if self._model is None:

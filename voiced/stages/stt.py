@@ -59,6 +59,14 @@ class _Job:
         finally:
             self.done.set()
 
+    def transcript(self, speculative: bool, language: str) -> Transcript:
+        """What came of it (``language`` if the engine said nothing)."""
+        r = self.result
+        return Transcript(text=r.text if r else "", language=r.language if r else language,
+                          gen=self.gen, t_end=self.t_end, t_ready=trio.current_time(),
+                          compute_s=r.compute_s if r else 0.0, speculative=speculative,
+                          error=self.error, fault=self.fault)
+
 
 @dataclass(frozen=True)
 class BatchRecognizer:
@@ -96,20 +104,7 @@ async def stt(
                 return
             if job.error:
                 log.warning("call %s: %s", call_id, job.error)
-            r = job.result
-            await tx.send(
-                Transcript(
-                    text=r.text if r else "",
-                    language=r.language if r else languages[0],
-                    gen=job.gen,
-                    t_end=job.t_end,
-                    t_ready=trio.current_time(),
-                    compute_s=r.compute_s if r else 0.0,
-                    speculative=speculative,
-                    error=job.error,
-                    fault=job.fault,
-                )
-            )
+            await tx.send(job.transcript(speculative, languages[0]))
 
         async with trio.open_nursery() as nursery:
 

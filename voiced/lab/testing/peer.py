@@ -32,6 +32,7 @@ class TwilioPeer:
         self.sock = sock
         self.received: list[tuple[float, object]] = []
         self.echoed: list[tuple[float, str]] = []
+        self.heard: list[float] = []  # when each 20 ms of the agent's audio played
         self.playback = Playback()
         self.seq = 0
         self.closed = False
@@ -69,7 +70,10 @@ class TwilioPeer:
     async def _line(self) -> None:
         t = trio.current_time()
         while not (self.closed or self.stopped):
+            buffered = self.playback.buffered
             _, reached = self.playback.tick()
+            if self.playback.buffered < buffered:
+                self.heard.append(trio.current_time())
             await self._echo(reached)
             payload, done = self._queue.popleft() if self._queue else (SILENCE, None)
             try:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from .audio import ulaw_decode
+from .audio import ulaw_to_pcm_bytes
 from .errors import FaultKind
 from .twilio.wire import Dtmf, Mark
 
@@ -31,7 +31,7 @@ class Frame:
 
     @classmethod
     def decode(cls, ulaw: bytes, t: float, seq: int) -> Frame:
-        return cls(ulaw, ulaw_decode(ulaw).tobytes(), t, seq)
+        return cls(ulaw, ulaw_to_pcm_bytes(ulaw), t, seq)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from google.protobuf import duration_pb2
 
 from ...audio import RATE, ulaw_decode, ulaw_encode
 
-log = logging.getLogger("voiced.testing.google")
+log = logging.getLogger("voiced.lab.sim.google")
 
 SILENCE_SPLIT_S = 0.1
 VOICED_RMS = 300.0

@@ -236,7 +236,7 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="sim e2e and soak: processes the emulated callers are spread over")
     b.add_argument("--turns", type=int, default=2, help="caller utterances per call")
     b.add_argument("--seconds", type=float, default=20.0,
-                   help="transport: how long callers send; attack: how long each attack runs")
+                   help="transport: how long callers send (an attack runs as long as its calls)")
     b.add_argument("--attacks", default="", help="attack: a comma-separated subset (default: all)")
     b.add_argument("--warmup", type=int, default=100, help="soak: calls before the first sample")
     b.add_argument("--barge-in-after-ms", type=int,

@@ -15,7 +15,7 @@ ROOT = Path(voiced.__file__).parent
 LAYERS: list[tuple[str, ...]] = [
     ("voiced", "voiced.errors", "voiced.sids", "voiced.limits", "voiced.text", "voiced.hebrew",
      "voiced.lang", "voiced.audio", "voiced.threads", "voiced.models", "voiced.logs",
-     "voiced.systemd", "voiced.metrics", "voiced.config"),
+     "voiced.systemd", "voiced.metrics", "voiced.config", "voiced.echo"),
     ("voiced.twilio",),
     ("voiced.events", "voiced.conversation", "voiced.callstate", "voiced.latency"),
     ("voiced.engines",),

@@ -165,3 +165,20 @@ def test_looks_complete() -> None:
     assert not looks_complete("I would like the.")
     assert not looks_complete("Well...")
     assert not looks_complete("רציתי לשאול של.")
+
+
+def test_the_agents_own_words_heard_over_it_are_its_echo_not_a_turn() -> None:
+    said = frozenset("we are open nine to six anything else".split())
+    over = Agent(playing=True, answering=True, words=said)
+    t = turns()
+    t.on(SpeechStarted(0.2, 0), over, 0.2)
+    echo = words("we are open nine to six", 0)
+    assert t.on(echo, over, 0.9) == [Unanswered(0, Unheard.ECHO, "we are open nine to six")]
+    # The same words from a caller who waited for the agent to finish are a question.
+    t.on(SpeechStarted(3.0, 1), SILENT, 3.0)
+    again = words("we are open nine to six", 1)
+    assert t.on(again, SILENT, 3.9) == [Prepare(1, 1, again)]
+    # Over the agent, but mostly the caller's own words: a turn.
+    t.on(SpeechStarted(5.0, 2), over, 5.0)
+    mine = words("are you open on saturday", 2)
+    assert t.on(mine, over, 5.9) == [Prepare(2, 2, mine)]

@@ -1,8 +1,10 @@
 """One phone call: a Trio nursery whose tasks are the pipeline's stages.
 
-    recv ─frames─> vad ─frames+speech events─> stt ─transcripts─> dialogue ─audio,marks─> send
-      └──────────────── marks, dtmf ─────────────────────────────────^
-                                          dialogue runs each reply as brain -> tts
+    recv ─frames─> echo ─frames─> vad ─frames, speech events─> stt ─transcripts─> dialogue
+      └────────────── marks, dtmf ──────────────────────────────────────────────────^    │
+                                                 send <─audio, marks─ (brain -> tts) ──┘
+    echo hears what the agent played (call.far_end) and silences inbound audio that is only
+    its own voice coming back from a speakerphone.
 
 Shutdown cascades: recv returns when the caller hangs up, and that cancels the nursery, so
 every stage, reply and worker wait ends at once; nothing outlives the call.
@@ -19,11 +21,13 @@ import trio
 from .callstate import Call, CallObserver
 from .config import Config
 from .conversation import Conversation
+from .echo import EchoPath
 from .engines.base import Engines
 from .errors import CallClosed, EngineError, FloodError, ProtocolError
 from .events import Audio, DialogueEvent, EndReason, Frame, VadEvent
 from .sids import mask_number
 from .stages.dialogue import dialogue
+from .stages.echo import echo
 from .stages.recv import recv
 from .stages.send import send
 from .stages.vad import vad
@@ -95,9 +99,11 @@ async def serve_call(
         # Also when the daemon cancels the call (shutdown past its grace): every call that
         # started has an end, in the log and in the records. Nothing here awaits.
         log.info(
-            "call %s ended: %s after %.1fs, %d frames, %d dropped, %d bad messages, faults %s",
+            "call %s ended: %s after %.1fs, %d frames, %d dropped, %d silenced as echo, "
+            "%d bad messages, faults %s",
             call.id, call.ended_by or "done", time.time() - call.started_at, call.stats.frames,
-            call.stats.dropped, call.stats.bad_messages, call.faults.counts or "none",
+            call.stats.dropped, call.stats.echo_frames, call.stats.bad_messages,
+            call.faults.counts or "none",
         )
         if observer is not None:
             observer.ended(call)
@@ -107,6 +113,7 @@ async def serve_call(
 async def _pipeline(ws: MessageSocket, start: Start, engines: Engines, cfg: Config,
                     rest: TwilioRest | None, call: Call, observer: CallObserver | None) -> None:
     audio_tx, audio_rx = trio.open_memory_channel[Frame](cfg.call.inbound_buffer_frames)
+    heard_tx, heard_rx = trio.open_memory_channel[Frame](cfg.call.inbound_buffer_frames)
     vad_tx, vad_rx = trio.open_memory_channel[Frame | VadEvent](64)
     dlg_tx, dlg_rx = trio.open_memory_channel[DialogueEvent](64)
     out_tx, out_rx = trio.open_memory_channel[Audio | Mark | Clear](64)
@@ -119,7 +126,15 @@ async def _pipeline(ws: MessageSocket, start: Start, engines: Engines, cfg: Conf
         async with trio.open_nursery() as nursery:
             call.scope = nursery.cancel_scope
             nursery.start_soon(recv_then_hangup)
-            nursery.start_soon(vad, audio_rx, vad_tx, engines.classifier(), cfg.vad, cfg.turn,
+            if cfg.echo.enabled:
+                e = cfg.echo
+                path = EchoPath(call.far_end, max_delay_ms=e.max_delay_ms, window_s=e.window_s,
+                                prior_db=e.prior_db, margin_db=e.margin_db)
+                nursery.start_soon(echo, audio_rx, heard_tx, path, call.stats)
+            else:
+                heard_tx.close()
+                heard_rx = audio_rx
+            nursery.start_soon(vad, heard_rx, vad_tx, engines.classifier(), cfg.vad, cfg.turn,
                                cfg.bargein, observer.frame_lag if observer is not None else None)
             nursery.start_soon(engines.stt, vad_rx, dlg_tx.clone(), cfg.stt, cfg.vad,
                                cfg.call.ordered_languages(), call.id)

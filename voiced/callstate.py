@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import trio
 
 from .conversation import Conversation
+from .echo import FarEnd
 from .errors import Engine, FaultKind
 from .events import EndReason
 from .twilio.wire import Start
@@ -29,6 +30,7 @@ class RecvStats:
     decode_n: int = 0
     stop_seen: bool = False
     marks_assumed: int = 0  # marks never echoed, taken as played (dialogue's watchdog)
+    echo_frames: int = 0  # inbound frames silenced as the agent's own echo
 
     def take_decode_ms(self) -> float:
         """Mean message decode time since the last call, for the per-turn latency line."""
@@ -93,6 +95,8 @@ class Call:
     observer: CallObserver | None = None
     # Set when the daemon wants the call over (shutdown): the agent says goodbye and hangs up.
     goodbye: trio.Event = field(default_factory=trio.Event)
+    # What the agent played and when: the reference its echo is told apart by.
+    far_end: FarEnd = field(default_factory=FarEnd)
     # The call's own id in records: a CallSid seen twice (a replay, a test) is two calls.
     uid: str = field(default_factory=lambda: secrets.token_hex(8))
 

@@ -15,6 +15,7 @@ import trio
 
 from . import config as config_mod
 from .errors import ConfigError, VoicedError
+from .lab.line import add_line_options
 
 log = logging.getLogger("voiced")
 
@@ -116,13 +117,15 @@ def cmd_calls(args: argparse.Namespace) -> int:
 
 def cmd_dial(args: argparse.Namespace) -> int:
     from .lab.dial import DialOptions, Utterance
+    from .lab.line import line_from
     from .lab.runner import dial_in_process, dial_url, signed_options
 
     cfg = load_config(args.config)
     setup_logging("WARNING" if args.quiet else cfg.log.level)
     utterances = [Utterance.from_wav(p) for p in args.say]
     opts = DialOptions(caller=args.caller, barge_in_after_ms=args.barge_in_after_ms,
-                       voice_path=cfg.server.voice_path, account_sid=cfg.twilio.account_sid)
+                       voice_path=cfg.server.voice_path, account_sid=cfg.twilio.account_sid,
+                       line=line_from(args))
     if args.url:
         token = config_mod.secret(cfg.twilio.auth_token_env)
         if token:  # sign as Twilio would, for the config's public URL
@@ -138,7 +141,7 @@ def cmd_dial(args: argparse.Namespace) -> int:
         print(f"turn {i}: {turn.name}: speech ended at {turn.speech_end:.2f}s, "
               f"reply latency {latency}{extra}")
     print(f"protocol errors: {result.protocol_errors}, marks echoed: {result.marks_echoed}, "
-          f"clears: {result.clears}")
+          f"clears: {result.clears} ({result.self_interruptions} while the caller was silent)")
     if args.out:
         result.write_wav(args.out)
         print(f"call audio (caller left, agent right): {args.out}")
@@ -207,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", help="write the call (caller left, agent right) to this WAV")
     d.add_argument("--barge-in-after-ms", type=int)
     d.add_argument("--quiet", action="store_true", help="only warnings from the daemon")
+    add_line_options(d)
     d.set_defaults(func=cmd_dial)
 
     _add_bench(sub)
@@ -241,6 +245,7 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     b.add_argument("--warmup", type=int, default=100, help="soak: calls before the first sample")
     b.add_argument("--barge-in-after-ms", type=int,
                    help="from the second turn on, talk over the agent this long into its reply")
+    add_line_options(b)
     b.set_defaults(func=cmd_bench)
 
 

@@ -162,6 +162,24 @@ class FillerConfig:
 
 
 @dataclass(frozen=True)
+class EchoConfig:
+    """The agent's own voice coming back from a speakerphone (:mod:`voiced.echo`)."""
+
+    # Inbound audio no louder than the agent's predicted echo is not the caller: it is replaced
+    # by silence before the VAD and the recogniser hear it.
+    enabled: bool = True
+    # The longest echo delay looked for (network both ways plus the room).
+    max_delay_ms: int = field(default=600, metadata=in_range(100, 2000))
+    # How much louder than the predicted echo a frame must be to count as the caller.
+    margin_db: float = field(default=6.0, metadata=in_range(0.0, 30.0))
+    # Until the echo is learnt (the call's first half second or so of agent speech): assume
+    # one this loud against what the agent played, at any delay.
+    prior_db: float = field(default=-6.0, metadata=in_range(-60.0, 0.0))
+    # How much of the call the estimate looks back over (it follows a drifting delay).
+    window_s: float = field(default=6.0, metadata=in_range(1.0, 60.0))
+
+
+@dataclass(frozen=True)
 class IdleConfig:
     # Caller silence (with the agent quiet too) before asking if they are still there ...
     reprompt_s: float = field(default=8.0, metadata=in_range(1.0, 600.0))

@@ -15,6 +15,7 @@ from .fields import LANGUAGES
 from .line import (
     BargeInConfig,
     CallConfig,
+    EchoConfig,
     FillerConfig,
     FloodConfig,
     IdleConfig,
@@ -36,6 +37,7 @@ class Config:
     turn: TurnConfig = field(default_factory=TurnConfig)
     bargein: BargeInConfig = field(default_factory=BargeInConfig)
     filler: FillerConfig = field(default_factory=FillerConfig)
+    echo: EchoConfig = field(default_factory=EchoConfig)
     idle: IdleConfig = field(default_factory=IdleConfig)
     stt: SttConfig = field(default_factory=SttConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)

@@ -23,6 +23,7 @@ from ..records import CallRecords, CallView, read_calls
 from .callers import caller_processes, sequential_calls
 from .corpus import corpus_files
 from .dial import DialOptions, Utterance
+from .line import Line, line_from
 from .runner import local_daemon, signed_options
 from .sim.servers import sim_engines
 from .stats import cpu_seconds, frame_lag_p99_ms, machine, machine_cpu_pct, machine_ticks, percentile
@@ -66,7 +67,9 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         metrics = Metrics()
         url = await stack.enter_async_context(local_daemon(cfg, auth_token=token, metrics=metrics,
                                                            records=records))
-        opts = signed_options(cfg, DialOptions(barge_in_after_ms=args.barge_in_after_ms), token)
+        line = line_from(args)
+        opts = signed_options(cfg, DialOptions(barge_in_after_ms=args.barge_in_after_ms,
+                                               line=line), token)
         t_calls = time.perf_counter()
         cpu_calls = resource.getrusage(resource.RUSAGE_SELF)
         ticks_calls = machine_ticks()
@@ -82,6 +85,10 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         calls_wall = time.perf_counter() - t_calls
         views = read_calls(records.path)
     stages = stage_percentiles(views)
+    # A turn the caller never took: the agent answered something it heard on the line (its
+    # own echo, noise). Each call's caller said ``args.turns`` things.
+    self_replies = sum(max(0, sum(t.get("kind") == "turn" for t in v.turns) - args.turns)
+                       for v in views)
     print("daemon-side stages (ms):")
     for key, value in stages.items():
         print(f"  {key:20s} p50 {value['p50_ms']:8.1f}  p95 {value['p95_ms']:8.1f}")
@@ -99,6 +106,9 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "max_reply_s": round(max(heard), 3) if heard else None,
         "silence_ms": cfg.vad.silence_ms,
         "cut_offs": stats.cut_offs,
+        "line": str(line or Line()),
+        "self_interruptions": stats.self_interruptions,
+        "self_replies": self_replies,
         "concurrency": args.concurrency,
         # The daemon's process (Whisper included for the embedded engines) while calls ran.
         "daemon_cpu_pct": round(100 * daemon_cpu / calls_wall, 1),
@@ -118,7 +128,9 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
                     "p95_barge_in_stop_s": round(percentile(stops, 95), 3)}
         print(f"barge-in stop (caller onset to agent silent): p50 {summary['p50_barge_in_stop_s']}s"
               f"  p95 {summary['p95_barge_in_stop_s']}s over {len(stops)} barge-ins")
-    print(f"cut-offs: {stats.cut_offs} of {stats.turns} turns")
+    print(f"cut-offs: {stats.cut_offs} of {stats.turns} turns; on a {line or Line()}: "
+          f"{stats.self_interruptions} self-interruptions (a clear while the caller was "
+          f"silent), {self_replies} self-replies (turns the caller never took)")
     print(f"daemon process CPU while calls ran: {summary['daemon_cpu_pct']} % of one core; "
           f"whole machine (callers and sim engines too): {all_cpu} % of one core, of "
           f"{100 * (os.cpu_count() or 1)} %")

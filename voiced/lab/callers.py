@@ -13,6 +13,7 @@ from pathlib import Path
 import trio
 
 from .dial import DialOptions, Utterance
+from .line import line_arguments
 from .runner import dial_url
 
 # The auth token the handshakes are signed with: from the environment, not the command line
@@ -27,6 +28,7 @@ class CallStats:
     cut_offs: int = 0
     errors: int = 0
     max_gap_ms: int = 0
+    self_interruptions: int = 0
 
 
 async def sequential_calls(
@@ -47,6 +49,7 @@ async def one_call(url: str, utterances: list[Utterance], call: int, turns: int,
     says = [utterances[(k + j) % len(utterances)] for j in range(turns)]
     result = await dial_url(url, says, opts)
     stats.max_gap_ms = max(stats.max_gap_ms, result.max_gap_ms)
+    stats.self_interruptions += result.self_interruptions
     stats.errors += result.protocol_errors + len(says) - len(result.turns)
     for turn in result.turns:
         stats.turns += 1
@@ -77,6 +80,7 @@ def merge(stats: list[CallStats]) -> CallStats:
         out.cut_offs += s.cut_offs
         out.errors += s.errors
         out.max_gap_ms = max(out.max_gap_ms, s.max_gap_ms)
+        out.self_interruptions += s.self_interruptions
     return out
 
 
@@ -101,6 +105,7 @@ async def caller_processes(url: str, opts: DialOptions, corpus: Path, language: 
                        "--concurrency", str(at_once), "--turns", str(turns), "--out", str(out)]
             if opts.barge_in_after_ms is not None:
                 command += ["--barge-in-after-ms", str(opts.barge_in_after_ms)]
+            command += line_arguments(opts.line)
             await trio.run_process(command, env=env)
             results.append(CallStats(**json.loads(out.read_text(encoding="utf-8"))))
 

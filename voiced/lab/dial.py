@@ -37,6 +37,7 @@ from ..audio import (
 from ..errors import CallClosed, ProtocolError
 from ..twilio.socket import MessageSocket
 from ..twilio.wire import Clear, Connected, Mark, Media, Start, Stop, inbound, parse_outbound
+from .line import Line
 
 log = logging.getLogger("voiced.lab.dial")
 
@@ -91,6 +92,8 @@ class DialResult:
     agent_audio: list[Pcm] = field(default_factory=list)
     caller_audio: list[Pcm] = field(default_factory=list)
     hung_up_by_agent: bool = False
+    # The agent interrupted itself: a `clear` while the caller was not speaking.
+    self_interruptions: int = 0
     # The longest run of playback ticks that found the buffer empty in the middle of a
     # sentence (audio started, its mark not yet reached): silence the caller hears mid-reply.
     max_gap_ms: int = 0
@@ -178,6 +181,8 @@ class DialOptions:
     call_sid: str = ""
     account_sid: str = ""
     parameters: Mapping[str, str] = field(default_factory=dict)
+    # What the line adds to the caller's audio: a speakerphone's echo, noise, hum.
+    line: Line | None = None
 
 
 # The account the emulator calls from, when none is configured.
@@ -216,6 +221,7 @@ async def dial(
     stream_sid = "MZ" + secrets.token_hex(16)
     call_sid = opts.call_sid or new_call_sid()
     playback = Playback()
+    effects = opts.line.effects() if opts.line is not None else None
     seq = 0
 
     async def send(item: Connected | Start | Media | Mark | Stop) -> None:
@@ -245,6 +251,7 @@ async def dial(
                 playback.add_mark(item.name)
             elif isinstance(item, Clear):
                 result.clears += 1
+                result.self_interruptions += not state.speaking
                 state.on_clear(trio.current_time() - t0)
                 for name in playback.clear():
                     result.marks_echoed += 1
@@ -271,6 +278,8 @@ async def dial(
             heard = None if played == SILENT_FRAME_ULAW else ulaw_decode(played)
             audible = heard is not None and rms_dbfs(heard) > AUDIBLE_DBFS
             caller_frame = state.step(now, audible, playback.buffered > 0, result)
+            if effects is not None:
+                caller_frame = effects.mix(caller_frame, played)
             if opts.record_audio:
                 result.agent_audio.append(ulaw_decode(played))
                 result.caller_audio.append(ulaw_decode(caller_frame))
@@ -313,6 +322,10 @@ class _CallerScript:
         self._barge_stop: float | None = None
         self._clear_at: float | None = None
         self.done = False
+
+    @property
+    def speaking(self) -> bool:
+        return self._speaking is not None
 
     def on_clear(self, now: float) -> None:
         self._clear_at = now

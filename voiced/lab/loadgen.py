@@ -20,13 +20,15 @@ import trio
 from .callers import TOKEN_ENV, CallStats, one_call
 from .corpus import corpus_files
 from .dial import DialOptions, Utterance
+from .line import add_line_options, line_from
 
 
 async def run_callers(args: argparse.Namespace) -> CallStats:
     utterances = [Utterance.from_wav(f) for f, _ in corpus_files(args.corpus, args.lang)]
     opts = DialOptions(auth_token=os.environ.get(TOKEN_ENV) or None, signed_url=args.signed_url,
                        signed_voice_url=args.signed_voice_url, voice_path=args.voice_path,
-                       barge_in_after_ms=args.barge_in_after_ms, record_audio=False)
+                       barge_in_after_ms=args.barge_in_after_ms, record_audio=False,
+                       line=line_from(args))
     stats = CallStats()
     limiter = trio.CapacityLimiter(args.concurrency)
 
@@ -58,6 +60,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--turns", type=int, default=1)
     parser.add_argument("--barge-in-after-ms", type=int, default=None)
+    add_line_options(parser)
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
     stats = trio.run(run_callers, args)

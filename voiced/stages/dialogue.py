@@ -58,7 +58,7 @@ class Dialogue:
         self._call = call
         self._rest = rest
         self._script = cfg.brain.script
-        self.playout = Playout(tx, cfg.call.mark_slack_s)
+        self.playout = Playout(tx, cfg.call.mark_slack_s, call.far_end)
         self.slot = ReplySlot(nursery, self.playout, engines, cfg, call, self._reply_finished)
         self.turns = Turns(smart_endpoint=cfg.turn.smart_endpoint, bargein=cfg.bargein.enabled,
                            backchannels=cfg.bargein.backchannels)
@@ -89,7 +89,8 @@ class Dialogue:
             self._call.faults.add(Engine.STT, ev.fault)
         current = self.slot.current
         agent = Agent(playing=current is not None and current.playing,
-                      answering=current is not None and current.answers_caller)
+                      answering=current is not None and current.answers_caller,
+                      words=current.words() if current is not None else frozenset())
         for action in self.turns.on(ev, agent, trio.current_time()):
             await self._act(action)
         if isinstance(ev, SpeechEnded | SpeechDiscarded):

@@ -19,12 +19,15 @@ from typing import Any
 
 import trio
 
+from ..audio import ulaw_to_pcm_bytes
 from ..callstate import Call
 from ..config import Config
 from ..conversation import ReplyRecord
+from ..echo import FarEnd
 from ..engines.base import Brain, Engines
 from ..events import Audio, EndCall, Sentence, UserTurn
 from ..latency import TurnLog
+from ..text import normalize
 from ..twilio.wire import Clear, Mark
 from .brain import brain
 from .tts import tts
@@ -66,6 +69,10 @@ class Reply:
         """Still producing audio, or Twilio still has some of it to play."""
         return not self.finished.is_set() or self.record.pending
 
+    def words(self) -> frozenset[str]:
+        """What the agent says in this reply, as normalised words."""
+        return frozenset(normalize(" ".join(self.record.sentences)).split())
+
     @property
     def answers_caller(self) -> bool:
         return self.gen is not None
@@ -94,8 +101,10 @@ class Playout:
     never echoes (a peer that does not play, or lies) is taken as played ``mark_slack_s``
     later instead of keeping the agent "talking" until ``call.max_duration_s``."""
 
-    def __init__(self, tx: trio.MemorySendChannel[Audio | Mark | Clear], mark_slack_s: float) -> None:
+    def __init__(self, tx: trio.MemorySendChannel[Audio | Mark | Clear], mark_slack_s: float,
+                 far_end: FarEnd | None = None) -> None:
         self._tx = tx
+        self._far = far_end
         self._slack = mark_slack_s
         self._play_end = 0.0
         self._awaiting: dict[str, float] = {}  # marks not yet echoed, in send order, and when due
@@ -104,12 +113,17 @@ class Playout:
     async def send(self, item: Audio | Mark | Clear) -> None:
         now = trio.current_time()
         if isinstance(item, Audio):
-            self._play_end = max(self._play_end, now) + len(item.payload) / ULAW_BYTES_PER_S
+            starts = max(self._play_end, now)
+            if self._far is not None:
+                self._far.play(ulaw_to_pcm_bytes(item.payload), starts)
+            self._play_end = starts + len(item.payload) / ULAW_BYTES_PER_S
         elif isinstance(item, Mark):
             self._awaiting[item.name] = max(self._play_end, now) + self._slack
             self._mark_sent.set()
         else:
             self._play_end = now  # `clear`: nothing left to play
+            if self._far is not None:
+                self._far.clear(now)
         await self._tx.send(item)
 
     def echoed(self, name: str) -> None:

@@ -56,6 +56,7 @@ class Unheard(StrEnum):
 
     NO_WORDS = "no words"
     ACKNOWLEDGEMENT = "acknowledgement"
+    ECHO = "the agent's own words"  # heard over the agent: its echo, not the caller
 
 
 class Interruption(StrEnum):
@@ -113,6 +114,7 @@ class Agent:
 
     playing: bool = False
     answering: bool = False
+    words: frozenset[str] = frozenset()  # of the reply being heard, normalised
 
 
 @dataclass
@@ -125,6 +127,7 @@ class _Pending:
     t_end: float | None = None
     t_endpoint: float | None = None
     n: int | None = None  # the turn's number, once a reply was prepared for it
+    over_agent: frozenset[str] | None = None  # began while the agent spoke: its words
     prepared: bool = False  # a reply to the current words exists
 
 
@@ -150,13 +153,14 @@ class Turns:
             return self._transcript(ev, now)
         if isinstance(ev, SpeechStarted):
             self.caller_speaking = True
-            return self._new_turn(ev.gen)
+            return self._new_turn(ev.gen, agent)
         if isinstance(ev, SpeechConfirmed):
             return [Interrupt(Interruption.BARGE_IN)] if self._bargein and agent.playing else []
         if isinstance(ev, SpeechResumed):
             # A reply the smart endpoint released has cut the caller off: stop it at once.
             cut_off = self.pending is None and agent.answering and agent.playing and self._bargein
-            return ([Interrupt(Interruption.RESUMED)] if cut_off else []) + self._new_turn(ev.gen)
+            return ([Interrupt(Interruption.RESUMED)] if cut_off else []) + \
+                self._new_turn(ev.gen, agent)
         if isinstance(ev, SpeechPaused) and (p := self._pending(ev.gen)):
             p.t_end = ev.t_end
         elif isinstance(ev, ShortPause) and (p := self._pending(ev.gen)):
@@ -191,7 +195,8 @@ class Turns:
         p.transcript = ev
         text = ev.text.strip()
         unheard = Unheard.NO_WORDS if not text and not ev.error else \
-            Unheard.ACKNOWLEDGEMENT if self._is_backchannel(text) else None
+            Unheard.ACKNOWLEDGEMENT if self._is_backchannel(text) else \
+            Unheard.ECHO if p.over_agent is not None and _echoes(text, p.over_agent) else None
         if unheard is not None:
             if p.n is not None and p.n == self.answered:
                 self.answered, p.n = self.answered - 1, None  # its number goes to the next turn
@@ -218,9 +223,9 @@ class Turns:
         """The agent is about to say goodbye: whatever the caller was saying gets no answer."""
         return self._drop()
 
-    def _new_turn(self, gen: int) -> list[Action]:
+    def _new_turn(self, gen: int, agent: Agent) -> list[Action]:
         actions = self._drop()
-        self.pending = _Pending(gen)
+        self.pending = _Pending(gen, over_agent=agent.words if agent.playing else None)
         return actions
 
     def _drop(self) -> list[Action]:
@@ -239,3 +244,11 @@ class Turns:
             while f" {phrase} " in rest:
                 rest = rest.replace(f" {phrase} ", " ")
         return not rest.strip()
+
+
+def _echoes(text: str, agent_words: frozenset[str]) -> bool:
+    """Words heard over the agent that are nearly all the agent's own (80 % or more, two words
+    at least): the echo the level guard let through, transcribed. The guard
+    (:mod:`voiced.echo`) stops nearly all of it; this is the second line."""
+    words = normalize(text).split()
+    return len(words) >= 2 and sum(w in agent_words for w in words) >= 0.8 * len(words)

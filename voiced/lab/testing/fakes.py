@@ -61,6 +61,9 @@ class FakeTTS:
 
     delay: float = 0.03
     ms_per_char: int = 20
+    # Syllables: the tone's level rises and falls ~5 times a second, as speech does (an echo
+    # of a steady tone would have no shape to find its delay by).
+    syllables: bool = False
     spoken: list[str] = field(default_factory=list)
     active: int = 0
 
@@ -69,7 +72,11 @@ class FakeTTS:
         try:
             await trio.sleep(self.delay)
             self.spoken.append(text)
-            await tx.send(ulaw_encode(tone(self.ms_per_char * max(1, len(text)))))
+            pcm = tone(self.ms_per_char * max(1, len(text)))
+            if self.syllables:
+                t = np.arange(pcm.size) / RATE
+                pcm = (pcm * (0.55 + 0.45 * np.sin(2 * np.pi * 5 * t + len(text)))).astype(np.int16)
+            await tx.send(ulaw_encode(pcm))
         finally:
             self.active -= 1
 

@@ -15,6 +15,7 @@ from ...twilio.socket import MemorySocket
 from ...twilio.wire import Clear, Connected, Inbound, Mark, Media, Start, Stop, inbound, parse_outbound
 from ..dial import Playback
 from ..dial import voice_form as dial_voice_form
+from ..line import LineEffects
 
 STREAM_SID = "MZ00000000000000000000000000000001"
 CALL_SID = "CA00000000000000000000000000000001"
@@ -40,6 +41,8 @@ class TwilioPeer:
         self.line_ended = False
         # Off: a peer that never echoes marks (an attacker holding the agent "talking").
         self.echo_marks = True
+        # A speakerphone, noise, hum: what the line adds to the caller's audio.
+        self.effects: LineEffects | None = None
         self._queue: deque[tuple[bytes, trio.Event | None]] = deque()
 
     async def send(self, item: Inbound) -> None:
@@ -71,11 +74,13 @@ class TwilioPeer:
         t = trio.current_time()
         while not (self.closed or self.stopped):
             buffered = self.playback.buffered
-            _, reached = self.playback.tick()
+            played, reached = self.playback.tick()
             if self.playback.buffered < buffered:
                 self.heard.append(trio.current_time())
             await self._echo(reached)
             payload, done = self._queue.popleft() if self._queue else (SILENCE, None)
+            if self.effects is not None:
+                payload = self.effects.mix(payload, played)
             try:
                 await self.send(Media(payload))
             except CallClosed:

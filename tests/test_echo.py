@@ -1,0 +1,127 @@
+"""A caller on a speakerphone: the agent's own voice comes back down the line. It must never
+interrupt the agent or become a turn; the caller speaking over it still must. Virtual clock,
+the test peer's line adding the echo (``voiced.lab.line``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import trio
+import trio.testing
+
+from voiced.audio import FRAME_SAMPLES
+from voiced.config import Config, EchoConfig
+from voiced.echo import FRAME_S, EchoPath, FarEnd, energy
+from voiced.lab.line import LineEffects
+from voiced.lab.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
+from voiced.lab.testing.harness import CallHarness
+from voiced.twilio.wire import Stop
+
+LONG = [f"{n} sentence of a rather long answer to the question. " for n in ("First", "Second", "Third")]
+
+
+def speakerphone(cfg: Config, echo_db: float = -10.0, echo_ms: int = 300,
+                 brain: FakeBrain | None = None) -> tuple[CallHarness, FakeSTT]:
+    stt = FakeSTT(delay=0.1)
+    h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0, syllables=True), brain))
+    h.peer.effects = LineEffects(echo_db=echo_db, echo_ms=echo_ms)
+    return h, stt
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_the_agents_own_echo_neither_interrupts_nor_becomes_a_turn(
+    autojump_clock: trio.testing.MockClock, enabled: bool,
+) -> None:
+    cfg = dataclasses.replace(Config(), echo=EchoConfig(enabled=enabled))
+    brain = FakeBrain(tokens=LONG, token_delay=0.0, first_delay=0.0)
+    h, stt = speakerphone(cfg, brain=brain)
+    async with h.running():
+        await h.peer.silence(6000)  # the greeting plays; the caller says nothing
+        await h.peer.send(Stop())
+    assert h.call is not None
+    if enabled:
+        assert h.peer.clears() == [] and h.call.barge_ins == 0
+        assert stt.started == 0 and brain.turns == []  # no turn, so no reply to itself
+        assert h.call.stats.echo_frames > 0
+    else:  # the same line without the guard: the agent interrupts and answers itself
+        assert h.peer.clears() or stt.started > 0
+
+
+async def test_the_caller_over_the_echo_still_interrupts_within_min_speech_plus_a_frame(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cfg = Config()
+    brain = FakeBrain(tokens=LONG, token_delay=0.0, first_delay=0.0)
+    h, _ = speakerphone(cfg, brain=brain)
+    async with h.running():
+        await h.peer.silence(1000)
+        await h.peer.play(tone(1000))  # a first question, answered with LONG (~3.4 s)
+        await h.peer.silence(2100)  # the answer is playing, and echoing, by now
+        t_onset = trio.current_time() + 0.02
+        await h.peer.play(tone(600))
+        await h.peer.silence(1500)
+        await h.peer.send(Stop())
+    clears = [t for t in h.peer.clears() if t > t_onset]
+    min_speech_s = cfg.bargein.min_speech_ms / 1000
+    assert clears and clears[0] <= t_onset + min_speech_s + FRAME_S + 1e-9
+    assert h.call is not None and h.call.barge_ins == 1
+
+
+def _frames_of(amplitudes: np.ndarray) -> list[bytes]:
+    t = np.arange(FRAME_SAMPLES) / 8000
+    return [(a * np.sin(2 * np.pi * 300 * t)).astype("<i2").tobytes() for a in amplitudes]
+
+
+def test_the_delay_estimate_converges_and_follows_a_change_mid_call() -> None:
+    """Speech-like levels on the reference; the inbound is that 20 dB down, 200 ms late, then
+    400 ms late from the 8th second on."""
+    rng = np.random.default_rng(3)
+    far, n = FarEnd(keep_s=30.0), 1000  # 20 s
+    levels = np.exp(rng.normal(8.0, 1.0, n)) * (rng.random(n) > 0.2)  # with pauses
+    pcm = _frames_of(np.clip(levels, 0, 20000))
+    for k, frame in enumerate(pcm):
+        far.play(frame, k * FRAME_S)
+    path = EchoPath(far, max_delay_ms=600, window_s=6.0)
+    delays = []
+    for k in range(n):
+        lag = 10 if k < 400 else 20
+        echo = energy(pcm[k - lag]) / 100 if k >= lag else 0.0
+        path.push(k * FRAME_S + 0.001, echo + 1.0)
+        delays.append(path.estimate.delay_frames if path.estimate else None)
+    assert delays[100] == 10  # 2 s in
+    assert path.estimate is not None and path.estimate.gain == pytest.approx(0.01, rel=0.2)
+    assert delays[399] == 10
+    settled = next(k for k in range(400, n) if all(d == 20 for d in delays[k:]))
+    assert settled - 400 <= 6.0 / FRAME_S  # within the estimate's window after the change
+
+
+def test_a_frame_louder_than_the_predicted_echo_is_the_caller() -> None:
+    far = FarEnd()
+    frame = _frames_of(np.array([8000.0]))[0]
+    for k in range(200):
+        far.play(frame, k * FRAME_S)
+    path = EchoPath(far, margin_db=6.0)
+    for k in range(200):  # echo 10 dB down, 100 ms late
+        path.push(k * FRAME_S + 0.001, energy(frame) / 10 if k >= 5 else 1.0)
+    t = 150 * FRAME_S + 0.001
+    assert path.is_echo(t, energy(frame) / 10)
+    assert path.is_echo(t, energy(frame) / 10 * 3.9)  # within the 6 dB margin
+    assert not path.is_echo(t, energy(frame))  # the caller, as loud as the agent
+    assert not path.is_echo(300 * FRAME_S, energy(frame) / 10)  # the agent was silent then
+
+
+async def test_on_a_clean_line_a_caller_answering_the_greeting_at_once_is_not_taken_for_echo(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cfg = Config()
+    stt = FakeSTT(delay=0.1)
+    h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0, syllables=True)))
+    async with h.running():
+        await h.peer.silence(700)  # the greeting (0.64 s) has just ended
+        await h.peer.play(tone(800, amplitude=8000))  # as loud as the agent
+        await h.peer.silence(2000)
+        await h.peer.send(Stop())
+    assert h.call is not None and h.call.stats.echo_frames == 0
+    assert stt.audio_seconds and stt.audio_seconds[-1] >= 0.8

@@ -125,3 +125,67 @@ async def test_on_a_clean_line_a_caller_answering_the_greeting_at_once_is_not_ta
         await h.peer.send(Stop())
     assert h.call is not None and h.call.stats.echo_frames == 0
     assert stt.audio_seconds and stt.audio_seconds[-1] >= 0.8
+
+
+def _speechlike(seconds: float, seed: int = 5) -> list[bytes]:
+    """Broadband noise with a syllable envelope and pauses, at about -20 dBFS: 20 ms frames."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 8000)
+    t = np.arange(n) / 8000
+    envelope = np.clip(np.sin(2 * np.pi * 4 * t) + 0.3, 0, None) * (np.sin(2 * np.pi * 0.3 * t) > -0.5)
+    x = np.clip(rng.standard_normal(n) * 3000 * envelope, -32768, 32767).astype(np.int16)
+    return [x[i : i + FRAME_SAMPLES].tobytes() for i in range(0, n - FRAME_SAMPLES + 1, FRAME_SAMPLES)]
+
+
+@pytest.mark.parametrize(("echo_db", "echo_ms"), [(-10.0, 350), (-20.0, 200)])
+def test_the_canceller_takes_the_speakerphone_echo_out_and_leaves_the_caller(
+    echo_db: float, echo_ms: int,
+) -> None:
+    from voiced.audio import SILENT_FRAME_ULAW, ulaw_decode, ulaw_encode
+    from voiced.echo import EchoCanceller
+
+    agent = _speechlike(16.0)
+    line = LineEffects(echo_db=echo_db, echo_ms=echo_ms)
+    far = FarEnd()
+    path, canceller = EchoPath(far), EchoCanceller(far)
+    caller = tone(2000, amplitude=2500)  # from 12 s on: ~10 dB under the agent, over its echo
+    raw, left, silenced = [], [], []
+    for k, frame in enumerate(agent):
+        t = k * FRAME_S
+        far.play(frame, t)
+        speech = caller[(k - 600) * FRAME_SAMPLES:(k - 599) * FRAME_SAMPLES] if 600 <= k < 700 else None
+        said = ulaw_encode(speech) if speech is not None else SILENT_FRAME_ULAW
+        near = ulaw_decode(line.mix(said, ulaw_encode(np.frombuffer(frame, "<i2")))).astype(np.float32)
+        level = float(np.dot(near, near) / near.size)
+        est = path.estimate
+        out = canceller.process(near, round(t * 8000), est.delay_frames if est else None,
+                                adapt=not path.talking(t, level))
+        rest = float(np.dot(out, out) / out.size)
+        path.push(t, level, rest)
+        raw.append(level)
+        left.append(rest)
+        silenced.append(path.is_echo(t, rest))
+    erle = 10 * np.log10(sum(raw[300:600]) / sum(left[300:600]))
+    assert erle >= 20.0  # converged: 6-12 s in
+    # Every frame of echo alone is silenced, or what is left of it is under -60 dBFS (the
+    # troughs between syllables, down in mu-law's own noise): nothing a VAD could hear.
+    floor = (32768 * 10 ** (-60 / 20)) ** 2
+    echo_only = [k for k in range(300, 600) if raw[k] > 1.0]
+    assert [k for k in echo_only if not silenced[k] and left[k] > floor] == []
+    assert not any(silenced[605:700])  # the caller over the echo is heard, every frame
+
+
+async def test_a_caller_talking_over_the_greeting_as_loud_as_it_is_never_taken_for_echo(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Before the call has taught it anything, a frame within 3 dB of what the agent is
+    playing is the caller (no speakerphone echo is that loud)."""
+    cfg = Config()
+    stt = FakeSTT(delay=0.1)
+    h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0)))
+    async with h.running():
+        await h.peer.play(tone(800))  # from the first frame, over the greeting
+        await h.peer.silence(2000)
+        await h.peer.send(Stop())
+    assert h.call is not None and h.call.stats.echo_frames == 0
+    assert stt.started >= 1

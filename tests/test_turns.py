@@ -168,7 +168,7 @@ def test_looks_complete() -> None:
 
 
 def test_the_agents_own_words_heard_over_it_are_its_echo_not_a_turn() -> None:
-    said = frozenset("we are open nine to six anything else".split())
+    said = frozenset(["we", "are", "open", "nine", "to", "six", "anything", "else"])
     over = Agent(playing=True, answering=True, words=said)
     t = turns()
     t.on(SpeechStarted(0.2, 0), over, 0.2)

@@ -21,7 +21,7 @@ import trio
 from .callstate import Call, CallObserver
 from .config import Config
 from .conversation import Conversation
-from .echo import EchoPath
+from .echo import EchoCanceller, EchoPath
 from .engines.base import Engines
 from .errors import CallClosed, EngineError, FloodError, ProtocolError
 from .events import Audio, DialogueEvent, EndReason, Frame, VadEvent
@@ -130,7 +130,8 @@ async def _pipeline(ws: MessageSocket, start: Start, engines: Engines, cfg: Conf
                 e = cfg.echo
                 path = EchoPath(call.far_end, max_delay_ms=e.max_delay_ms, window_s=e.window_s,
                                 prior_db=e.prior_db, margin_db=e.margin_db)
-                nursery.start_soon(echo, audio_rx, heard_tx, path, call.stats)
+                nursery.start_soon(echo, audio_rx, heard_tx, path, EchoCanceller(call.far_end),
+                                   call.stats)
             else:
                 heard_tx.close()
                 heard_rx = audio_rx

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import FRAME_MS
+from .audio import FRAME_MS, FRAME_SAMPLES, RATE
 
 FRAME_S = FRAME_MS / 1000
 _QUIET = 1e-2  # mean square of 16-bit PCM below which a frame carries nothing (-99 dBFS)
@@ -45,35 +45,62 @@ def frame_index(t: float) -> int:
 
 
 class FarEnd:
-    """What the agent played, as the energy of each 20 ms on the playout clock."""
+    """What the agent played, on the playout clock: the samples (a ring of ``keep_s``) and the
+    energy of each 20 ms frame of the clock's grid."""
 
     def __init__(self, keep_s: float = 10.0) -> None:
+        self._size = int(keep_s * RATE)
+        self._ring = np.zeros(self._size, np.float32)
+        self._end = 0  # absolute sample index the ring holds audio up to (exclusive)
         self._energy: dict[int, float] = {}
         self._order: deque[int] = deque()
         self._keep = int(keep_s / FRAME_S)
 
     def play(self, pcm: bytes, t_start: float) -> None:
         """``pcm`` starts playing at ``t_start`` (playout clock)."""
-        k = frame_index(t_start)
-        step = 2 * int(FRAME_S * 8000)
-        for i in range(0, len(pcm), step):
-            self._energy[k] = self._energy.get(k, 0.0) + energy(pcm[i : i + step])
-            self._order.append(k)
-            k += 1
-        while len(self._order) > self._keep:
-            self._energy.pop(self._order.popleft(), None)
+        x = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+        s0 = round(t_start * RATE)
+        if s0 > self._end:  # the agent was quiet in between: silence, not last round's audio
+            self._write(self._end, np.zeros(min(s0 - self._end, self._size), np.float32))
+        self._write(s0, x)
+        self._end = max(self._end, s0 + x.size)
+        self._frames(s0, s0 + x.size)
 
     def clear(self, t: float) -> None:
         """Twilio flushed its buffer at ``t``: nothing after it will play."""
-        k = frame_index(t)
-        for key in [key for key in self._energy if key > k]:
-            del self._energy[key]
+        s = round(t * RATE)
+        if s < self._end:
+            self._write(s, np.zeros(self._end - s, np.float32))
+            self._end = s
+            for key in [key for key in self._energy if key > s // FRAME_SAMPLES]:
+                del self._energy[key]
+            self._frames(s, s)
+
+    def samples(self, start: int, n: int) -> np.ndarray:
+        """Samples ``start`` (absolute index) on, zeros where nothing (still held) played."""
+        out = np.zeros(n, np.float32)
+        lo, hi = max(start, self._end - self._size, 0), min(start + n, self._end)
+        if lo < hi:
+            out[lo - start : hi - start] = self._ring[np.arange(lo, hi) % self._size]
+        return out
 
     def at(self, k: int) -> float:
         return self._energy.get(k, 0.0)
 
     def loudest(self, first: int, last: int) -> float:
         return max((self._energy.get(k, 0.0) for k in range(first, last + 1)), default=0.0)
+
+    def _write(self, start: int, x: np.ndarray) -> None:
+        self._ring[np.arange(start, start + x.size) % self._size] = x[-self._size :]
+
+    def _frames(self, lo: int, hi: int) -> None:
+        for k in range(lo // FRAME_SAMPLES, (max(hi, lo + 1) - 1) // FRAME_SAMPLES + 1):
+            block = self.samples(k * FRAME_SAMPLES, FRAME_SAMPLES)
+            if k not in self._energy:
+                self._order.append(k)
+            self._energy[k] = float(np.dot(block, block) / FRAME_SAMPLES)
+        while len(self._order) > self._keep:
+            self._energy.pop(self._order.popleft(), None)
 
 
 @dataclass(frozen=True)
@@ -109,8 +136,9 @@ class EchoPath:
                  prior_db: float = -6.0, margin_db: float = 6.0, talk_db: float = -3.0) -> None:
         self._far = far
         self._max_lag = max_delay_ms // FRAME_MS
-        # Inbound frames: index, energy, and whether it was the caller (never learnt as echo).
-        self._near: deque[tuple[int, float, bool]] = deque(maxlen=int(window_s / FRAME_S))
+        # Inbound frames: index, energy, energy after cancellation, and whether it was the
+        # caller (never learnt as echo).
+        self._near: deque[tuple[int, float, float, bool]] = deque(maxlen=int(window_s / FRAME_S))
         self._bound: deque[float] = deque(maxlen=int(window_s / FRAME_S))
         self._min_bound = min_bound_frames
         self._every = every
@@ -121,14 +149,22 @@ class EchoPath:
         self._since = 0
         self.estimate: EchoEstimate | None = None
 
-    def push(self, t: float, near_energy: float) -> None:
-        """One inbound frame, arrived at ``t``."""
+    def talking(self, t: float, near_energy: float) -> bool:
+        """Within ``talk_db`` of the loudest reference that could have caused it: the caller."""
+        k = frame_index(t)
+        return near_energy >= self._talk * self._far.loudest(k - self._max_lag, k)
+
+    def push(self, t: float, near_energy: float, residual: float | None = None) -> None:
+        """One inbound frame at ``t``; ``residual``: its energy after an
+        :class:`EchoCanceller`, which the gain is then learnt from (the delay always from the
+        inbound audio as it came)."""
         k = frame_index(t)
         loudest = self._far.loudest(k - self._max_lag, k)
         talk = near_energy >= self._talk * loudest
-        self._near.append((k, near_energy, talk))
+        left = near_energy if residual is None else residual
+        self._near.append((k, near_energy, left, talk))
         if loudest > 100 * _QUIET and not talk:
-            self._bound.append(near_energy / loudest)
+            self._bound.append(left / loudest)
         self._since += 1
         if self._since >= self._every:
             self._since = 0
@@ -152,11 +188,12 @@ class EchoPath:
     def _estimate(self) -> EchoEstimate | None:
         if len(self._near) < 2 * self._min_frames:
             return None
-        kept = [(k, e) for k, e, talk in self._near if not talk]
+        kept = [(k, e, r) for k, e, r, talk in self._near if not talk]
         if len(kept) < self._min_frames:
             return None
-        ks = np.fromiter((k for k, _ in kept), dtype=np.int64, count=len(kept))
-        near = np.fromiter((e for _, e in kept), dtype=np.float64, count=len(kept)) + _QUIET
+        ks = np.fromiter((k for k, _, _ in kept), dtype=np.int64, count=len(kept))
+        near = np.fromiter((e for _, e, _ in kept), dtype=np.float64, count=len(kept)) + _QUIET
+        left = np.fromiter((r for _, _, r in kept), dtype=np.float64, count=len(kept)) + _QUIET
         base = int(ks.min()) - self._max_lag
         far_all = np.array([self._far.at(k) for k in range(base, int(ks.max()) + 1)]) + _QUIET
         best: tuple[float, int] | None = None
@@ -172,7 +209,7 @@ class EchoPath:
             return None
         far = far_all[ks - best[1] - base]
         active = far > 100 * _QUIET
-        gain = float(np.median(near[active] / far[active]))
+        gain = float(np.median(left[active] / far[active]))
         return EchoEstimate(best[1], gain, int(active.sum()))
 
 
@@ -182,3 +219,61 @@ def _similarity(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a - a.mean(), b - b.mean()
     den = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
     return float(np.dot(a, b) / den) if den > 0 else 0.0
+
+
+class EchoCanceller:
+    """Subtracts the echo the agent's own audio predicts from the inbound audio: a partitioned
+    block frequency-domain adaptive filter (the MDF family of speexdsp's canceller) over the
+    reference aligned at the delay :class:`EchoPath` found, starting ``lead`` frames before it
+    and ``partitions`` frames long, so a delay estimate a frame off and a room's tail both fit.
+
+    It adapts only while the agent's audio is in the filter's span and the caller is not
+    talking over it (the caller's voice is not echo to learn), and starts again when the
+    delay estimate moves. On the speakerphone line of :mod:`voiced.lab.line` it takes
+    25-32 dB of echo out once converged (docs/BENCHMARKS.md).
+    """
+
+    def __init__(self, far: FarEnd, *, partitions: int = 6, lead: int = 2, mu: float = 0.3) -> None:
+        self._far = far
+        self._parts = partitions
+        self._lead = lead
+        self._mu = mu
+        self._lag: int | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        bins = FRAME_SAMPLES + 1
+        self._w = np.zeros((self._parts, bins), np.complex128)
+        self._x = np.zeros((self._parts, bins), np.complex128)
+        self._prev = np.zeros(FRAME_SAMPLES, np.float32)
+
+    def process(self, near: np.ndarray, start: int, lag_frames: int | None, adapt: bool) -> np.ndarray:
+        """The inbound frame (samples ``start`` on, playout clock) with the echo taken out."""
+        if lag_frames is None:
+            return near
+        if self._lag is None or abs(lag_frames - self._lag) > 1:
+            # Aligned afresh only when the echo moved out of reach: an estimate wobbling by a
+            # frame stays within the filter's span, and restarting would undo what it learnt.
+            self._lag = lag_frames
+            self._reset()
+        lag_frames = self._lag
+        shift = max(0, lag_frames - self._lead) * FRAME_SAMPLES
+        ref = self._far.samples(start - shift, FRAME_SAMPLES)
+        k = start // FRAME_SAMPLES
+        if self._far.loudest(k - lag_frames - self._parts, k) == 0.0:
+            self._x[:] = 0  # the agent silent for the whole span: nothing to take out
+            self._prev = ref
+            return near
+        n = FRAME_SAMPLES
+        self._x[1:] = self._x[:-1]
+        self._x[0] = np.fft.rfft(np.concatenate([self._prev, ref]))
+        self._prev = ref
+        y = np.fft.irfft((self._w * self._x).sum(axis=0), 2 * n)[n:]
+        e = near - y
+        if adapt:
+            power = (np.abs(self._x) ** 2).sum(axis=0) + 1e4 * 2 * n
+            grad = np.conj(self._x) * np.fft.rfft(np.concatenate([np.zeros(n), e])) * (self._mu / power)
+            g = np.fft.irfft(grad, 2 * n, axis=1)
+            g[:, n:] = 0  # each partition stays n taps long: the filter stays causal
+            self._w += np.fft.rfft(g, axis=1)
+        return e.astype(np.float32)

@@ -1,18 +1,21 @@
-"""echo: inbound audio that is only the agent's own voice coming back is silenced here, before
-the VAD and the recogniser hear it (:mod:`voiced.echo` says how it is told apart).
+"""echo: the agent's own voice coming back from a speakerphone is taken out of the inbound
+audio here, before the VAD and the recogniser hear it (:mod:`voiced.echo` says how).
 
-Every frame goes on, in order and on time; a frame judged echo goes on as line silence, so
-the VAD sees no speech in it and the recogniser no words. The caller talking over the agent
-is louder than the echo the agent's audio predicts, and passes untouched.
+Each frame first loses the echo a linear canceller predicts; a frame whose remainder is no
+louder than the residual echo the call has shown goes on as line silence, so the VAD sees
+no speech in it and the recogniser no words. The caller talking over the agent is louder
+than that, and goes on with the echo taken out from under it. Every frame goes on, in order
+and on time.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import trio
 
-from ..audio import FRAME_BYTES_PCM, SILENT_FRAME_ULAW
+from ..audio import FRAME_BYTES_PCM, RATE, SILENT_FRAME_ULAW, ulaw_encode
 from ..callstate import RecvStats
-from ..echo import EchoPath, energy
+from ..echo import FRAME_S, EchoCanceller, EchoPath, energy
 from ..events import Frame
 
 SILENT_PCM = bytes(FRAME_BYTES_PCM)
@@ -22,13 +25,33 @@ async def echo(
     rx: trio.MemoryReceiveChannel[Frame],
     tx: trio.MemorySendChannel[Frame],
     path: EchoPath,
+    canceller: EchoCanceller,
     stats: RecvStats,
 ) -> None:
     with rx, tx:
+        t0: float | None = None
         async for frame in rx:
-            level = energy(frame.pcm)
-            path.push(frame.t, level)
-            if path.is_echo(frame.t, level):
-                stats.echo_frames += 1
-                frame = Frame(SILENT_FRAME_ULAW, SILENT_PCM, frame.t, frame.seq)
-            await tx.send(frame)
+            # The inbound stream's own clock: frame n is 20 ms after frame n-1, whatever the
+            # network's jitter did to when it arrived.
+            t0 = frame.t - frame.seq * FRAME_S if t0 is None else t0
+            t = t0 + frame.seq * FRAME_S
+            await tx.send(_clean(frame, t, path, canceller, stats))
+
+
+def _clean(frame: Frame, t: float, path: EchoPath, canceller: EchoCanceller,
+           stats: RecvStats) -> Frame:
+    level = energy(frame.pcm)
+    estimate = path.estimate
+    near = np.frombuffer(frame.pcm, dtype="<i2").astype(np.float32)
+    talking = path.talking(t, level)  # as loud as the agent: the caller, whatever else
+    left = canceller.process(near, round(t * RATE), estimate.delay_frames if estimate else None,
+                             adapt=not talking)
+    residual = float(np.dot(left, left) / left.size) if left is not near else level
+    path.push(t, level, residual)
+    if not talking and path.is_echo(t, residual):
+        stats.echo_frames += 1
+        return Frame(SILENT_FRAME_ULAW, SILENT_PCM, frame.t, frame.seq)
+    if left is near:
+        return frame
+    pcm = np.clip(np.round(left), -32768, 32767).astype("<i2")
+    return Frame(ulaw_encode(pcm), pcm.tobytes(), frame.t, frame.seq)

@@ -32,6 +32,9 @@ from .audio import FRAME_MS, FRAME_SAMPLES, RATE
 FRAME_S = FRAME_MS / 1000
 _QUIET = 1e-2  # mean square of 16-bit PCM below which a frame carries nothing (-99 dBFS)
 _AUDIBLE = 1.0  # below this (-90 dBFS) an inbound frame is line silence
+_MIN_SCORE = 0.5  # how closely the inbound envelope must follow the reference to be its echo
+_SWITCH = 0.1  # how much better a new delay must explain it to replace the current one
+_ADAPTED = 25  # frames of adaptation before a canceller's output is trusted
 
 
 def energy(pcm: bytes) -> float:
@@ -140,6 +143,7 @@ class EchoPath:
         # caller (never learnt as echo).
         self._near: deque[tuple[int, float, float, bool]] = deque(maxlen=int(window_s / FRAME_S))
         self._bound: deque[float] = deque(maxlen=int(window_s / FRAME_S))
+        self._left: deque[float] = deque(maxlen=int(3.0 / FRAME_S))  # residual / inbound
         self._min_bound = min_bound_frames
         self._every = every
         self._min_frames = min_frames
@@ -154,17 +158,23 @@ class EchoPath:
         k = frame_index(t)
         return near_energy >= self._talk * self._far.loudest(k - self._max_lag, k)
 
-    def push(self, t: float, near_energy: float, residual: float | None = None) -> None:
+    def push(self, t: float, near_energy: float, residual: float | None = None,
+             adapted: int = 0, echo_alone: bool = True) -> None:
         """One inbound frame at ``t``; ``residual``: its energy after an
-        :class:`EchoCanceller`, which the gain is then learnt from (the delay always from the
-        inbound audio as it came)."""
+        :class:`EchoCanceller` that has ``adapted`` frames since it last started afresh;
+        ``echo_alone``: whether what it left is taken for echo (else it is the caller, and
+        says nothing of how well the echo was taken out)."""
+        if adapted < _ADAPTED:
+            self._left.clear()
         k = frame_index(t)
         loudest = self._far.loudest(k - self._max_lag, k)
         talk = near_energy >= self._talk * loudest
         left = near_energy if residual is None else residual
         self._near.append((k, near_energy, left, talk))
         if loudest > 100 * _QUIET and not talk:
-            self._bound.append(left / loudest)
+            self._bound.append(near_energy / loudest)
+            if near_energy > _AUDIBLE and echo_alone:
+                self._left.append(left / near_energy)
         self._since += 1
         if self._since >= self._every:
             self._since = 0
@@ -180,37 +190,44 @@ class EchoPath:
                 else self._prior
             predicted = gain * self._far.loudest(k - self._max_lag, k)
         else:
+            # The echo as it comes, times what the canceller has been leaving of it: nothing
+            # taken out until it has adapted for half a second, then the median of what it left in
+            # the last 3 s (the median, so a caller talking over the agent for a while, whose
+            # voice it rightly leaves, does not count as echo it failed to take out).
+            left = float(np.median(self._left)) if len(self._left) >= 25 else 1.0
             lag = est.delay_frames
-            predicted = est.gain * self._far.loudest(k - lag - 1, k - lag + 1)
+            predicted = est.gain * min(1.0, left) * self._far.loudest(k - lag - 1, k - lag + 1)
         # A silent frame is silence, not echo: nothing to take out.
         return near_energy > _AUDIBLE and near_energy <= predicted * self._margin
 
     def _estimate(self) -> EchoEstimate | None:
         if len(self._near) < 2 * self._min_frames:
             return None
-        kept = [(k, e, r) for k, e, r, talk in self._near if not talk]
+        kept = [(k, e) for k, e, _, talk in self._near if not talk]
         if len(kept) < self._min_frames:
             return None
-        ks = np.fromiter((k for k, _, _ in kept), dtype=np.int64, count=len(kept))
-        near = np.fromiter((e for _, e, _ in kept), dtype=np.float64, count=len(kept)) + _QUIET
-        left = np.fromiter((r for _, _, r in kept), dtype=np.float64, count=len(kept)) + _QUIET
+        ks = np.fromiter((k for k, _ in kept), dtype=np.int64, count=len(kept))
+        near = np.fromiter((e for _, e in kept), dtype=np.float64, count=len(kept)) + _QUIET
         base = int(ks.min()) - self._max_lag
         far_all = np.array([self._far.at(k) for k in range(base, int(ks.max()) + 1)]) + _QUIET
-        best: tuple[float, int] | None = None
+        scores: dict[int, float] = {}
         for lag in range(self._max_lag + 1):
             far = far_all[ks - lag - base]
             active = far > 100 * _QUIET
-            if active.sum() < self._min_frames:
-                continue
-            score = _similarity(np.log(near[active]), np.log(far[active]))
-            if best is None or score > best[0]:
-                best = (score, lag)
-        if best is None:
+            if active.sum() >= self._min_frames:
+                scores[lag] = _similarity(np.log(near[active]), np.log(far[active]))
+        if not scores:
             return None
-        far = far_all[ks - best[1] - base]
+        lag = max(scores, key=lambda x: scores[x])
+        current = self.estimate.delay_frames if self.estimate is not None else None
+        if current is not None and current in scores and scores[lag] < scores[current] + _SWITCH:
+            lag = current  # a new lag must explain the echo clearly better, or the old stays
+        elif scores[lag] < _MIN_SCORE:
+            return None  # no lag follows the reference: no echo to speak of, or not yet
+        far = far_all[ks - lag - base]
         active = far > 100 * _QUIET
-        gain = float(np.median(left[active] / far[active]))
-        return EchoEstimate(best[1], gain, int(active.sum()))
+        gain = float(np.median(near[active] / far[active]))
+        return EchoEstimate(lag, gain, int(active.sum()))
 
 
 def _similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -239,16 +256,20 @@ class EchoCanceller:
         self._lead = lead
         self._mu = mu
         self._lag: int | None = None
+        self._e: np.ndarray | None = None
         self._reset()
 
     def _reset(self) -> None:
+        self.adapted = 0  # adaptation steps since it started afresh
         bins = FRAME_SAMPLES + 1
         self._w = np.zeros((self._parts, bins), np.complex128)
         self._x = np.zeros((self._parts, bins), np.complex128)
         self._prev = np.zeros(FRAME_SAMPLES, np.float32)
 
-    def process(self, near: np.ndarray, start: int, lag_frames: int | None, adapt: bool) -> np.ndarray:
-        """The inbound frame (samples ``start`` on, playout clock) with the echo taken out."""
+    def process(self, near: np.ndarray, start: int, lag_frames: int | None) -> np.ndarray:
+        """The inbound frame (samples ``start`` on, playout clock) with the echo taken out.
+        :meth:`learn` then adapts the filter to it, if the caller judges it echo alone."""
+        self._e = None
         if lag_frames is None:
             return near
         if self._lag is None or abs(lag_frames - self._lag) > 1:
@@ -261,19 +282,35 @@ class EchoCanceller:
         ref = self._far.samples(start - shift, FRAME_SAMPLES)
         k = start // FRAME_SAMPLES
         if self._far.loudest(k - lag_frames - self._parts, k) == 0.0:
-            self._x[:] = 0  # the agent silent for the whole span: nothing to take out
+            # The agent silent for the whole span: nothing to take out. Its next reply may
+            # reach the caller a few ms earlier or later than the last (the far end's buffers
+            # start it on their own tick): what was learnt is a start, not yet to be trusted.
+            self._x[:] = 0
             self._prev = ref
+            self.adapted = 0
             return near
         n = FRAME_SAMPLES
         self._x[1:] = self._x[:-1]
         self._x[0] = np.fft.rfft(np.concatenate([self._prev, ref]))
         self._prev = ref
         y = np.fft.irfft((self._w * self._x).sum(axis=0), 2 * n)[n:]
-        e = near - y
-        if adapt:
-            power = (np.abs(self._x) ** 2).sum(axis=0) + 1e4 * 2 * n
-            grad = np.conj(self._x) * np.fft.rfft(np.concatenate([np.zeros(n), e])) * (self._mu / power)
-            g = np.fft.irfft(grad, 2 * n, axis=1)
-            g[:, n:] = 0  # each partition stays n taps long: the filter stays causal
-            self._w += np.fft.rfft(g, axis=1)
-        return e.astype(np.float32)
+        self._e = near - y
+        return self._e.astype(np.float32)
+
+    @property
+    def trusted(self) -> bool:
+        """Adapted long enough since it (re)started for its output to say what echo is left."""
+        return self.adapted >= _ADAPTED
+
+    def learn(self) -> None:
+        """Adapt to the frame just processed. Only on echo alone: learning the caller's voice
+        as echo would make the filter cancel the caller and forget the echo."""
+        if self._e is None:
+            return
+        n = FRAME_SAMPLES
+        power = (np.abs(self._x) ** 2).sum(axis=0) + 1e4 * 2 * n
+        grad = np.conj(self._x) * np.fft.rfft(np.concatenate([np.zeros(n), self._e])) * (self._mu / power)
+        g = np.fft.irfft(grad, 2 * n, axis=1)
+        g[:, n:] = 0  # each partition stays n taps long: the filter stays causal
+        self._w += np.fft.rfft(g, axis=1)
+        self.adapted += 1

@@ -35,20 +35,24 @@ async def echo(
             # network's jitter did to when it arrived.
             t0 = frame.t - frame.seq * FRAME_S if t0 is None else t0
             t = t0 + frame.seq * FRAME_S
-            await tx.send(_clean(frame, t, path, canceller, stats))
+            await tx.send(clean(frame, t, path, canceller, stats))
 
 
-def _clean(frame: Frame, t: float, path: EchoPath, canceller: EchoCanceller,
+def clean(frame: Frame, t: float, path: EchoPath, canceller: EchoCanceller,
            stats: RecvStats) -> Frame:
     level = energy(frame.pcm)
     estimate = path.estimate
     near = np.frombuffer(frame.pcm, dtype="<i2").astype(np.float32)
     talking = path.talking(t, level)  # as loud as the agent: the caller, whatever else
-    left = canceller.process(near, round(t * RATE), estimate.delay_frames if estimate else None,
-                             adapt=not talking)
+    left = canceller.process(near, round(t * RATE), estimate.delay_frames if estimate else None)
     residual = float(np.dot(left, left) / left.size) if left is not near else level
-    path.push(t, level, residual)
-    if not talking and path.is_echo(t, residual):
+    echo_alone = not talking and path.is_echo(t, residual)
+    # The canceller learns from echo alone; until it is trusted, from all but the caller
+    # talking as loud as the agent (it must learn something before it can judge).
+    if echo_alone or (not talking and not canceller.trusted):
+        canceller.learn()
+    path.push(t, level, residual, canceller.adapted, echo_alone or not canceller.trusted)
+    if echo_alone:
         stats.echo_frames += 1
         return Frame(SILENT_FRAME_ULAW, SILENT_PCM, frame.t, frame.seq)
     if left is near:

@@ -1,22 +1,22 @@
 """The agent's own voice coming back down the line, and how to tell it from the caller's.
 
 A caller on a speakerphone sends the agent's audio back 100-500 ms late and 10-30 dB down
-(more or less, and smeared by the room). voiced holds what a phone network's echo suppressor
-holds: the exact reference (every byte it sent) and when Twilio played it (8000 bytes a
-second, in order, from when it arrived). So for each 20 ms of inbound audio it can predict
-how loud the echo in it should be, and a frame no louder than that prediction (plus a margin)
-is only echo: the caller is not speaking over the agent, whatever the VAD would say.
+(smeared by the room). voiced holds what a phone network's echo canceller holds: the exact
+reference (every byte it sent) and when Twilio played it (8000 bytes a second, in order,
+from when it arrived). Three parts:
 
-- :class:`FarEnd` is the reference: the energy of each 20 ms the agent played, on the
-  playout clock. ``clear`` removes what Twilio flushed.
+- :class:`FarEnd` is the reference: the samples the agent played, on the playout clock,
+  and the energy of each 20 ms; ``clear`` removes what Twilio flushed.
 - :class:`EchoPath` learns the echo's delay and level from the call itself, by matching the
   inbound energy envelope with the reference's over the last seconds, and keeps learning (the
-  delay drifts, a caller switches to speakerphone). Until it has heard enough of the agent it
-  assumes the worst plausible echo.
+  delay drifts, a caller switches to speakerphone). It predicts how loud the echo in each
+  inbound frame can be; a frame no louder than that (plus a margin) is echo alone.
+- :class:`EchoCanceller` subtracts the echo the reference predicts (an adaptive filter
+  aligned at that delay), so what is left to judge is the residual, 40-50 dB down once it has
+  converged: a caller talking over the agent, even well under its level, stands out of it.
 
-Energy matching rather than a linear canceller: the decision it feeds is "caller or echo"
-per frame, which needs no sample-exact alignment, costs microseconds a frame, and does not
-break on the non-linear paths (mu-law twice, phone AGC, room) a linear filter must model.
+The stage (:mod:`voiced.stages.echo`) runs them per frame and silences echo alone before the
+VAD and the recogniser hear it.
 """
 
 from __future__ import annotations
@@ -244,10 +244,10 @@ class EchoCanceller:
     reference aligned at the delay :class:`EchoPath` found, starting ``lead`` frames before it
     and ``partitions`` frames long, so a delay estimate a frame off and a room's tail both fit.
 
-    It adapts only while the agent's audio is in the filter's span and the caller is not
-    talking over it (the caller's voice is not echo to learn), and starts again when the
-    delay estimate moves. On the speakerphone line of :mod:`voiced.lab.line` it takes
-    25-32 dB of echo out once converged (docs/BENCHMARKS.md).
+    It learns (:meth:`learn`) only from what the stage judges echo alone (the caller's voice
+    is not echo to learn) and realigns when the delay estimate moves by more than a frame.
+    On the speakerphone line of :mod:`voiced.lab.line` it takes 40-50 dB of echo out once
+    converged (tests/test_echo.py holds it to 20 dB).
     """
 
     def __init__(self, far: FarEnd, *, partitions: int = 6, lead: int = 2, mu: float = 0.3) -> None:

@@ -46,6 +46,10 @@ def clean(frame: Frame, t: float, path: EchoPath, canceller: EchoCanceller,
     talking = path.talking(t, level)  # as loud as the agent: the caller, whatever else
     left = canceller.process(near, round(t * RATE), estimate.delay_frames if estimate else None)
     residual = float(np.dot(left, left) / left.size) if left is not near else level
+    if residual > level:
+        # The canceller made it louder: what it learnt no longer fits (the reply reached the
+        # caller a few ms off the last one's timing). It learns on; the frame goes as it came.
+        left, residual = near, level
     echo_alone = not talking and path.is_echo(t, residual)
     # The canceller learns from echo alone; until it is trusted, from all but the caller
     # talking as loud as the agent (it must learn something before it can judge).

@@ -239,6 +239,9 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     b.add_argument("--caller-procs", type=int, default=1,
                    help="sim e2e and soak: processes the emulated callers are spread over")
     b.add_argument("--turns", type=int, default=2, help="caller utterances per call")
+    b.add_argument("--callers-apart", action="store_true",
+                   help="embedded e2e: the emulated callers in a process of their own (as sim "
+                        "always does), so a busy daemon cannot delay their playback and echo")
     b.add_argument("--seconds", type=float, default=20.0,
                    help="transport: how long callers send (an attack runs as long as its calls)")
     b.add_argument("--attacks", default="", help="attack: a comma-separated subset (default: all)")

@@ -73,7 +73,7 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         t_calls = time.perf_counter()
         cpu_calls = resource.getrusage(resource.RUSAGE_SELF)
         ticks_calls = machine_ticks()
-        if sim:
+        if sim or args.callers_apart:
             stats = await caller_processes(url, opts, Path(args.corpus), args.lang, calls=calls,
                                            first=0, concurrency=args.concurrency,
                                            turns=args.turns, procs=args.caller_procs)

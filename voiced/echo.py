@@ -37,10 +37,13 @@ _SWITCH = 0.1  # how much better a new delay must explain it to replace the curr
 _ADAPTED = 25  # frames of adaptation before a canceller's output is trusted
 
 
+def mean_square(x: np.ndarray) -> float:
+    return float(np.dot(x, x) / max(1, x.size))
+
+
 def energy(pcm: bytes) -> float:
     """Mean square of 16-bit PCM."""
-    x = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
-    return float(np.dot(x, x) / max(1, x.size))
+    return mean_square(np.frombuffer(pcm, dtype="<i2").astype(np.float32))
 
 
 def frame_index(t: float) -> int:
@@ -101,7 +104,7 @@ class FarEnd:
             block = self.samples(k * FRAME_SAMPLES, FRAME_SAMPLES)
             if k not in self._energy:
                 self._order.append(k)
-            self._energy[k] = float(np.dot(block, block) / FRAME_SAMPLES)
+            self._energy[k] = mean_square(block)
         while len(self._order) > self._keep:
             self._energy.pop(self._order.popleft(), None)
 
@@ -151,12 +154,19 @@ class EchoPath:
         self._margin = 10 ** (margin_db / 10)
         self._talk = 10 ** (talk_db / 10)
         self._since = 0
+        self._recent = (-1, 0.0)  # (frame, loudest reference that could echo in it)
         self.estimate: EchoEstimate | None = None
+
+    def _loudest_recent(self, k: int) -> float:
+        """The loudest reference frame any echo arriving in frame ``k`` could come from; asked
+        up to three times a frame (talking, push, is_echo), looked up once."""
+        if self._recent[0] != k:
+            self._recent = (k, self._far.loudest(k - self._max_lag, k))
+        return self._recent[1]
 
     def talking(self, t: float, near_energy: float) -> bool:
         """Within ``talk_db`` of the loudest reference that could have caused it: the caller."""
-        k = frame_index(t)
-        return near_energy >= self._talk * self._far.loudest(k - self._max_lag, k)
+        return near_energy >= self._talk * self._loudest_recent(frame_index(t))
 
     def push(self, t: float, near_energy: float, residual: float | None = None,
              adapted: int = 0, echo_alone: bool = True) -> None:
@@ -167,7 +177,7 @@ class EchoPath:
         if adapted < _ADAPTED:
             self._left.clear()
         k = frame_index(t)
-        loudest = self._far.loudest(k - self._max_lag, k)
+        loudest = self._loudest_recent(k)
         talk = near_energy >= self._talk * loudest
         left = near_energy if residual is None else residual
         self._near.append((k, near_energy, left, talk))
@@ -188,13 +198,13 @@ class EchoPath:
             # No lag yet: any is possible, and the echo as loud as it has been seen to be.
             gain = float(np.percentile(self._bound, 90)) if len(self._bound) >= self._min_bound \
                 else self._prior
-            predicted = gain * self._far.loudest(k - self._max_lag, k)
+            predicted = gain * self._loudest_recent(k)
         else:
             # The echo as it comes, times what the canceller has been leaving of it: nothing
             # taken out until it has adapted for half a second, then the median of what it left in
             # the last 3 s (the median, so a caller talking over the agent for a while, whose
             # voice it rightly leaves, does not count as echo it failed to take out).
-            left = float(np.median(self._left)) if len(self._left) >= 25 else 1.0
+            left = float(np.median(self._left)) if len(self._left) >= _ADAPTED else 1.0
             lag = est.delay_frames
             predicted = est.gain * min(1.0, left) * self._far.loudest(k - lag - 1, k - lag + 1)
         # A silent frame is silence, not echo: nothing to take out.

@@ -33,6 +33,7 @@ from ..events import (
     EndReason,
     SpeechDiscarded,
     SpeechEnded,
+    SpeechResumed,
     SpeechStarted,
     Transcript,
     UserTurn,
@@ -88,9 +89,13 @@ class Dialogue:
         if isinstance(ev, Transcript) and ev.fault is not None:
             self._call.faults.add(Engine.STT, ev.fault)
         current = self.slot.current
-        agent = Agent(playing=current is not None and current.playing,
-                      answering=current is not None and current.answers_caller,
-                      words=current.words() if current is not None else frozenset())
+        playing = current is not None and current.playing
+        # The agent's words matter only where a caller's turn begins (is it its echo?): not
+        # normalised again for every partial and pause.
+        starts = isinstance(ev, SpeechStarted | SpeechResumed)
+        agent = Agent(playing=playing, answering=current is not None and current.answers_caller,
+                      words=current.words() if current is not None and playing and starts
+                      else frozenset())
         for action in self.turns.on(ev, agent, trio.current_time()):
             await self._act(action)
         if isinstance(ev, SpeechEnded | SpeechDiscarded):

@@ -15,7 +15,7 @@ import trio
 
 from ..audio import FRAME_BYTES_PCM, RATE, SILENT_FRAME_ULAW, ulaw_encode
 from ..callstate import RecvStats
-from ..echo import FRAME_S, EchoCanceller, EchoPath, energy
+from ..echo import FRAME_S, EchoCanceller, EchoPath, mean_square
 from ..events import Frame
 
 SILENT_PCM = bytes(FRAME_BYTES_PCM)
@@ -40,12 +40,12 @@ async def echo(
 
 def clean(frame: Frame, t: float, path: EchoPath, canceller: EchoCanceller,
            stats: RecvStats) -> Frame:
-    level = energy(frame.pcm)
-    estimate = path.estimate
     near = np.frombuffer(frame.pcm, dtype="<i2").astype(np.float32)
+    level = mean_square(near)
+    estimate = path.estimate
     talking = path.talking(t, level)  # as loud as the agent: the caller, whatever else
     left = canceller.process(near, round(t * RATE), estimate.delay_frames if estimate else None)
-    residual = float(np.dot(left, left) / left.size) if left is not near else level
+    residual = mean_square(left) if left is not near else level
     if residual > level:
         # The canceller made it louder: what it learnt no longer fits (the reply reached the
         # caller a few ms off the last one's timing). It learns on; the frame goes as it came.

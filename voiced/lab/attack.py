@@ -2,10 +2,12 @@
 security issue runs against the same daemon, and /healthz's worst answer time meanwhile.
 
 The daemon runs in this process with the sim engines in theirs (as ``bench e2e --engines
-sim``); the legitimate calls come from a :mod:`voiced.lab.loadgen` process and each attack, with a
-/healthz prober beside it, from a process of its own (``python -m voiced.lab.attack``), so
-the attacker's CPU is not charged to the daemon. Every legitimate call must be in the records
-with its start, its turns and its end.
+sim``); the legitimate calls come from a :mod:`voiced.lab.loadgen` process, each attack from a
+process of its own and the /healthz prober from another (``python -m voiced.lab.attack
+--role``), so neither the attacker's CPU is charged to the daemon nor its event loop to the
+prober: a prober sharing the attacker's loop waited behind the attacker's own forty
+WebSocket handshakes and measured those. Every legitimate call must be in the records with
+its start, its turns and its end.
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ async def _probe_health(media_url: str, out: dict[str, Any]) -> None:
 
 
 async def attacker(args: argparse.Namespace) -> dict[str, Any]:
-    """Attack and probe until stdin closes (the benchmark's legitimate calls are done) or
+    """Attack, or probe, until stdin closes (the benchmark's legitimate calls are done) or
     ``--seconds`` pass, whichever is first."""
     # Its own caller number: the records check tells legitimate calls by theirs.
     opts = DialOptions(caller=ATTACKER, auth_token=os.environ.get(TOKEN_ENV),
@@ -155,8 +157,10 @@ async def attacker(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"attack": args.kind}
     with trio.move_on_after(args.seconds):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_probe_health, args.url, out)
-            nursery.start_soon(_attack, args.kind, args.url, opts, out)
+            if args.role == "probe":
+                nursery.start_soon(_probe_health, args.url, out)
+            else:
+                nursery.start_soon(_attack, args.kind, args.url, opts, out)
             stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
             async with stdin:
                 while await stdin.receive_some():
@@ -169,6 +173,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m voiced.lab.attack")
     parser.add_argument("--url", required=True)
     parser.add_argument("--kind", required=True, choices=ATTACKS)
+    parser.add_argument("--role", choices=("attack", "probe"), default="attack")
     parser.add_argument("--signed-url", required=True)
     parser.add_argument("--signed-voice-url", required=True)
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -202,28 +207,35 @@ async def bench_attack(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
             url = await stack.enter_async_context(local_daemon(cfg, auth_token=token,
                                                                records=records))
             opts = signed_options(cfg, DialOptions(), token)
+            env = dict(os.environ, **{TOKEN_ENV: token})
             for i, kind in enumerate(kinds):
-                out = Path(state) / f"{i}-{kind}.json"
-                env = dict(os.environ, **{TOKEN_ENV: token})
-                command = [sys.executable, "-m", "voiced.lab.attack", "--url", url, "--kind", kind,
-                           "--signed-url", opts.signed_url, "--signed-voice-url",
-                           opts.signed_voice_url, "--seconds", str(ATTACK_BOUND_S),
-                           "--out", str(out)]
+                outs = {role: Path(state) / f"{i}-{kind}-{role}.json"
+                        for role in ("attack", "probe")}
                 async with trio.open_nursery() as nursery:
-                    proc: trio.Process = await nursery.start(partial(
-                        trio.run_process, command, env=env, stdin=subprocess.PIPE,
-                        stdout=subprocess.DEVNULL))
-                    assert proc.stdin is not None
+                    procs: list[trio.Process] = []
+                    for role, out in outs.items():
+                        command = [sys.executable, "-m", "voiced.lab.attack", "--url", url,
+                                   "--kind", kind, "--role", role,
+                                   "--signed-url", opts.signed_url, "--signed-voice-url",
+                                   opts.signed_voice_url, "--seconds", str(ATTACK_BOUND_S),
+                                   "--out", str(out)]
+                        procs.append(await nursery.start(partial(
+                            trio.run_process, command, env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL)))
                     await trio.sleep(2.0)  # the attack in full swing first
                     stats = await caller_processes(url, opts, Path(args.corpus), args.lang,
                                                    calls=args.calls, first=0,
                                                    concurrency=1, turns=args.turns)
                     # The attack lasts as long as the legitimate calls: they are done, stop it.
-                    await proc.stdin.aclose()
+                    for proc in procs:
+                        assert proc.stdin is not None
+                        await proc.stdin.aclose()
                 if stats.errors:
                     print(f"  {kind}: {stats.errors} errors in the legitimate calls")
                 samples[i] = stats.latencies
-                result = json.loads(out.read_text(encoding="utf-8"))
+                result: dict[str, Any] = {}
+                for out in outs.values():
+                    result.update(json.loads(out.read_text(encoding="utf-8")))
                 rows.append({**result, "turns": len(stats.latencies),
                              **_summary(stats.latencies)})
         views = read_calls(records.path)

@@ -40,6 +40,10 @@ class Metrics:
         self.frame_lag = Histogram("voiced_inbound_frame_lag_seconds",
                                    "Time an inbound frame waited before the VAD read it",
                                    buckets=_LAG_BUCKETS, registry=r)
+        self.loop_lag = Histogram("voiced_event_loop_lag_seconds",
+                                  "How late the daemon's event loop woke a sleeping task "
+                                  "(every 50 ms): anything that held its one thread",
+                                  buckets=_LAG_BUCKETS, registry=r)
         self.refused = Counter("voiced_refused_requests",
                                "Requests and streams refused: no or invalid Twilio signature, "
                                "stream token or SID, or over a bound",

@@ -18,6 +18,7 @@ from .engines.base import Engines
 from .errors import ConfigError
 from .events import EndReason
 from .listener import CappedListener, serve
+from .loopwatch import LoopWatch
 from .metrics import Metrics
 from .records import CallRecords
 from .systemd import notify, watchdog
@@ -53,11 +54,21 @@ async def serve_app(
     records: CallRecords | None = None,
     metrics: Metrics | None = None,
     listeners: list[CappedListener] | None = None,
+    loop: LoopWatch | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    """Serve until ``shutdown`` is set, watching the event loop's lateness meanwhile (into
+    ``loop`` when given, else one of its own on the app's metrics)."""
+    metrics = metrics or Metrics()
     app = create_app(cfg, engines, rest, auth_token, registry, metrics, records)
-    await serve(app, hypercorn_config(cfg, port), max_connections=cfg.server.max_connections,
-                shutdown_trigger=shutdown.wait, task_status=task_status, listeners_out=listeners)
+    loop = loop or LoopWatch()
+    loop.histogram = loop.histogram or metrics.loop_lag
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(loop.run)
+        await serve(app, hypercorn_config(cfg, port), max_connections=cfg.server.max_connections,
+                    shutdown_trigger=shutdown.wait, task_status=task_status,
+                    listeners_out=listeners)
+        nursery.cancel_scope.cancel()
 
 
 async def run_daemon(cfg: Config) -> None:

@@ -15,6 +15,7 @@ from trio_websocket import open_websocket_url
 from ..build import build_engines, warm_engines
 from ..config import Config
 from ..engines.base import Engines
+from ..loopwatch import LoopWatch
 from ..metrics import Metrics
 from ..records import CallRecords
 from ..server import serve_app
@@ -92,8 +93,10 @@ def signed_options(cfg: Config, opts: DialOptions, auth_token: str) -> DialOptio
 async def local_daemon(cfg: Config, engines: Engines | None = None,
                        auth_token: str | None = None,
                        records: CallRecords | None = None,
-                       metrics: Metrics | None = None) -> AsyncIterator[str]:
-    """A daemon on a free loopback port for the duration; yields its media socket URL."""
+                       metrics: Metrics | None = None,
+                       loop: LoopWatch | None = None) -> AsyncIterator[str]:
+    """A daemon on a free loopback port for the duration; yields its media socket URL.
+    ``loop`` watches its event loop's lateness."""
     shutdown = trio.Event()
     async with httpx.AsyncClient() as http, trio.open_nursery() as nursery:
         if engines is None:
@@ -101,7 +104,7 @@ async def local_daemon(cfg: Config, engines: Engines | None = None,
             await warm_engines(engines, cfg)
         binds = await nursery.start(partial(serve_app, cfg, engines, shutdown, port=0,
                                             auth_token=auth_token, records=records,
-                                            metrics=metrics))
+                                            metrics=metrics, loop=loop))
         host_port = binds[0].split("://", 1)[1]
         try:
             yield f"ws://{host_port}{cfg.server.media_path}"

@@ -18,7 +18,7 @@ from .engines.base import Engines
 from .errors import ConfigError
 from .events import EndReason
 from .listener import CappedListener, serve
-from .loopwatch import LoopWatch
+from .loopwatch import LoopWatch, settle_heap
 from .metrics import Metrics
 from .records import CallRecords
 from .systemd import notify, watchdog
@@ -91,6 +91,7 @@ async def run_daemon(cfg: Config) -> None:
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0)) as http:
         engines = build_engines(cfg, http)
         await warm_engines(engines, cfg)
+        settle_heap()
         async with trio.open_nursery() as nursery:
             rest = TwilioRest(cfg.twilio, http, admitted=registry.admitted)
             if not rest.available():

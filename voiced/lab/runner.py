@@ -15,7 +15,7 @@ from trio_websocket import open_websocket_url
 from ..build import build_engines, warm_engines
 from ..config import Config
 from ..engines.base import Engines
-from ..loopwatch import LoopWatch
+from ..loopwatch import LoopWatch, settle_heap
 from ..metrics import Metrics
 from ..records import CallRecords
 from ..server import serve_app
@@ -102,6 +102,7 @@ async def local_daemon(cfg: Config, engines: Engines | None = None,
         if engines is None:
             engines = build_engines(cfg, http)
             await warm_engines(engines, cfg)
+        settle_heap()  # as `voiced serve` does once its engines are warm
         binds = await nursery.start(partial(serve_app, cfg, engines, shutdown, port=0,
                                             auth_token=auth_token, records=records,
                                             metrics=metrics, loop=loop))

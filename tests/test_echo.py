@@ -192,3 +192,45 @@ async def test_a_caller_talking_over_the_greeting_as_loud_as_it_is_never_taken_f
         await h.peer.send(Stop())
     assert h.call is not None and h.call.stats.echo_frames == 0
     assert stt.started >= 1
+
+
+def test_the_reference_survives_replies_sent_ahead_and_flushed() -> None:
+    """A reply goes to Twilio seconds ahead of its playing; the caller talks over it, it is
+    flushed, and the next one is sent ahead again. What did play must stay in the reference
+    however often that happens (it once aged out of a dict, and the echo of the agent's
+    repeated answer then passed as the caller: the Hebrew speakerphone loop)."""
+    far = FarEnd(keep_s=10.0)
+    seven_s = (np.sin(np.arange(7 * 8000) * 0.3) * 8000).astype("<i2").tobytes()
+    t = 0.0
+    for _ in range(30):
+        far.play(seven_s, t)  # 7 s sent at once
+        t += 1.0
+        far.clear(t)  # flushed after 1 s of it played
+        now = round(t / FRAME_S)
+        assert all(far.at(k) > 0 for k in range(now - 49, now)), "what played is gone"
+        assert far.loudest(now + 1, now + 200) == 0.0, "what was flushed is still there"
+    assert far.samples(round(t * 8000) - 160, 160).any()
+
+
+def test_the_delay_estimate_holds_at_the_start_of_a_reply_after_a_long_silence() -> None:
+    """A reply, 8 s of the caller's turn, another reply: early in the second, only the
+    shortest lags reach back into it. The estimate must wait for all lags to have enough
+    frames, not jump to a short one for want of rivals."""
+    rng = np.random.default_rng(5)
+    n = 700
+    on = np.zeros(n, bool)
+    on[:150] = on[550:] = True  # 3 s reply, 8 s of no agent, the next reply
+    levels = np.exp(rng.normal(8.0, 1.0, n)) * (rng.random(n) > 0.2) * on
+    levels[550:600] = np.geomspace(30, 8000, 50)  # a voice's onset: rising, as TTS starts
+    far = FarEnd()
+    pcm = _frames_of(np.clip(levels, 0, 20000))
+    for k, frame in enumerate(pcm):
+        far.play(frame, k * FRAME_S)
+    path = EchoPath(far, max_delay_ms=600, window_s=6.0)
+    delays = []
+    for k in range(n):
+        echo = energy(pcm[k - 18]) / 10 if k >= 18 else 0.0  # -10 dB, 360 ms
+        path.push(k * FRAME_S + 0.001, echo + 1.0)
+        delays.append(path.estimate.delay_frames if path.estimate else None)
+    assert delays[149] == 18
+    assert set(delays[149:]) == {18}

@@ -51,20 +51,31 @@ def frame_index(t: float) -> int:
 
 
 class FarEnd:
-    """What the agent played, on the playout clock: the samples (a ring of ``keep_s``) and the
-    energy of each 20 ms frame of the clock's grid."""
+    """What the agent played, on the playout clock: the samples and the energy of each 20 ms
+    frame of the clock's grid, in rings of ``keep_s`` indexed by absolute sample and frame.
 
-    def __init__(self, keep_s: float = 10.0) -> None:
+    A reply goes to Twilio as fast as it is synthesised, so what is written may lie many
+    seconds ahead of what is being played; ``keep_s`` covers that lead plus the look-back
+    (the echo path's window, the canceller's span). Each frame slot remembers which frame it
+    holds, so a slot overwritten by audio further ahead, or emptied by a ``clear``, reads as
+    silence rather than as another frame's energy. (The first version kept energies in a
+    dict with a deque for their age: a ``clear`` left the flushed frames in the deque, the
+    next reply added them again, and when the stale entries aged out they deleted the new
+    energies of audio that had just played. On long Hebrew replies, cleared and replaced, the
+    echo path then saw no reference for its own echo: 44 self-interruptions in six calls.)
+    """
+
+    def __init__(self, keep_s: float = 60.0) -> None:
         self._size = int(keep_s * RATE)
         self._ring = np.zeros(self._size, np.float32)
         self._end = 0  # absolute sample index the ring holds audio up to (exclusive)
-        self._energy: dict[int, float] = {}
-        self._order: deque[int] = deque()
         self._keep = int(keep_s / FRAME_S)
+        self._frame = np.full(self._keep, -1, np.int64)  # which frame each slot holds
+        self._energy = np.zeros(self._keep, np.float64)
 
     def play(self, pcm: bytes, t_start: float) -> None:
         """``pcm`` starts playing at ``t_start`` (playout clock)."""
-        x = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+        x = np.frombuffer(pcm, dtype="<i2").astype(np.float32)[-self._size :]
         s0 = round(t_start * RATE)
         if s0 > self._end:  # the agent was quiet in between: silence, not last round's audio
             self._write(self._end, np.zeros(min(s0 - self._end, self._size), np.float32))
@@ -76,10 +87,11 @@ class FarEnd:
         """Twilio flushed its buffer at ``t``: nothing after it will play."""
         s = round(t * RATE)
         if s < self._end:
-            self._write(s, np.zeros(self._end - s, np.float32))
+            self._write(s, np.zeros(min(self._end - s, self._size), np.float32))
+            ks = np.arange(s // FRAME_SAMPLES + 1, (self._end - 1) // FRAME_SAMPLES + 1)
+            held = self._frame[ks % self._keep] == ks
+            self._frame[ks[held] % self._keep] = -1
             self._end = s
-            for key in [key for key in self._energy if key > s // FRAME_SAMPLES]:
-                del self._energy[key]
             self._frames(s, s)
 
     def samples(self, start: int, n: int) -> np.ndarray:
@@ -91,22 +103,26 @@ class FarEnd:
         return out
 
     def at(self, k: int) -> float:
-        return self._energy.get(k, 0.0)
+        slot = k % self._keep
+        return float(self._energy[slot]) if self._frame[slot] == k else 0.0
+
+    def span(self, first: int, last: int) -> np.ndarray:
+        """The energies of frames ``first`` to ``last``, 0 for those not held."""
+        ks = np.arange(first, last + 1)
+        slots = ks % self._keep
+        return np.where(self._frame[slots] == ks, self._energy[slots], 0.0)
 
     def loudest(self, first: int, last: int) -> float:
-        return max((self._energy.get(k, 0.0) for k in range(first, last + 1)), default=0.0)
+        return float(self.span(first, last).max()) if last >= first else 0.0
 
     def _write(self, start: int, x: np.ndarray) -> None:
-        self._ring[np.arange(start, start + x.size) % self._size] = x[-self._size :]
+        self._ring[np.arange(start, start + x.size) % self._size] = x
 
     def _frames(self, lo: int, hi: int) -> None:
         for k in range(lo // FRAME_SAMPLES, (max(hi, lo + 1) - 1) // FRAME_SAMPLES + 1):
-            block = self.samples(k * FRAME_SAMPLES, FRAME_SAMPLES)
-            if k not in self._energy:
-                self._order.append(k)
-            self._energy[k] = mean_square(block)
-        while len(self._order) > self._keep:
-            self._energy.pop(self._order.popleft(), None)
+            slot = k % self._keep
+            self._frame[slot] = k
+            self._energy[slot] = mean_square(self.samples(k * FRAME_SAMPLES, FRAME_SAMPLES))
 
 
 @dataclass(frozen=True)
@@ -219,18 +235,21 @@ class EchoPath:
         ks = np.fromiter((k for k, _ in kept), dtype=np.int64, count=len(kept))
         near = np.fromiter((e for _, e in kept), dtype=np.float64, count=len(kept)) + _QUIET
         base = int(ks.min()) - self._max_lag
-        far_all = np.array([self._far.at(k) for k in range(base, int(ks.max()) + 1)]) + _QUIET
+        far_all = self._far.span(base, int(ks.max())) + _QUIET
         scores: dict[int, float] = {}
         for lag in range(self._max_lag + 1):
             far = far_all[ks - lag - base]
             active = far > 100 * _QUIET
-            if active.sum() >= self._min_frames:
-                scores[lag] = _similarity(np.log(near[active]), np.log(far[active]))
-        if not scores:
-            return None
+            if active.sum() < self._min_frames:
+                # Every lag is judged on enough frames, or none is: at the start of a reply
+                # only the shortest lags reach back into it, and one of them would win for
+                # want of rivals (it did, 0.5 s into Hebrew replies: the estimate jumped from
+                # 360 ms to 0, the canceller started afresh and the echo went through).
+                return None
+            scores[lag] = _similarity(np.log(near[active]), np.log(far[active]))
         lag = max(scores, key=lambda x: scores[x])
         current = self.estimate.delay_frames if self.estimate is not None else None
-        if current is not None and current in scores and scores[lag] < scores[current] + _SWITCH:
+        if current is not None and scores[lag] < scores[current] + _SWITCH:
             lag = current  # a new lag must explain the echo clearly better, or the old stays
         elif scores[lag] < _MIN_SCORE:
             return None  # no lag follows the reference: no echo to speak of, or not yet

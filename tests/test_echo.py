@@ -234,3 +234,44 @@ def test_the_delay_estimate_holds_at_the_start_of_a_reply_after_a_long_silence()
         delays.append(path.estimate.delay_frames if path.estimate else None)
     assert delays[149] == 18
     assert set(delays[149:]) == {18}
+
+
+@pytest.mark.parametrize("slip_ms", [-7.5, 12.5])
+def test_a_reply_that_reaches_the_caller_a_few_ms_off_the_last_is_cancelled_at_once(
+    slip_ms: float,
+) -> None:
+    """Twilio starts each reply on its own 20 ms tick: the second reply's echo comes a few ms
+    earlier or later against the reference than the first's did. The canceller realigns on
+    the reply's first 200 ms of echo and takes it out from there, trusted, rather than
+    learning it again for seconds (a caller talking over it meanwhile would be judged
+    against the echo's full level)."""
+    from voiced.audio import SILENT_FRAME_ULAW, ulaw_encode
+    from voiced.callstate import RecvStats
+    from voiced.echo import EchoCanceller
+    from voiced.events import Frame
+    from voiced.stages.echo import clean
+
+    second = 350  # the frame the second reply starts on, after 2 s of silence
+    agent = _speechlike(5.0)[:250] + [bytes(2 * FRAME_SAMPLES)] * 100 + _speechlike(3.0, seed=9)
+    line = LineEffects(echo_db=-10.0, echo_ms=300)
+    far = FarEnd()
+    path, canceller, stats = EchoPath(far), EchoCanceller(far), RecvStats()
+    raw, left, trusted = [], [], []
+    for k, frame in enumerate(agent):
+        t = k * FRAME_S
+        # The daemon's reference: each reply from when it was sent. The line plays the
+        # second one slip_ms later than that.
+        far.play(frame, t - (slip_ms / 1000 if k >= second else 0.0))
+        played = ulaw_encode(np.frombuffer(frame, "<i2"))
+        inbound = Frame.decode(line.mix(SILENT_FRAME_ULAW, played), t, k)
+        clean(inbound, t, path, canceller, stats)
+        raw.append(energy(inbound.pcm))
+        residual = canceller.residual
+        left.append(float(np.mean(residual**2)) if residual is not None else raw[-1])
+        trusted.append(canceller.trusted)
+    assert canceller.resyncs == 1 and canceller.slip == round(slip_ms * 8)
+    echo_starts = second + 15  # 300 ms later
+    window = range(echo_starts + 10, echo_starts + 25)  # 200 to 500 ms into its echo
+    erle = 10 * np.log10(sum(raw[k] for k in window) / sum(left[k] for k in window))
+    assert erle >= 15.0
+    assert all(trusted[k] for k in window)

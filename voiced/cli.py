@@ -152,6 +152,7 @@ def cmd_dial(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .lab.attack import bench_attack
     from .lab.bench import run_bench
+    from .lab.echobench import bench_echo
     from .lab.soak import run_soak
     from .lab.speech import stt_corpus, tts_roundtrip
     from .lab.transport import bench_transport
@@ -159,7 +160,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     setup_logging("WARNING")
     bench = {"e2e": run_bench, "tts-roundtrip": tts_roundtrip, "stt": stt_corpus,
-             "soak": run_soak, "transport": bench_transport, "attack": bench_attack}[args.kind]
+             "soak": run_soak, "transport": bench_transport, "attack": bench_attack,
+             "echo": bench_echo}[args.kind]
     summary = trio.run(bench, cfg, args)
     print(json.dumps(summary, sort_keys=True))
     return 0 if summary.get("errors", 1) == 0 else 1
@@ -219,13 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     b = sub.add_parser("bench", help="benchmarks (real clock): e2e, tts-roundtrip, stt, soak, "
-                                     "transport")
-    b.add_argument("kind", choices=["e2e", "tts-roundtrip", "stt", "soak", "transport", "attack"],
+                                     "transport, attack, echo")
+    b.add_argument("kind", choices=["e2e", "tts-roundtrip", "stt", "soak", "transport", "attack",
+                                    "echo"],
                    help="e2e: emulated calls; tts-roundtrip: embedded TTS heard back by the "
                         "embedded STT; stt: the embedded STT on the corpus; soak: many calls, "
                         "watching threads, fds and memory; transport: only Twilio's messages "
                         "in, parsed, for --concurrency callers (the floor under any pipeline); "
-                        "attack: a legitimate caller while each attack of the threat model runs")
+                        "attack: a legitimate caller while each attack of the threat model runs; "
+                        "echo: the echo stage alone on corpus speech through a speakerphone line "
+                        "(--calls replies): CPU, echo taken out, caller kept")
     b.add_argument("--engines", choices=["embedded", "sim"], default="embedded",
                    help="embedded: Whisper, espeak-ng; sim: local Google gRPC and OpenAI SSE servers "
                         "with the default latency profile")

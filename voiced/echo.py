@@ -35,6 +35,7 @@ _AUDIBLE = 1.0  # below this (-90 dBFS) an inbound frame is line silence
 _MIN_SCORE = 0.5  # how closely the inbound envelope must follow the reference to be its echo
 _SWITCH = 0.1  # how much better a new delay must explain it to replace the current one
 _ADAPTED = 25  # frames of adaptation before a canceller's output is trusted
+_SPOKEN = 1e4  # mean square of a reference frame with a voice in it (-50 dBFS)
 _LEFT_SEEN = 10  # frames of trusted output before what it leaves of the echo is believed
 
 
@@ -337,8 +338,9 @@ class EchoCanceller:
             if self.learnt >= 2 * _ADAPTED:
                 self._spurt = []
             return near
-        if self._spurt is not None and (self._spurt or self._far.at(k - lag) > 0.0):
-            # The reply's echo is due: gather it, every frame from its first on.
+        if self._spurt is not None and (self._spurt or self._far.at(k - lag) > _SPOKEN):
+            # The reply's voice is due in the echo (not the near-silence TTS and recordings
+            # start with, which says nothing of the timing): gather it, every frame on.
             if not self._spurt:
                 self._spurt_start = start
             self._spurt.append(near)

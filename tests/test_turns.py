@@ -139,7 +139,7 @@ def test_barge_in_needs_confirmed_speech_over_a_playing_agent_and_barge_in_enabl
 def test_a_caller_cut_off_by_the_smart_endpoint_stops_the_answer_when_they_go_on() -> None:
     t = turns()
     t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
-    t.on(words("Hi.", 0), SILENT, 0.8)
+    t.on(words("I would like a table.", 0), SILENT, 0.8)
     assert t.on(ShortPause(0.7, 1.0, 0), SILENT, 1.0) == [Release(0, 1.0, 0.7)]
     assert t.on(SpeechResumed(1.5, 1), TALKING, 1.5) == [Interrupt(Interruption.RESUMED)]
     # Resuming while the greeting plays is not being cut off: the greeting goes on.
@@ -165,6 +165,28 @@ def test_looks_complete() -> None:
     assert not looks_complete("I would like the.")
     assert not looks_complete("Well...")
     assert not looks_complete("רציתי לשאול של.")
+    # Openers: short statements callers go on from. Short questions are turns.
+    for opener in ("Hi.", "I'm sorry.", "Thank you.", "שלום.", "סליחה.", "כן, אז..."):
+        assert not looks_complete(opener), opener
+    assert looks_complete("When?") and looks_complete("מתי?") and looks_complete("Open today?")
+    assert looks_complete("Hi, I'd like a table.")
+    assert looks_complete("I'm sorry.", min_words=2)
+
+
+def test_an_opener_waits_for_the_full_silence_and_the_caller_goes_on() -> None:
+    """ "Hi." then 600 ms of silence then the question: the short pause does not release a
+    reply to "Hi."; the caller going on drops it; the question is answered."""
+    t = turns()
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    t.on(SpeechPaused(0.6, 0), SILENT, 0.8)
+    hi = words("Hi.", 0, t_end=0.6)
+    assert t.on(hi, SILENT, 0.85) == [Prepare(0, 1, hi)]
+    assert t.on(ShortPause(0.6, 0.9, 0), SILENT, 0.9) == []  # not a whole turn
+    assert t.on(SpeechResumed(1.2, 1), SILENT, 1.2) == [Drop(0)]
+    t.on(SpeechPaused(2.4, 1), SILENT, 2.6)
+    ask = words("Hi. I wanted to book a table for tonight?", 1, t_end=2.4)
+    assert t.on(ask, SILENT, 2.7) == [Prepare(1, 2, ask)]
+    assert t.on(ShortPause(2.4, 2.7, 1), SILENT, 2.7) == [Release(1, 2.7, 2.4)]
 
 
 def test_the_agents_own_words_heard_over_it_are_its_echo_not_a_turn() -> None:

@@ -140,6 +140,9 @@ class TurnConfig:
     # cutting off a caller who pauses after a complete-looking clause.
     min_silence_ms: int = field(default=300, metadata=in_range(20, 5000))
     smart_endpoint: bool = True
+    # A statement shorter than this many words ("Hi.", "I'm sorry.", "שלום.") is an opener that
+    # callers usually go on from after a pause: it waits vad.silence_ms. Questions are exempt.
+    min_complete_words: int = field(default=3, metadata=in_range(1, 20))
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,8 @@ class Dialogue:
         self.playout = Playout(tx, cfg.call.mark_slack_s, call.far_end)
         self.slot = ReplySlot(nursery, self.playout, engines, cfg, call, self._reply_finished)
         self.turns = Turns(smart_endpoint=cfg.turn.smart_endpoint, bargein=cfg.bargein.enabled,
-                           backchannels=cfg.bargein.backchannels)
+                           backchannels=cfg.bargein.backchannels,
+                           min_complete_words=cfg.turn.min_complete_words)
         self.idle = IdleTimer(cfg.idle)
         self._prepared: Reply | None = None  # the pending caller turn's reply, gate closed
         self.summary = SummaryLog(log)

@@ -234,6 +234,13 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     b.add_argument("--engines", choices=["embedded", "sim"], default="embedded",
                    help="embedded: Whisper, espeak-ng; sim: local Google gRPC and OpenAI SSE servers "
                         "with the default latency profile")
+    b.add_argument("--recognizer", choices=["realistic", "oracle"], default="realistic",
+                   help="sim engines: how the fake Google recogniser behaves; realistic: interim "
+                        "words 300 ms late, the last one often wrong, the final ~400 ms after "
+                        "the speech; oracle: the best case (voiced.lab.sim.google)")
+    b.add_argument("--llm", choices=["engine", "sim"], default="engine",
+                   help="embedded e2e: sim puts the sim OpenAI-compatible LLM (350 ms to the "
+                        "first token, 15 ms a token) behind the embedded STT and TTS")
     b.add_argument("--config")
     b.add_argument("--corpus", default=os.environ.get("VOICED_CORPUS", "../shared/corpus"))
     b.add_argument("--lang", default="en", choices=["en", "he"])

@@ -202,7 +202,8 @@ async def bench_attack(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     samples: dict[int, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="voiced-attack-") as state:
         async with AsyncExitStack() as stack:
-            cfg = await stack.enter_async_context(sim_engines(cfg, args.lang, Path(args.corpus)))
+            cfg = await stack.enter_async_context(sim_engines(cfg, args.lang, Path(args.corpus),
+                                                                   recognizer=args.recognizer))
             token = secrets.token_urlsafe(24)
             records = CallRecords(state)
             loop = LoopWatch()

@@ -51,16 +51,18 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     if sim:
         print(f"# voiced bench e2e --engines sim: {calls} calls x {args.turns} turns, "
               f"{args.concurrency} at a time from {args.caller_procs} caller process(es); engines "
-              f"and callers in processes of their own; {args.lang} corpus, "
-              f"vad.silence_ms={cfg.vad.silence_ms}; {machine()}")
+              f"and callers in processes of their own; {args.recognizer} recogniser; "
+              f"{args.lang} corpus, vad.silence_ms={cfg.vad.silence_ms}; {machine()}")
     else:
-        print(f"# voiced bench e2e --engines {args.engines}: {args.calls} sequential calls x "
+        llm = ", brain: the sim LLM" if args.llm == "sim" else ""
+        print(f"# voiced bench e2e --engines {args.engines}{llm}: {args.calls} sequential calls x "
               f"{args.turns} turns, {args.lang} corpus, vad.silence_ms={cfg.vad.silence_ms}; "
               f"{machine()}")
     async with AsyncExitStack() as stack:
-        if sim:
-            cfg = await stack.enter_async_context(
-                sim_engines(cfg, args.lang, Path(args.corpus), args.concurrency))
+        if sim or args.llm == "sim":
+            cfg = await stack.enter_async_context(sim_engines(
+                cfg, args.lang, Path(args.corpus), args.concurrency, args.recognizer,
+                llm_only=not sim))
         state = stack.enter_context(tempfile.TemporaryDirectory(prefix="voiced-bench-"))
         records = CallRecords(state)
         token = secrets.token_urlsafe(24)  # the daemon checks signatures as in production
@@ -96,6 +98,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     summary = {
         "bench": "e2e",
         "engines": args.engines,
+        "llm": args.llm,
+        "recognizer": args.recognizer if sim else "embedded",
         "p95_overhead_ms": stages.get("overhead", {}).get("p95_ms"),
         "lang": args.lang,
         "calls": calls if sim else args.calls,

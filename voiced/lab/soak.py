@@ -53,7 +53,7 @@ async def run_soak(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     results: list[CallStats] = []
     samples: list[dict[str, float]] = []
     t0 = time.perf_counter()
-    async with sim_engines(cfg, args.lang, corpus, args.concurrency) as sim_cfg:
+    async with sim_engines(cfg, args.lang, corpus, args.concurrency, args.recognizer) as sim_cfg:
         token = secrets.token_urlsafe(24)
         async with local_daemon(sim_cfg, auth_token=token, metrics=Metrics()) as url:
             opts = signed_options(sim_cfg, DialOptions(), token)

@@ -12,6 +12,13 @@ check that every word of a long call arrives exactly once, across stream restart
 audio times (the client streams in real time): interim results as a word goes on, the final
 result ``final_delay_s`` of silence after it. A stream that has received more than
 ``limit_s`` seconds of audio is aborted with Google's own error.
+
+:class:`Recognition` says how real the recognition behaves. :data:`ORACLE` is the best case
+(interims as the audio arrives, never wrong, the final a fixed time after the speech);
+:data:`REALISTIC` is what a streaming recogniser on a phone line does: interim words trail
+the audio by 300 ms, the last interim word is wrong 30 % of the time and revised later, the
+final comes 400 ms (median, log-normal jitter) after the end of speech, and one stretch in
+ten that ends at a pause comes back with a full stop it should not have.
 """
 
 from __future__ import annotations
@@ -61,10 +68,39 @@ class StreamLog:
     aborted: bool = False
 
 
+@dataclass(frozen=True)
+class Recognition:
+    """How the fake recogniser's results trail, miss and revise what was said."""
+
+    final_delay_s: float = 0.15  # median, after the end of the speech
+    final_jitter: float = 0.0  # sigma of the log-normal spread around that median
+    interim_lag_s: float = 0.0  # interim words cover the audio up to this long ago
+    wrong_last: float = 0.0  # share of interim results whose last word is wrong
+    stray_stop: float = 0.0  # share of finals at a mid-sentence pause given a full stop
+    seed: int = 1
+
+
+ORACLE = Recognition()
+REALISTIC = Recognition(final_delay_s=0.4, final_jitter=0.35, interim_lag_s=0.3, wrong_last=0.3,
+                        stray_stop=0.1)
+
+
+def _misheard(text: str) -> str:
+    """The last word as a recogniser gets it before it has heard all of it: cut short."""
+    words = text.split()
+    if not words:
+        return text
+    last = words[-1].rstrip(".?!,")
+    words[-1] = last[: max(1, len(last) * 2 // 3)] if len(last) > 2 else last + last
+    return " ".join(words)
+
+
 @dataclass
 class FakeGoogle:
     words_for: Callable[[np.ndarray], str] = tone_word
     final_delay_s: float = 0.15
+    # None: the oracle's behaviour with final_delay_s; else this profile (its own final delay).
+    recognition: Recognition | None = None
     interim_every_s: float = 0.1
     limit_s: float = 305.0
     tts_delay_s: float = 0.12
@@ -81,6 +117,7 @@ class FakeGoogle:
     # RPCs served at once: each open recognition stream holds a worker for the whole call.
     max_workers: int = 64
     _server: Any = None
+    _opened: int = 0  # streams so far: each draws its own errors
     port: int = 0
 
     # -- Speech ------------------------------------------------------------------------
@@ -99,6 +136,10 @@ class FakeGoogle:
             for req in requests:
                 log_.audio_s += len(req.audio_content) / RATE
             return
+        rec = self.recognition or Recognition(final_delay_s=self.final_delay_s)
+        self._opened += 1
+        rng = np.random.default_rng(rec.seed * 100_003 + self._opened)
+        lag = int(rec.interim_lag_s * RATE)
         received = 0  # samples
         word: list[np.ndarray] = []
         word_end = 0
@@ -124,13 +165,24 @@ class FakeGoogle:
                     since_interim += frame.size
                     if since_interim >= self.interim_every_s * RATE:
                         since_interim = 0
-                        yield _response(self.words_for(np.concatenate(word)), False, pos, heard)
+                        heard_so_far = np.concatenate(word)
+                        if lag:
+                            heard_so_far = heard_so_far[: max(0, heard_so_far.size - lag)]
+                        text = self.words_for(heard_so_far) if heard_so_far.size else ""
+                        if text and rng.random() < rec.wrong_last:
+                            text = _misheard(text)
+                        if text:
+                            yield _response(text, False, pos, heard)
                 elif word:
                     silent += frame.size
                     if silent >= SILENCE_SPLIT_S * RATE:
                         text = self.words_for(np.concatenate(word))
+                        if text and text[-1] not in ".?!" and rng.random() < rec.stray_stop:
+                            text += "."  # a pause taken for the end of a sentence
                         word, since_interim = [], 0
-                        pending_final = (word_end + int(self.final_delay_s * RATE), text)
+                        delay = rec.final_delay_s * float(np.exp(rng.normal(0, rec.final_jitter))) \
+                            if rec.final_jitter else rec.final_delay_s
+                        pending_final = (word_end + int(delay * RATE), text)
                         end_of_word = word_end
                 if pending_final is not None and pos >= pending_final[0]:
                     log_.finals.append(pending_final[1])

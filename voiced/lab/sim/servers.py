@@ -25,21 +25,26 @@ import trio
 from ...config import Config
 from ..corpus import corpus_files
 from ..dial import Utterance
-from .google import FakeGoogle
+from .google import ORACLE, REALISTIC, FakeGoogle
 from .llm import FakeLLM
 from .oracle import CorpusOracle
 
 # The default sim latency profile (docs/BENCHMARKS.md): STT final 150 ms after the end of
-# speech, TTS first audio 120 ms, LLM first token 350 ms then 15 ms a token.
+# speech (the oracle; the realistic recogniser's own profile says 400 ms with jitter, interim
+# words 300 ms behind, see voiced.lab.sim.google), TTS first audio 120 ms, LLM first token
+# 350 ms then 15 ms a token.
+RECOGNIZERS = {"oracle": ORACLE, "realistic": REALISTIC}
 STT_FINAL_S = 0.15
 TTS_FIRST_AUDIO_S = 0.12
 LLM_TTFT_S = 0.35
 LLM_PER_TOKEN_S = 0.015
 
 
-async def serve(corpus: Path, language: str, max_workers: int) -> None:
+async def serve(corpus: Path, language: str, max_workers: int, recognizer: str) -> None:
     known = [(Utterance.from_wav(f), text) for f, text in corpus_files(corpus, language)]
+    rec = RECOGNIZERS[recognizer]
     google = FakeGoogle(words_for=CorpusOracle(known), final_delay_s=STT_FINAL_S,
+                        recognition=None if rec is ORACLE else rec,
                         tts_delay_s=TTS_FIRST_AUDIO_S, keep_log=False, max_workers=max_workers)
     google.start()
     try:
@@ -55,13 +60,18 @@ async def serve(corpus: Path, language: str, max_workers: int) -> None:
 
 @asynccontextmanager
 async def sim_engines(cfg: Config, language: str, corpus: Path,
-                      concurrency: int = 1) -> AsyncIterator[Config]:
+                      concurrency: int = 1, recognizer: str = "realistic",
+                      llm_only: bool = False) -> AsyncIterator[Config]:
     """Local servers that speak Google's gRPC and OpenAI's SSE protocols with the default sim
     latency profile, in a process of their own (:mod:`voiced.lab.sim.servers`); yields
-    ``cfg`` pointed at them. Recognition is an oracle over the ``corpus`` recordings (see
-    :mod:`voiced.lab.sim.oracle`)."""
+    ``cfg`` pointed at them. Recognition knows the ``corpus`` recordings (see
+    :mod:`voiced.lab.sim.oracle`) and behaves as ``recognizer`` says: "realistic" (the
+    default: late, revised interim words, a late final) or "oracle" (the best case).
+    ``llm_only``: only the brain is pointed at the sim LLM; speech stays on ``cfg``'s
+    engines (the embedded ones: ``voiced bench e2e --llm sim``)."""
     command = [sys.executable, "-m", "voiced.lab.sim.servers", "--corpus", str(corpus),
-               "--lang", language, "--max-workers", str(2 * concurrency + 8)]
+               "--lang", language, "--max-workers", str(2 * concurrency + 8),
+               "--recognizer", recognizer]
     async with trio.open_nursery() as nursery:
         proc: trio.Process = await nursery.start(partial(
             trio.run_process, command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -75,6 +85,11 @@ async def sim_engines(cfg: Config, language: str, corpus: Path,
             line += chunk
         at = json.loads(line)
         try:
+            if llm_only:
+                yield dataclasses.replace(cfg, brain=dataclasses.replace(
+                    cfg.brain, engine="openai", openai=dataclasses.replace(
+                        cfg.brain.openai, base_url=at["llm"])))
+                return
             yield dataclasses.replace(
                 cfg,
                 stt=dataclasses.replace(cfg.stt, engine="google", google=dataclasses.replace(
@@ -95,8 +110,9 @@ def main() -> None:
     parser.add_argument("--lang", default="en")
     parser.add_argument("--max-workers", type=int, default=64,
                         help="gRPC RPCs at once: two per concurrent call (STT and TTS streams)")
+    parser.add_argument("--recognizer", choices=sorted(RECOGNIZERS), default="realistic")
     args = parser.parse_args()
-    trio.run(serve, args.corpus, args.lang, args.max_workers)
+    trio.run(serve, args.corpus, args.lang, args.max_workers, args.recognizer)
 
 
 if __name__ == "__main__":

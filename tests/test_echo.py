@@ -143,7 +143,7 @@ def test_the_canceller_takes_the_speakerphone_echo_out_and_leaves_the_caller(
 ) -> None:
     from voiced.audio import SILENT_FRAME_ULAW, ulaw_encode
     from voiced.callstate import RecvStats
-    from voiced.echo import EchoCanceller
+    from voiced.canceller import EchoCanceller
     from voiced.events import Frame
     from voiced.stages.echo import clean
 
@@ -247,7 +247,7 @@ def test_a_reply_that_reaches_the_caller_a_few_ms_off_the_last_is_cancelled_at_o
     against the echo's full level)."""
     from voiced.audio import SILENT_FRAME_ULAW, ulaw_encode
     from voiced.callstate import RecvStats
-    from voiced.echo import EchoCanceller
+    from voiced.canceller import EchoCanceller
     from voiced.events import Frame
     from voiced.stages.echo import clean
 

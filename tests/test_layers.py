@@ -15,7 +15,8 @@ ROOT = Path(voiced.__file__).parent
 LAYERS: list[tuple[str, ...]] = [
     ("voiced", "voiced.errors", "voiced.sids", "voiced.limits", "voiced.loopwatch", "voiced.text",
      "voiced.hebrew", "voiced.lang", "voiced.audio", "voiced.threads", "voiced.models", "voiced.logs",
-     "voiced.systemd", "voiced.metrics", "voiced.config", "voiced.echo"),
+     "voiced.systemd", "voiced.metrics", "voiced.config", "voiced.echo",
+     "voiced.canceller"),
     ("voiced.twilio",),
     ("voiced.events", "voiced.conversation", "voiced.callstate", "voiced.latency"),
     ("voiced.engines",),

@@ -19,9 +19,10 @@ from collections.abc import Callable
 import trio
 
 from .callstate import Call, CallObserver
+from .canceller import EchoCanceller
 from .config import Config
 from .conversation import Conversation
-from .echo import EchoCanceller, EchoPath
+from .echo import EchoPath
 from .engines.base import Engines
 from .errors import CallClosed, EngineError, FloodError, ProtocolError
 from .events import Audio, DialogueEvent, EndReason, Frame, VadEvent

@@ -11,7 +11,7 @@ from when it arrived). Three parts:
   inbound energy envelope with the reference's over the last seconds, and keeps learning (the
   delay drifts, a caller switches to speakerphone). It predicts how loud the echo in each
   inbound frame can be; a frame no louder than that (plus a margin) is echo alone.
-- :class:`EchoCanceller` subtracts the echo the reference predicts (an adaptive filter
+- :class:`voiced.canceller.EchoCanceller` subtracts the echo the reference predicts (an adaptive filter
   aligned at that delay), so what is left to judge is the residual, 40-50 dB down once it has
   converged: a caller talking over the agent, even well under its level, stands out of it.
 
@@ -34,8 +34,7 @@ _QUIET = 1e-2  # mean square of 16-bit PCM below which a frame carries nothing (
 _AUDIBLE = 1.0  # below this (-90 dBFS) an inbound frame is line silence
 _MIN_SCORE = 0.5  # how closely the inbound envelope must follow the reference to be its echo
 _SWITCH = 0.1  # how much better a new delay must explain it to replace the current one
-_ADAPTED = 25  # frames of adaptation before a canceller's output is trusted
-_SPOKEN = 1e4  # mean square of a reference frame with a voice in it (-50 dBFS)
+ADAPTED = 25  # frames of adaptation before a canceller's output is trusted
 _LEFT_SEEN = 10  # frames of trusted output before what it leaves of the echo is believed
 
 
@@ -192,7 +191,7 @@ class EchoPath:
         :class:`EchoCanceller` that has ``adapted`` frames since it last started afresh;
         ``echo_alone``: whether what it left is taken for echo (else it is the caller, and
         says nothing of how well the echo was taken out)."""
-        if adapted < _ADAPTED:
+        if adapted < ADAPTED:
             self._left.clear()
         k = frame_index(t)
         loudest = self._loudest_recent(k)
@@ -267,146 +266,3 @@ def _similarity(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a - a.mean(), b - b.mean()
     den = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
     return float(np.dot(a, b) / den) if den > 0 else 0.0
-
-
-class EchoCanceller:
-    """Subtracts the echo the agent's own audio predicts from the inbound audio: a partitioned
-    block frequency-domain adaptive filter (the MDF family of speexdsp's canceller) over the
-    reference aligned at the delay :class:`EchoPath` found, starting ``lead`` frames before it
-    and ``partitions`` frames long, so a delay estimate a frame off and a room's tail both fit.
-
-    It learns (:meth:`learn`) only from what the stage judges echo alone (the caller's voice
-    is not echo to learn) and realigns when the delay estimate moves by more than a frame.
-
-    Each reply reaches the caller up to a packet (20 ms) earlier or later than the last: the
-    far end starts playing it on its own tick. That slip puts a learnt filter out of step
-    (on the e2e benchmark's replies: from 21-26 dB of echo taken out to none), and learning
-    it again takes seconds. So at the start of each reply (a *talk spurt*) the first
-    ``resync_frames`` of its echo are matched against what the learnt filter predicts at
-    every slip up to ``max_slip`` samples either way; the best slip, if it takes at least
-    ``trust_db`` out, realigns the reference and the filter is trusted at once.
-    """
-
-    def __init__(self, far: FarEnd, *, partitions: int = 6, lead: int = 2, mu: float = 0.8,
-                 resync_frames: int = 10, max_slip: int = 240, trust_db: float = 10.0) -> None:
-        self._far = far
-        self._parts = partitions
-        self._lead = lead
-        self._mu = mu
-        self._resync_frames = resync_frames
-        self._max_slip = max_slip
-        self._trust = 10 ** (-trust_db / 10)
-        self._lag: int | None = None
-        self._e: np.ndarray | None = None
-        self._reset()
-
-    def _reset(self) -> None:
-        self.adapted = 0  # adaptation steps since it started afresh, or was realigned
-        self.learnt = 0  # adaptation steps since the filter started from zero
-        self.slip = 0  # samples the echo has moved since the filter learnt it
-        self.resyncs = 0
-        bins = FRAME_SAMPLES + 1
-        self._w = np.zeros((self._parts, bins), np.complex128)
-        self._x = np.zeros((self._parts, bins), np.complex128)
-        self._prev = np.zeros(FRAME_SAMPLES, np.float32)
-        self._spurt: list[np.ndarray] | None = None  # a reply's first echo, to realign on
-        self._spurt_start = 0
-
-    def _shift(self) -> int:
-        assert self._lag is not None
-        return max(0, self._lag - self._lead) * FRAME_SAMPLES + self.slip
-
-    def process(self, near: np.ndarray, start: int, lag_frames: int | None) -> np.ndarray:
-        """The inbound frame (samples ``start`` on, playout clock) with the echo taken out.
-        :meth:`learn` then adapts the filter to it, if the caller judges it echo alone."""
-        self._e = None
-        if lag_frames is None:
-            return near
-        if self._lag is None or abs(lag_frames - self._lag) > 1:
-            # Aligned afresh only when the echo moved out of reach: an estimate wobbling by a
-            # frame stays within the filter's span, and restarting would undo what it learnt.
-            self._lag = lag_frames
-            self._reset()
-        lag = self._lag
-        k = start // FRAME_SAMPLES
-        if self._far.loudest(k - lag - self._parts - 1, k) == 0.0:
-            # The agent silent for the whole span: nothing to take out, and its next reply
-            # may reach the caller a few ms off this one's timing: realign on it.
-            self._x[:] = 0
-            self._prev = self._far.samples(start - self._shift(), FRAME_SAMPLES)
-            self.adapted = 0
-            if self.learnt >= 2 * _ADAPTED:
-                self._spurt = []
-            return near
-        if self._spurt is not None and (self._spurt or self._far.at(k - lag) > _SPOKEN):
-            # The reply's voice is due in the echo (not the near-silence TTS and recordings
-            # start with, which says nothing of the timing): gather it, every frame on.
-            if not self._spurt:
-                self._spurt_start = start
-            self._spurt.append(near)
-            if len(self._spurt) >= self._resync_frames:
-                self._realign(start)
-        ref = self._far.samples(start - self._shift(), FRAME_SAMPLES)
-        n = FRAME_SAMPLES
-        self._x[1:] = self._x[:-1]
-        self._x[0] = np.fft.rfft(np.concatenate([self._prev, ref]))
-        self._prev = ref
-        y = np.fft.irfft((self._w * self._x).sum(axis=0), 2 * n)[n:]
-        self._e = near - y
-        return self._e.astype(np.float32)
-
-    def _realign(self, start: int) -> None:
-        """Find how far this reply's echo slipped against the learnt filter, from the frames
-        gathered since its echo began, and move the reference by that much."""
-        assert self._spurt is not None
-        near = np.concatenate(self._spurt).astype(np.float64)
-        first, self._spurt = self._spurt_start, None
-        n, parts, slack = FRAME_SAMPLES, self._parts, self._max_slip
-        if first + near.size != start + n:
-            return  # not one stretch of audio (a frame went missing): learn instead
-        h = np.fft.irfft(self._w, 2 * n, axis=1)[:, :n].reshape(-1)
-        lo = first - self._shift() - slack - (parts * n - 1)
-        ref = self._far.samples(lo, near.size + 2 * slack + parts * n - 1).astype(np.float64)
-        pred = np.convolve(ref, h, mode="valid")  # the filter's echo at every slip
-        cross = np.correlate(pred, near, mode="valid")  # index i: slip of (slack - i) samples
-        cum = np.concatenate([[0.0], np.cumsum(pred**2)])
-        power = float(np.dot(near, near))
-        left = power - 2 * cross + (cum[near.size :] - cum[: -near.size])
-        best = int(np.argmin(left))
-        if power <= 0 or left[best] > self._trust * power:
-            return  # the caller, or a filter that never fitted: learn instead
-        self.slip += slack - best
-        self.resyncs += 1
-        # The reference history again, at the new alignment, so this frame is cancelled too:
-        # the blocks of the frames before this one (process() shifts this one's in).
-        for p in range(parts):
-            self._x[p] = np.fft.rfft(self._far.samples(start - self._shift() - (p + 2) * n, 2 * n))
-        self._prev = self._far.samples(start - self._shift() - n, n)
-        self.adapted = max(self.adapted, _ADAPTED)
-
-    @property
-    def residual(self) -> np.ndarray | None:
-        """The frame just processed with the echo taken out (None: nothing was taken out)."""
-        return self._e
-
-    @property
-    def trusted(self) -> bool:
-        """Adapted long enough since it (re)started, or realigned on a reply's echo with
-        enough taken out, for its output to say what echo is left."""
-        return self.adapted >= _ADAPTED
-
-    def learn(self) -> None:
-        """Adapt to the frame just processed. Only on echo alone: learning the caller's voice
-        as echo would make the filter cancel the caller and forget the echo. Not while a
-        reply's first echo is gathered to realign on: it would learn the slip instead."""
-        if self._e is None or self._spurt is not None:
-            return
-        n = FRAME_SAMPLES
-        power = (np.abs(self._x) ** 2).sum(axis=0) + 1e4 * 2 * n
-        grad = np.conj(self._x) * np.fft.rfft(np.concatenate([np.zeros(n), self._e])) * (self._mu / power)
-        g = np.fft.irfft(grad, 2 * n, axis=1)
-        g[:, n:] = 0  # each partition stays n taps long: the filter stays causal
-        self._w += np.fft.rfft(g, axis=1)
-        self.adapted += 1
-        if self._x[0].any():
-            self.learnt += 1

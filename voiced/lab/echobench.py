@@ -22,8 +22,9 @@ import numpy as np
 
 from ..audio import FRAME_SAMPLES, RATE, SILENT_FRAME_ULAW, read_wav, ulaw_encode
 from ..callstate import RecvStats
+from ..canceller import EchoCanceller
 from ..config import Config
-from ..echo import FRAME_S, EchoCanceller, EchoPath, FarEnd, energy
+from ..echo import FRAME_S, EchoPath, FarEnd, energy
 from ..events import Frame
 from ..stages.echo import clean
 from .corpus import corpus_files

@@ -15,7 +15,8 @@ import trio
 
 from ..audio import FRAME_BYTES_PCM, RATE, SILENT_FRAME_ULAW, ulaw_encode
 from ..callstate import RecvStats
-from ..echo import FRAME_S, EchoCanceller, EchoPath, mean_square
+from ..canceller import EchoCanceller
+from ..echo import FRAME_S, EchoPath, mean_square
 from ..events import Frame
 
 SILENT_PCM = bytes(FRAME_BYTES_PCM)

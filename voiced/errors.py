@@ -8,8 +8,12 @@ The tree::
     ├── ProtocolError        a Twilio Media Streams message we cannot use (skipped or call closed)
     │   ├── CallClosed       the socket went away; the call is over, not broken
     │   └── FloodError       more messages a second than a call can send: closed as abusive
-    └── EngineError          an STT, LLM or TTS engine failed; the call goes on with a fallback
-        └── EngineTimeout    ... by missing its deadline
+    ├── EngineError          an STT, LLM or TTS engine failed; the call goes on with a fallback
+    │   └── EngineTimeout    ... by missing its deadline
+    └── BookError            the appointment book cannot do what was asked (said to the caller)
+        ├── SlotTaken        ... the time is no longer free (another caller got it first)
+        ├── NotBookable      ... no such service, closed then, off the grid, in the past
+        └── NotFound         ... no such appointment of this caller's
 
 Callers catch the narrowest class that lets them carry on: a ``ProtocolError`` costs one
 message, an ``EngineError`` costs one reply, nothing here costs the daemon.
@@ -56,6 +60,22 @@ class EngineError(VoicedError):
 
 class EngineTimeout(EngineError):
     """An engine did not answer within its deadline."""
+
+
+class BookError(VoicedError):
+    """The appointment book refused: the brain tells the caller why and offers what it can."""
+
+
+class SlotTaken(BookError):
+    """The time asked for is taken (or was, a moment ago, by another caller)."""
+
+
+class NotBookable(BookError):
+    """Not a time or service this business books."""
+
+
+class NotFound(BookError):
+    """No appointment of this caller's matches."""
 
 
 class Engine(StrEnum):

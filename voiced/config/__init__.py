@@ -11,6 +11,7 @@ and showing the file is :mod:`.file`.
 
 from __future__ import annotations
 
+from .book import BookConfig, ServiceConfig
 from .engines import (
     BrainConfig,
     EspeakConfig,
@@ -46,6 +47,7 @@ from .schema import Config
 __all__ = [
     "LANGUAGES",
     "BargeInConfig",
+    "BookConfig",
     "BrainConfig",
     "CallConfig",
     "Config",
@@ -62,6 +64,7 @@ __all__ = [
     "OpenAIConfig",
     "ScriptConfig",
     "ServerConfig",
+    "ServiceConfig",
     "ShutdownConfig",
     "SttConfig",
     "TtsConfig",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 from ..sids import is_account_sid
+from .book import BookConfig
 from .engines import (
     BrainConfig,
     SttConfig,
@@ -42,6 +43,7 @@ class Config:
     stt: SttConfig = field(default_factory=SttConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
     brain: BrainConfig = field(default_factory=BrainConfig)
+    book: BookConfig = field(default_factory=BookConfig)
     twilio: TwilioConfig = field(default_factory=TwilioConfig)
     shutdown: ShutdownConfig = field(default_factory=ShutdownConfig)
     log: LogConfig = field(default_factory=LogConfig)

@@ -1,0 +1,173 @@
+"""The embedded appointment book: SQLite in the state directory.
+
+Two callers asking for the same slot at the same moment must not both get it, whether their
+calls run in one daemon or in several worker processes on the VM. So a booking is one
+``BEGIN IMMEDIATE`` transaction (SQLite's write lock, taken before the check) that looks for
+an overlapping appointment of the same person and inserts only if there is none: the second
+caller's transaction waits for the first's and then sees its row. Every database call runs in
+a worker thread (``sqlite3`` blocks), one at a time per book, each on a connection of its own.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import trio
+
+from ..errors import NotFound, SlotTaken
+from .schedule import Appointment, Schedule, Slot, Status
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS appointments (
+    id TEXT PRIMARY KEY,
+    service TEXT NOT NULL,
+    staff TEXT NOT NULL,
+    start TEXT NOT NULL,      -- UTC, ISO 8601: sorts as it should
+    end TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS by_time ON appointments (staff, start);
+CREATE INDEX IF NOT EXISTS by_phone ON appointments (phone, start);
+"""
+
+
+def _utc(t: datetime) -> str:
+    return t.astimezone(ZONE_UTC).isoformat()
+
+
+ZONE_UTC = datetime.fromisoformat("2000-01-01T00:00:00+00:00").tzinfo
+
+
+class SqliteBook:
+    def __init__(self, path: str | Path, schedule: Schedule,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.path = Path(path)
+        self.schedule = schedule
+        self._now = clock or (lambda: datetime.now(schedule.zone))
+        self._limiter = trio.CapacityLimiter(1)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+        self.path.chmod(0o600)  # callers' names and numbers
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        return db
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        def job() -> T:
+            db = self._connect()
+            try:
+                return work(db)
+            finally:
+                db.close()
+        return await trio.to_thread.run_sync(job, limiter=self._limiter)
+
+    def _row(self, row: tuple[str, ...]) -> Appointment:
+        id_, service, staff, start, end, phone, name, status = row
+        zone = self.schedule.zone
+        slot = Slot(datetime.fromisoformat(start).astimezone(zone),
+                    datetime.fromisoformat(end).astimezone(zone), staff)
+        return Appointment(id_, service, slot, phone, name, Status(status))
+
+    async def busy(self, day: date) -> list[Slot]:
+        zone = self.schedule.zone
+        lo = datetime.combine(day, datetime.min.time(), zone)
+        hi = lo + timedelta(days=1)
+
+        def work(db: sqlite3.Connection) -> list[Slot]:
+            rows = db.execute(
+                "SELECT id, service, staff, start, end, phone, name, status FROM appointments "
+                "WHERE status = ? AND start < ? AND end > ?",
+                (Status.BOOKED, _utc(hi), _utc(lo))).fetchall()
+            return [self._row(r).slot for r in rows]
+        return await self._run(work)
+
+    async def availability(self, service: str, day: date, staff: str | None = None) -> list[Slot]:
+        svc = self.schedule.service(service)
+        return self.schedule.free(svc, day, await self.busy(day), self._now(), staff)
+
+    async def nearest(self, service: str, wanted: datetime, n: int = 3) -> list[Slot]:
+        """Free slots nearest ``wanted``: that day, the day before and the next two."""
+        svc = self.schedule.service(service)
+        day = wanted.astimezone(self.schedule.zone).date()
+        days = [day + timedelta(days=d) for d in (-1, 0, 1, 2)]
+        now = self._now()
+        free = [self.schedule.free(svc, d, await self.busy(d), now) for d in days]
+        return self.schedule.nearest(svc, wanted, free, n)
+
+    async def book(self, service: str, start: datetime, phone: str, name: str,
+                   staff: str | None = None) -> Appointment:
+        """Book ``service`` at ``start`` for the caller, with ``staff`` or whoever is free;
+        :class:`SlotTaken` if nobody able is, :class:`NotBookable` if it is not a slot."""
+        svc = self.schedule.service(service)
+        now = self._now()
+        start = start.astimezone(self.schedule.zone)
+        end = start + timedelta(minutes=svc.minutes)
+        able = self.schedule.staff_for(svc, staff)
+        for who in able:
+            self.schedule.check(svc, Slot(start, end, who), now)
+
+        def work(db: sqlite3.Connection) -> Appointment:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for who in able:
+                    clash = db.execute(
+                        "SELECT 1 FROM appointments WHERE status = ? AND staff = ? "
+                        "AND start < ? AND end > ? LIMIT 1",
+                        (Status.BOOKED, who, _utc(end), _utc(start))).fetchone()
+                    if clash is None:
+                        appt = Appointment(secrets.token_hex(6), svc.name, Slot(start, end, who),
+                                           phone, name)
+                        db.execute("INSERT INTO appointments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   (appt.id, svc.name, who, _utc(start), _utc(end), phone, name,
+                                    Status.BOOKED, _utc(now)))
+                        db.execute("COMMIT")
+                        return appt
+                raise SlotTaken(f"{svc.name} at {start:%H:%M} on {start:%Y-%m-%d} is taken")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return await self._run(work)
+
+    async def upcoming(self, phone: str) -> list[Appointment]:
+        """The caller's booked appointments from now on, soonest first."""
+        now = self._now()
+
+        def work(db: sqlite3.Connection) -> list[Appointment]:
+            rows = db.execute(
+                "SELECT id, service, staff, start, end, phone, name, status FROM appointments "
+                "WHERE phone = ? AND status = ? AND start > ? ORDER BY start",
+                (phone, Status.BOOKED, _utc(now))).fetchall()
+            return [self._row(r) for r in rows]
+        return await self._run(work)
+
+    async def cancel(self, appointment_id: str, phone: str) -> Appointment:
+        """Cancel one of the caller's own appointments (another's is :class:`NotFound`)."""
+        def work(db: sqlite3.Connection) -> Appointment:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute(
+                "SELECT id, service, staff, start, end, phone, name, status FROM appointments "
+                "WHERE id = ? AND phone = ? AND status = ?",
+                (appointment_id, phone, Status.BOOKED)).fetchone()
+            if row is None:
+                db.execute("ROLLBACK")
+                raise NotFound("no such appointment of yours")
+            db.execute("UPDATE appointments SET status = ? WHERE id = ?",
+                       (Status.CANCELLED, appointment_id))
+            db.execute("COMMIT")
+            appt = self._row(row)
+            return Appointment(appt.id, appt.service, appt.slot, appt.phone, appt.name,
+                               Status.CANCELLED)
+        return await self._run(work)

@@ -1,0 +1,50 @@
+"""The appointment book's section: what the business offers, when, and by whom."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .fields import in_range, one_of
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    name: str
+    minutes: int = field(default=30, metadata=in_range(5, 24 * 60))
+    # Other words callers use for it, in any of the line's languages ("תספורת", "cut").
+    aliases: tuple[str, ...] = ()
+    # Who does it; empty: any of book.staff.
+    staff: tuple[str, ...] = ()
+
+
+def _default_hours() -> Mapping[str, str]:
+    # An Israeli week: Sunday to Thursday, a short Friday, closed on Shabbat.
+    return types.MappingProxyType({
+        "sun": "09:00-18:00", "mon": "09:00-18:00", "tue": "09:00-18:00", "wed": "09:00-18:00",
+        "thu": "09:00-18:00", "fri": "09:00-13:00", "sat": "",
+    })
+
+
+def _default_services() -> tuple[ServiceConfig, ...]:
+    return (ServiceConfig("haircut", 30, ("תספורת", "cut")),
+            ServiceConfig("colour", 90, ("צבע", "color", "coloring", "colouring")))
+
+
+@dataclass(frozen=True)
+class BookConfig:
+    # sqlite: a file in the state directory (the embedded default); caldav: a calendar on a
+    # CalDAV server (Google Calendar, iCloud, Nextcloud, Fastmail).
+    engine: str = field(default="sqlite", metadata=one_of("sqlite", "caldav"))
+    timezone: str = "Asia/Jerusalem"
+    # Appointments start on this grid (minutes past the hour).
+    slot_minutes: int = field(default=15, metadata=in_range(5, 120))
+    # Opening hours per weekday: "HH:MM-HH:MM", several separated by commas, "" closed.
+    hours: Mapping[str, str] = field(default_factory=_default_hours)
+    staff: tuple[str, ...] = ("",)  # "": one unnamed chair
+    services: tuple[ServiceConfig, ...] = field(default_factory=_default_services)
+    # How far ahead callers may book.
+    horizon_days: int = field(default=60, metadata=in_range(1, 3650))

@@ -72,3 +72,30 @@ async def test_answers_in_the_callers_language_and_ends_on_goodbye(brain: Script
     bye = await reply(brain, UserTurn("goodbye", "en"))
     assert bye[-1] == EndCall(EndReason.AGENT_HANGUP, detail="goodbye")
     assert await reply(brain, UserTurn("blah", "en")) == [CFG.brain.script.fallback["en"]]
+
+
+NEWS = "ומה שאדם לא רוצים בשביל שתוכלו לקבל החלטה להשקיע במניה או לא"
+
+
+async def test_a_call_is_transferred_or_ended_only_on_a_clear_request_or_a_yes(
+    brain: ScriptedBrain,
+) -> None:
+    """Issue 13: a news sentence with "אדם" (a person) inside "שאדם" transferred the call.
+    A long turn that only mentions an action's keyword is asked back; "yes" acts, "no" or
+    anything else does not. A short clear request and a key press act at once."""
+    from voiced.events import Message
+
+    script = CFG.brain.script
+    asked = await reply(brain, UserTurn(NEWS, "he"))
+    assert asked == [script.confirm_transfer["he"]]  # no EndCall
+    history = (Message("user", NEWS), Message("assistant", script.confirm_transfer["he"]))
+    yes = await reply(brain, UserTurn("כן בבקשה", "he", history=history))
+    assert isinstance(yes[-1], EndCall) and yes[-1].reason is EndReason.TRANSFERRED
+    for other in ("לא, תודה", "כמה עולה תספורת"):
+        assert not any(isinstance(x, EndCall) for x in
+                       await reply(brain, UserTurn(other, "he", history=history)))
+    long_bye = "thank you so much for all the information about the prices"
+    assert await reply(brain, UserTurn(long_bye, "en")) == [script.confirm_end["en"]]
+    for clear in (UserTurn("אפשר לדבר עם נציג", "he"), UserTurn("", "he", dtmf="0"),
+                  UserTurn("bye", "en")):
+        assert isinstance((await reply(brain, clear))[-1], EndCall), clear

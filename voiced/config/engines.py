@@ -151,6 +151,10 @@ class Intent:
     end_call: bool = False
     # Say the answer, then transfer the call to this number (E.164).
     transfer_to: str = ""
+    # What to ask before ending or transferring on a request that was not clear enough
+    # (default: script.confirm_end or script.confirm_transfer). Give each its own when two
+    # intents transfer to different numbers.
+    confirm: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,23 @@ class ScriptConfig:
     )
     # Similarity (0-1) at which a misspelt or misheard word still counts as a keyword.
     fuzzy_ratio: float = field(default=0.84, metadata=in_range(0.5, 1.0))
+    # An intent that ends or transfers the call acts at once only on a confident request:
+    # a key press, or a keyword heard exactly in a turn of at most this many words ("bye",
+    # "אפשר לדבר עם נציג"). Anything less is asked back first (confirm_end, confirm_transfer)
+    # and acted on when the caller says yes.
+    confident_words: int = field(default=4, metadata=in_range(1, 50))
+    confirm_end: Mapping[str, str] = field(
+        default_factory=lambda: {"he": "לסיים את השיחה?", "en": "Shall we end the call here?"}
+    )
+    confirm_transfer: Mapping[str, str] = field(
+        default_factory=lambda: {"he": "להעביר אתכם לנציג?",
+                                 "en": "Shall I put you through to a person?"}
+    )
+    yes: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"he": ("כן", "בטח", "בבקשה", "נכון", "אשמח", "יאללה", "אוקיי"),
+                                 "en": ("yes", "yeah", "yep", "sure", "please", "okay", "ok",
+                                        "go ahead", "do it")}
+    )
     intents: tuple[Intent, ...] = ()
 
 

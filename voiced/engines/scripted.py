@@ -79,12 +79,58 @@ class ScriptedBrain:
 
     async def reply(self, turn: UserTurn, tx: trio.MemorySendChannel[str | EndCall]) -> None:
         text = turn.text if not turn.dtmf else f"{turn.text} dtmf {turn.dtmf}"
+        asked = self._asked(turn)
+        if asked is not None and self._says_yes(turn.text):
+            await self._act(asked, turn, tx)
+            return
         found = self.match(text)
-        if found.intent is None:
+        intent = found.intent
+        if intent is None:
             await tx.send(self.fallback_line(turn.language))
             return
-        answer = self._say(found.intent.answer, turn.language) or self.fallback_line(turn.language)
+        if _acts(intent) and not self._confident(turn, found):
+            # A call is ended or transferred on the caller's clear word, never on a guess.
+            await tx.send(self._confirmation(intent, turn.language))
+            return
+        await self._act(intent, turn, tx)
+
+    async def _act(self, intent: Intent, turn: UserTurn,
+                   tx: trio.MemorySendChannel[str | EndCall]) -> None:
+        answer = self._say(intent.answer, turn.language) or self.fallback_line(turn.language)
         await tx.send(answer)
-        if found.intent.end_call or found.intent.transfer_to:
-            reason = EndReason.TRANSFERRED if found.intent.transfer_to else EndReason.AGENT_HANGUP
-            await tx.send(EndCall(reason, found.intent.transfer_to, found.intent.name))
+        if _acts(intent):
+            reason = EndReason.TRANSFERRED if intent.transfer_to else EndReason.AGENT_HANGUP
+            await tx.send(EndCall(reason, intent.transfer_to, intent.name))
+
+    def _confident(self, turn: UserTurn, found: Match) -> bool:
+        """A key press, or a keyword heard exactly (not a near miss) in a short turn."""
+        if turn.dtmf:
+            return True
+        return found.score >= 1.0 and len(normalize(turn.text).split()) <= self._cfg.confident_words
+
+    def _confirmation(self, intent: Intent, language: str) -> str:
+        default = self._cfg.confirm_transfer if intent.transfer_to else self._cfg.confirm_end
+        return self._say(intent.confirm or default, language)
+
+    def _asked(self, turn: UserTurn) -> Intent | None:
+        """The action the agent's last words asked the caller to confirm, if they did."""
+        last = next((m for m in reversed(turn.history) if m.role == "assistant"), None)
+        if last is None:
+            return None
+        for intent in self._cfg.intents:
+            if _acts(intent) and last.content.strip() in {
+                    self._confirmation(intent, lang) for lang in (turn.language, self._line_language)}:
+                return intent
+        return None
+
+    def _says_yes(self, text: str) -> bool:
+        words = normalize(text).split()
+        if not words or any(w in {"no", "not", "לא"} for w in words):
+            return False
+        yes = {normalize(y) for ys in self._cfg.yes.values() for y in ys}
+        return words[0] in yes or " ".join(words[:2]) in yes
+
+
+def _acts(intent: Intent) -> bool:
+    """Whether the intent changes the call (ends or transfers it)."""
+    return intent.end_call or bool(intent.transfer_to)

@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
      "voiced.canceller"),
     ("voiced.twilio",),
     ("voiced.events", "voiced.conversation", "voiced.callstate", "voiced.latency"),
-    ("voiced.engines", "voiced.book"),
+    ("voiced.engines", "voiced.book", "voiced.tools"),
     ("voiced.stages",),
     ("voiced.call", "voiced.build", "voiced.records", "voiced.observe", "voiced.waterfall"),
     ("voiced.admission", "voiced.guard", "voiced.listener", "voiced.app", "voiced.server"),

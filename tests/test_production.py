@@ -32,6 +32,7 @@ from voiced.observe import Observer
 from voiced.records import CallRecords, read_calls
 from voiced.server import drain
 from voiced.systemd import notify, watchdog
+from voiced.tools.box import ReplyTools
 from voiced.twilio.wire import Stop
 
 BRAIN_SAYS = "We are open nine to six. Anything else?"
@@ -59,7 +60,8 @@ class BrokenTTS(FakeTTS):
 
 
 class RaisingBrain:
-    async def reply(self, turn: UserTurn, tx: trio.MemorySendChannel[str | EndCall]) -> None:
+    async def reply(self, turn: UserTurn, tx: trio.MemorySendChannel[str | EndCall],
+                    tools: ReplyTools | None = None) -> None:
         await trio.sleep(0.05)
         raise EngineError("LLM returned 503")
 

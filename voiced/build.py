@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import httpx
 
-from .config import Config
+from .config import Config, secret
 from .engines.base import Brain, Engines, FrameClassifier, Recognizer, SpeechToText, TextToSpeech
 from .engines.cache import CachedTTS, fixed_lines
 from .engines.scripted import ScriptedBrain
 from .engines.spoken import SpokenForm
 from .engines.vad import EnergyGate, WebRtcClassifier
+from .errors import ConfigError
 from .stages.stt import BatchRecognizer
 from .stages.stt_stream import StreamingRecognizer
+from .tools.base import Tool
 
 
 def build_engines(
@@ -30,7 +32,8 @@ def build_engines(
     if cfg.brain.engine == "openai":
         from .engines.openai import OpenAIBrain
 
-        brain = OpenAIBrain(cfg.brain.openai, http)
+        brain = OpenAIBrain(cfg.brain.openai, http, filler=cfg.brain.script.filler,
+                            filler_after_ms=cfg.filler.after_ms)
     recognizer: Recognizer
     if stt is not None:
         recognizer = BatchRecognizer(stt)
@@ -62,7 +65,41 @@ def build_engines(
         webrtc = WebRtcClassifier(aggressiveness)
         return EnergyGate(webrtc, floor_db) if floor_db > 0 else webrtc
 
-    return Engines(stt=recognizer, brain=brain, tts=tts, fallback=scripted, classifier=classifier)
+    tools = build_tools(cfg, http) if cfg.brain.engine == "openai" and cfg.tools.enabled else ()
+    return Engines(stt=recognizer, brain=brain, tts=tts, fallback=scripted, classifier=classifier,
+                   tools=tools)
+
+
+def build_tools(cfg: Config, http: httpx.AsyncClient) -> tuple[Tool, ...]:
+    """The appointment book's tools, messages, hang-up and transfer, and the business's own."""
+    from .book.schedule import Schedule
+    from .book.sqlite import SqliteBook
+    from .tools import builtin
+    from .tools.http import HttpTool, Webhook
+
+    schedule = Schedule(cfg.book)
+    book = SqliteBook(cfg.server.records_dir() / "book.sqlite3", schedule)
+    services = tuple(s.name for s in cfg.book.services)
+    key = secret(cfg.tools.secret_env) or ""
+    if (cfg.tools.message_webhook or cfg.tools.http) and not key:
+        raise ConfigError("tools.secret_env", f"set ${cfg.tools.secret_env} (or a systemd "
+                          "credential of that name): requests to the business are signed with it")
+    webhook = Webhook(cfg.tools.message_webhook, http, key) if cfg.tools.message_webhook else None
+    tools: list[Tool] = [
+        builtin.CheckAvailability(book, services),
+        builtin.BookAppointment(book, services, schedule.zone),
+        builtin.ListAppointments(book),
+        builtin.CancelAppointment(book),
+        builtin.TakeMessage(webhook),
+        builtin.Hangup(),
+    ]
+    if cfg.tools.transfer:
+        tools.append(builtin.Transfer(cfg.tools.transfer))
+    tools += [HttpTool(t, http, key) for t in cfg.tools.http]
+    names = [t.spec.name for t in tools]
+    if len(set(names)) != len(names):
+        raise ConfigError("tools.http", "a tool's name is used twice")
+    return tuple(tools)
 
 
 async def warm_engines(engines: Engines, cfg: Config) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -45,6 +45,7 @@ class CallObserver(Protocol):
     def started(self, call: Call) -> None: ...
     def fault(self, call: Call, engine: Engine, kind: FaultKind) -> None: ...
     def turn(self, call: Call, record: dict[str, Any]) -> None: ...
+    def action(self, call: Call, record: Mapping[str, Any]) -> None: ...
     def frame_lag(self, seconds: float) -> None: ...
     def ended(self, call: Call) -> None: ...
 
@@ -110,6 +111,11 @@ class Call:
     def record_turn(self, record: dict[str, Any]) -> None:
         if self.observer is not None:
             self.observer.turn(self, record)
+
+    def record_action(self, record: Mapping[str, Any]) -> None:
+        """Something a tool did for the caller (a booking, a message): recorded at once."""
+        if self.observer is not None:
+            self.observer.action(self, record)
 
     @property
     def id(self) -> str:

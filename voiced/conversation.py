@@ -69,6 +69,12 @@ class Conversation:
     def add_user(self, text: str) -> None:
         self._append(Message("user", text))
 
+    def add_tools(self, messages: tuple[Message, ...]) -> None:
+        """A round of tool calls and their answers, kept for the next turns (the brain must
+        know what it booked, even if the caller talked over the reply that booked it)."""
+        for message in messages:
+            self._append(message)
+
     def add_reply(self, record: ReplyRecord) -> None:
         self._append(record)
         self.replies[record.n] = record

@@ -176,9 +176,20 @@ class EndCall:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """The brain asks for a tool: ``arguments`` is the JSON text the model wrote."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
 class Message:
-    role: str  # "user" or "assistant"
+    role: str  # "user", "assistant", or "tool" (a tool's answer to ``tool_call_id``)
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant turn that called tools
+    tool_call_id: str = ""
 
 
 @dataclass(frozen=True)

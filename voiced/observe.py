@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from .callstate import Call
@@ -34,6 +35,11 @@ class Observer:
                 self.metrics.barge_ins.inc()
         if self.records is not None:
             self.records.write({"type": "turn", "id": call.uid, "call": call.id, **record})
+
+    def action(self, call: Call, record: Mapping[str, Any]) -> None:
+        if self.records is not None:
+            self.records.write({"type": "action", "id": call.uid, "call": call.id,
+                                "t": round(time.time(), 3), **record})
 
     def frame_lag(self, seconds: float) -> None:
         if self.metrics is not None:

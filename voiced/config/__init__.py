@@ -11,7 +11,7 @@ and showing the file is :mod:`.file`.
 
 from __future__ import annotations
 
-from .book import BookConfig, ServiceConfig
+from .book import BookConfig, HttpToolConfig, ServiceConfig, ToolsConfig
 from .engines import (
     BrainConfig,
     EspeakConfig,
@@ -58,6 +58,7 @@ __all__ = [
     "GoogleConfig",
     "GoogleSttConfig",
     "GoogleTtsConfig",
+    "HttpToolConfig",
     "IdleConfig",
     "Intent",
     "LogConfig",
@@ -67,6 +68,7 @@ __all__ = [
     "ServiceConfig",
     "ShutdownConfig",
     "SttConfig",
+    "ToolsConfig",
     "TtsConfig",
     "TurnConfig",
     "TwilioConfig",

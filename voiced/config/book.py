@@ -48,3 +48,34 @@ class BookConfig:
     services: tuple[ServiceConfig, ...] = field(default_factory=_default_services)
     # How far ahead callers may book.
     horizon_days: int = field(default=60, metadata=in_range(1, 3650))
+
+
+@dataclass(frozen=True)
+class HttpToolConfig:
+    """One of the business's own tools: voiced POSTs the arguments as JSON to ``url``, signed
+    (``X-Voiced-Signature``: HMAC-SHA256 of ``<X-Voiced-Timestamp>.<body>`` with the secret in
+    ``tools.secret_env``), and hands the JSON answer to the brain."""
+
+    name: str
+    description: str
+    url: str
+    # JSON Schema of the arguments, as JSON text.
+    parameters: str = '{"type": "object", "properties": {}}'
+    deadline_s: float = field(default=5.0, metadata=in_range(0.1, 60.0))
+    # Changes something on the business's side: run once per call, and only once the
+    # caller hears the reply that asked for it.
+    side_effects: bool = True
+
+
+@dataclass(frozen=True)
+class ToolsConfig:
+    # The brain may use tools (the appointment book, messages, transfer, hang-up, the
+    # business's own). Needs an LLM that does function calling (brain.engine = "openai").
+    enabled: bool = True
+    # Messages callers leave are kept with the call record and POSTed here (signed), if set.
+    message_webhook: str = ""
+    # The environment variable (or systemd credential) holding the signing secret.
+    secret_env: str = "VOICED_TOOLS_SECRET"
+    # Who the brain may put a caller through to: name -> E.164 number.
+    transfer: Mapping[str, str] = field(default_factory=dict)
+    http: tuple[HttpToolConfig, ...] = ()

@@ -139,6 +139,14 @@ class OpenAIConfig:
     total_timeout_ms: int = field(default=8000, metadata=in_range(100, 120000))
     # Turns of history sent with each request.
     history_turns: int = field(default=10, metadata=in_range(0, 200))
+    # Tools: rounds of calls per reply (then it must answer in words), calls per round.
+    tool_rounds: int = field(default=3, metadata=in_range(0, 10))
+    max_tool_calls: int = field(default=4, metadata=in_range(1, 32))
+    tools_prompt: str = (
+        "Use the tools to check free times, book, cancel, take messages, transfer or end the "
+        "call. Before booking or cancelling, say exactly what you will do and wait for the "
+        "caller's yes. Say times as a person would."
+    )
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 from ..sids import is_account_sid
-from .book import BookConfig
+from .book import BookConfig, ToolsConfig
 from .engines import (
     BrainConfig,
     SttConfig,
@@ -44,6 +44,7 @@ class Config:
     tts: TtsConfig = field(default_factory=TtsConfig)
     brain: BrainConfig = field(default_factory=BrainConfig)
     book: BookConfig = field(default_factory=BookConfig)
+    tools: ToolsConfig = field(default_factory=ToolsConfig)
     twilio: TwilioConfig = field(default_factory=TwilioConfig)
     shutdown: ShutdownConfig = field(default_factory=ShutdownConfig)
     log: LogConfig = field(default_factory=LogConfig)

@@ -10,6 +10,8 @@ import trio
 
 from ..config import SttConfig, VadConfig
 from ..events import DialogueEvent, EndCall, Frame, Recognition, UserTurn, VadEvent
+from ..tools.base import Tool
+from ..tools.box import ReplyTools
 
 
 class FrameClassifier(Protocol):
@@ -34,7 +36,8 @@ class Brain(Protocol):
     and a cancel scope must not span a ``yield``. Raises EngineError when it cannot answer.
     """
 
-    async def reply(self, turn: UserTurn, tx: trio.MemorySendChannel[str | EndCall]) -> None: ...
+    async def reply(self, turn: UserTurn, tx: trio.MemorySendChannel[str | EndCall],
+                    tools: ReplyTools | None = None) -> None: ...
 
 
 class TextToSpeech(Protocol):
@@ -71,3 +74,4 @@ class Engines:
     tts: TextToSpeech
     fallback: Brain  # answers when ``brain`` fails; the scripted receptionist
     classifier: Callable[[], FrameClassifier]
+    tools: tuple[Tool, ...] = ()  # what the brain can do for a caller (voiced.tools)

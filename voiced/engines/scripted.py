@@ -15,6 +15,7 @@ import trio
 from ..config import Intent, ScriptConfig
 from ..events import EndCall, EndReason, UserTurn
 from ..text import normalize, skeleton, word_forms
+from ..tools.box import ReplyTools
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ class ScriptedBrain:
         name = max(scores, key=lambda n: scores[n])
         return Match(by_name[name], scores[name])
 
-    async def reply(self, turn: UserTurn, tx: trio.MemorySendChannel[str | EndCall]) -> None:
+    async def reply(self, turn: UserTurn, tx: trio.MemorySendChannel[str | EndCall],
+                    tools: ReplyTools | None = None) -> None:
         text = turn.text if not turn.dtmf else f"{turn.text} dtmf {turn.dtmf}"
         asked = self._asked(turn)
         if asked is not None and self._says_yes(turn.text):

@@ -18,6 +18,7 @@ from ..errors import Engine, EngineError, FaultKind
 from ..events import EndCall, Sentence, UserTurn
 from ..latency import TurnLog
 from ..text import SentenceSplitter
+from ..tools.box import ReplyTools
 
 log = logging.getLogger("voiced.brain")
 
@@ -30,9 +31,10 @@ async def brain(
     turnlog: TurnLog | None,
     call_id: str,
     faults: Faults | None = None,
+    tools: ReplyTools | None = None,
 ) -> None:
     with tx:
-        said, failure = await _stream(engine, turn, tx, turnlog)
+        said, failure = await _stream(engine, turn, tx, turnlog, tools)
         if failure is None:
             return
         log.warning("call %s: brain failed (%s)%s", call_id, failure,
@@ -48,6 +50,7 @@ async def _stream(
     turn: UserTurn,
     tx: trio.MemorySendChannel[Sentence | EndCall],
     turnlog: TurnLog | None,
+    tools: ReplyTools | None = None,
 ) -> tuple[bool, EngineError | None]:
     """Relay one engine's reply as sentences. Returns (said anything, failure or None)."""
     frag_tx, frag_rx = trio.open_memory_channel[str | EndCall](32)
@@ -58,7 +61,7 @@ async def _stream(
         nonlocal failure
         with frag_tx:
             try:
-                await source.reply(turn, frag_tx)
+                await source.reply(turn, frag_tx, tools)
             except EngineError as exc:
                 failure = exc
 

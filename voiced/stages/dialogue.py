@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import trio
 
@@ -40,6 +42,8 @@ from ..events import (
 )
 from ..latency import TurnLog
 from ..limits import SummaryLog
+from ..tools.base import CallContext
+from ..tools.box import ToolBox
 from ..twilio.rest import TwilioRest
 from ..twilio.wire import Clear, Dtmf, Mark
 from .idle import IdleTimer
@@ -48,6 +52,17 @@ from .tts import audio_messages
 from .turns import Action, Agent, Drop, Interrupt, Interruption, Prepare, Release, Turns, Unanswered
 
 log = logging.getLogger("voiced.dialogue")
+
+
+def _toolbox(nursery: trio.Nursery, engines: Engines, cfg: Config, call: Call) -> ToolBox | None:
+    """The call's tools, if the engines have any: answers kept in the conversation, actions
+    in the call record."""
+    if not engines.tools:
+        return None
+    zone = ZoneInfo(cfg.book.timezone)
+    return ToolBox(engines.tools, CallContext(call.id, call.caller, cfg.call.language), nursery,
+                   remember=call.conversation.add_tools, record=call.record_action,
+                   now=lambda: datetime.now(zone).strftime(f"%A %Y-%m-%d %H:%M ({cfg.book.timezone})"))
 
 
 class Dialogue:
@@ -60,7 +75,9 @@ class Dialogue:
         self._rest = rest
         self._script = cfg.brain.script
         self.playout = Playout(tx, cfg.call.mark_slack_s, call.far_end)
-        self.slot = ReplySlot(nursery, self.playout, engines, cfg, call, self._reply_finished)
+        self.toolbox = _toolbox(nursery, engines, cfg, call)
+        self.slot = ReplySlot(nursery, self.playout, engines, cfg, call, self._reply_finished,
+                              self.toolbox)
         self.turns = Turns(smart_endpoint=cfg.turn.smart_endpoint, bargein=cfg.bargein.enabled,
                            backchannels=cfg.bargein.backchannels,
                            min_complete_words=cfg.turn.min_complete_words)

@@ -28,6 +28,7 @@ from ..engines.base import Brain, Engines
 from ..events import Audio, EndCall, Sentence, UserTurn
 from ..latency import TurnLog
 from ..text import normalize
+from ..tools.box import ReplyTools, ToolBox
 from ..twilio.wire import Clear, Mark
 from .brain import brain
 from .tts import tts
@@ -45,7 +46,8 @@ class Say:
         self._text = text
         self._end = end
 
-    async def reply(self, turn: UserTurn, tx: trio.MemorySendChannel[str | EndCall]) -> None:
+    async def reply(self, turn: UserTurn, tx: trio.MemorySendChannel[str | EndCall],
+                    tools: ReplyTools | None = None) -> None:
         await tx.send(self._text)
         if self._end is not None:
             await tx.send(self._end)
@@ -147,8 +149,10 @@ class ReplySlot:
     ``finished`` is awaited after each reply's brain and TTS are done (or cancelled)."""
 
     def __init__(self, nursery: trio.Nursery, playout: Playout, engines: Engines, cfg: Config,
-                 call: Call, finished: Callable[[Reply], Awaitable[None]]) -> None:
+                 call: Call, finished: Callable[[Reply], Awaitable[None]],
+                 toolbox: ToolBox | None = None) -> None:
         self._nursery = nursery
+        self._toolbox = toolbox
         self._playout = playout
         self._engines = engines
         self._cfg = cfg
@@ -218,8 +222,9 @@ class ReplySlot:
                         await self._playout.send(item)
 
             async with trio.open_nursery() as inner:
+                tools = self._toolbox.for_reply(reply.gate) if self._toolbox else None
                 inner.start_soon(brain, turn, s_tx, source, engines.fallback, reply.turnlog,
-                                 call.id, call.faults)
+                                 call.id, call.faults, tools)
                 inner.start_soon(tts, s_rx, a_tx, engines.tts, reply.record, reply.turnlog, cfg.tts,
                                  cfg.call.send_chunk_ms * ULAW_BYTES_PER_MS, call.id, call.faults,
                                  cfg.brain.script.trouble)

@@ -2,7 +2,11 @@
 ``/v1/audio/transcriptions`` (multipart). For tests and ``voiced bench --engines sim``.
 
 Behaviour is set per instance: time to first token, delay per token, the reply's tokens, a
-hang (never answers), or an HTTP error. Served by hypercorn on 127.0.0.1, so clients go
+hang (never answers), or an HTTP error. With ``tool_calls``, a request whose last message is
+the caller's is answered with those calls instead (each streamed as OpenAI does: id and name
+first, the arguments in fragments, all calls of a round interleaved by index, then
+``finish_reason: "tool_calls"``), and a request that brings the tools' answers back gets the
+tokens. Served by hypercorn on 127.0.0.1, so clients go
 through real sockets, real HTTP and real SSE framing.
 """
 
@@ -26,6 +30,26 @@ DEFAULT_REPLY = ("Sure. ", "We are open ", "Sunday ", "to ", "Thursday, ", "from
                  "six. ", "Anything ", "else?")
 
 
+def _tool_call_chunks(calls: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+    """The chunks of a streamed round of tool calls: each call's id and name, then its
+    arguments in three fragments, the calls interleaved; the last chunk says why it ended."""
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"id": "c1", "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    out = [chunk({"role": "assistant", "tool_calls": [
+        {"index": i, "id": f"call_{i}_{c['name']}", "type": "function",
+         "function": {"name": c["name"], "arguments": ""}}]}) for i, c in enumerate(calls)]
+    texts = [json.dumps(c["arguments"], ensure_ascii=False) for c in calls]
+    for part in range(3):
+        for i, text in enumerate(texts):
+            n = -(-len(text) // 3)
+            out.append(chunk({"tool_calls": [
+                {"index": i, "function": {"arguments": text[part * n:(part + 1) * n]}}]}))
+    out.append(chunk({}, "tool_calls"))
+    return out
+
+
 @dataclass
 class FakeLLM:
     ttft_s: float = 0.35
@@ -34,6 +58,8 @@ class FakeLLM:
     hang: bool = False
     status: int = 200
     transcript: str = "what are your opening hours?"
+    # Each {"name": ..., "arguments": {...}}: the calls a turn is answered with.
+    tool_calls: tuple[dict[str, Any], ...] = ()
     requests: list[dict[str, Any]] = field(default_factory=list)
     # Keep ``requests`` (tests read them; a long benchmark must not).
     keep_log: bool = True
@@ -56,6 +82,13 @@ class FakeLLM:
                 if self.hang:
                     await trio.sleep_forever()
                 await trio.sleep(self.ttft_s)
+                if self.tool_calls and body["messages"][-1]["role"] == "user":
+                    for chunk in _tool_call_chunks(self.tool_calls):
+                        await trio.sleep(self.per_token_s)
+                        yield f"data: {json.dumps(chunk)}\n\n".encode()
+                    yield b"data: [DONE]\n\n"
+                    self.streams_finished += 1
+                    return
                 for i, token in enumerate(self.tokens):
                     if i:
                         await trio.sleep(self.per_token_s)

@@ -20,6 +20,7 @@ from ...engines.scripted import ScriptedBrain
 from ...engines.vad import EnergyClassifier
 from ...events import EndCall, Recognition, UserTurn
 from ...stages.stt import BatchRecognizer
+from ...tools.box import ReplyTools
 
 
 def tone(ms: int, amplitude: int = 8000, freq: float = 440.0) -> np.ndarray:
@@ -91,7 +92,8 @@ class FakeBrain:
     end_call: bool = False
     turns: list[UserTurn] = field(default_factory=list)
 
-    async def reply(self, turn: UserTurn, tx: trio.MemorySendChannel[str | EndCall]) -> None:
+    async def reply(self, turn: UserTurn, tx: trio.MemorySendChannel[str | EndCall],
+                    tools: ReplyTools | None = None) -> None:
         self.turns.append(turn)
         await trio.sleep(self.first_delay)
         for i, token in enumerate(self.tokens):

@@ -27,7 +27,13 @@ def build_engines(
     stt: SpeechToText | None = None,
     tts: TextToSpeech | None = None,
 ) -> Engines:
-    scripted = ScriptedBrain(cfg.brain.script, cfg.call.language)
+    booking = None
+    if cfg.tools.enabled:
+        from .book.schedule import Schedule
+        from .engines.booking import Booking
+
+        booking = Booking(Schedule(cfg.book))
+    scripted = ScriptedBrain(cfg.brain.script, cfg.call.language, booking)
     brain: Brain = scripted
     if cfg.brain.engine == "openai":
         from .engines.openai import OpenAIBrain
@@ -65,7 +71,7 @@ def build_engines(
         webrtc = WebRtcClassifier(aggressiveness)
         return EnergyGate(webrtc, floor_db) if floor_db > 0 else webrtc
 
-    tools = build_tools(cfg, http) if cfg.brain.engine == "openai" and cfg.tools.enabled else ()
+    tools = build_tools(cfg, http) if cfg.tools.enabled else ()
     return Engines(stt=recognizer, brain=brain, tts=tts, fallback=scripted, classifier=classifier,
                    tools=tools)
 

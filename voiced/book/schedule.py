@@ -79,6 +79,14 @@ class Schedule:
             raise NotBookable(f"no service called {name!r} (we book: {known})")
         return found
 
+    def find_service(self, text: str) -> ServiceConfig | None:
+        """The service a caller's words name, if any ("תספורת", "a colour")."""
+        words = f" {normalize(text)} "
+        for name, service in sorted(self._names.items(), key=lambda kv: -len(kv[0])):
+            if f" {name} " in words or any(f" {p}{name} " in words for p in ("ל", "ה", "ב", "לה")):
+                return service
+        return None
+
     def staff_for(self, service: ServiceConfig, wanted: str | None = None) -> tuple[str, ...]:
         able = service.staff or self.cfg.staff
         if wanted:

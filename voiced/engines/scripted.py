@@ -16,6 +16,7 @@ from ..config import Intent, ScriptConfig
 from ..events import EndCall, EndReason, UserTurn
 from ..text import normalize, skeleton, word_forms
 from ..tools.box import ReplyTools
+from .booking import Booking, Draft
 
 
 @dataclass(frozen=True)
@@ -25,9 +26,11 @@ class Match:
 
 
 class ScriptedBrain:
-    def __init__(self, cfg: ScriptConfig, line_language: str) -> None:
+    def __init__(self, cfg: ScriptConfig, line_language: str,
+                 booking: Booking | None = None) -> None:
         self._cfg = cfg
         self._line_language = line_language
+        self._booking = booking  # books through the call's tools, when it has them
         # Pre-normalised keywords: (intent, word or phrase)
         self._keywords = [
             (intent, normalize(kw))
@@ -85,6 +88,13 @@ class ScriptedBrain:
         if asked is not None and self._says_yes(turn.text):
             await self._act(asked, turn, tx)
             return
+        if tools and self._booking is not None and not turn.dtmf:
+            draft = tools.memo.setdefault("booking", Draft())
+            if self._booking.wants(turn.text, draft):
+                answer = await self._booking.turn(turn, tools, draft, self._says_yes(turn.text))
+                if answer:
+                    await tx.send(answer)
+                    return
         found = self.match(text)
         intent = found.intent
         if intent is None:

@@ -73,6 +73,8 @@ class ToolBox:
         self._remember = remember
         self._record = record
         self._once: dict[str, tuple[trio.Event, list[Outcome]]] = {}
+        # A brain's own notes on this call (the scripted receptionist's booking in progress).
+        self.memo: dict[str, Any] = {}
         self.runs = 0  # tool runs started (a repeated side effect is not run again)
 
     def specs(self) -> list[dict[str, Any]]:
@@ -153,6 +155,10 @@ class ReplyTools:
 
     def now(self) -> str:
         return self._box.now()
+
+    @property
+    def memo(self) -> dict[str, Any]:
+        return self._box.memo
 
     async def call(self, call: ToolCall) -> str:
         """The tool's answer as the JSON text the brain gets back."""

@@ -204,3 +204,21 @@ def test_the_agents_own_words_heard_over_it_are_its_echo_not_a_turn() -> None:
     t.on(SpeechStarted(5.0, 2), over, 5.0)
     mine = words("are you open on saturday", 2)
     assert t.on(mine, over, 5.9) == [Prepare(2, 2, mine)]
+
+
+def test_a_yes_after_the_agent_asked_is_an_answer_not_an_acknowledgement() -> None:
+    """ "Shall I book it?" then "yes": answered. The same "yes" while the agent talks, or
+    after a statement, is an acknowledgement."""
+    asked = Agent(asked=True)
+    t = turns()
+    t.on(SpeechStarted(0.2, 0), asked, 0.2)
+    yes = words("Okay.", 0)
+    assert t.on(yes, asked, 0.8) == [Prepare(0, 1, yes)]
+    t2 = turns()
+    t2.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    assert t2.on(words("Okay.", 0), SILENT, 0.8) == [Unanswered(0, Unheard.ACKNOWLEDGEMENT, "Okay.")]
+    t3 = turns()
+    t3.on(SpeechStarted(0.2, 0), TALKING, 0.2)
+    playing_asked = Agent(playing=True, answering=True, asked=True)
+    assert t3.on(words("Okay.", 0), playing_asked, 0.8) == \
+        [Unanswered(0, Unheard.ACKNOWLEDGEMENT, "Okay.")]

@@ -79,6 +79,12 @@ class Conversation:
         self._append(record)
         self.replies[record.n] = record
 
+    def asked(self) -> bool:
+        """Whether the agent's last words the caller heard were a question."""
+        last = next((i for i in reversed(self._items) if isinstance(i, ReplyRecord) and i.text()),
+                    None)
+        return last is not None and last.text().rstrip().endswith("?")
+
     def messages(self) -> tuple[Message, ...]:
         out = []
         for item in self._items:

@@ -113,7 +113,8 @@ class Dialogue:
         starts = isinstance(ev, SpeechStarted | SpeechResumed)
         agent = Agent(playing=playing, answering=current is not None and current.answers_caller,
                       words=current.words() if current is not None and playing and starts
-                      else frozenset())
+                      else frozenset(),
+                      asked=isinstance(ev, Transcript) and self._call.conversation.asked())
         for action in self.turns.on(ev, agent, trio.current_time()):
             await self._act(action)
         if isinstance(ev, SpeechEnded | SpeechDiscarded):

@@ -125,6 +125,9 @@ class Agent:
     playing: bool = False
     answering: bool = False
     words: frozenset[str] = frozenset()  # of the reply being heard, normalised
+    # The agent's last words the caller heard were a question ("Shall I book it?"): a "yes"
+    # after it is an answer, not an acknowledgement.
+    asked: bool = False
 
 
 @dataclass
@@ -162,7 +165,7 @@ class Turns:
 
     def on(self, ev: DialogueEvent, agent: Agent, now: float) -> list[Action]:
         if isinstance(ev, Transcript):
-            return self._transcript(ev, now)
+            return self._transcript(ev, now, agent)
         if isinstance(ev, SpeechStarted):
             self.caller_speaking = True
             return self._new_turn(ev.gen, agent)
@@ -192,7 +195,7 @@ class Turns:
     def _pending(self, gen: int) -> _Pending | None:
         return self.pending if self.pending is not None and self.pending.gen == gen else None
 
-    def _transcript(self, ev: Transcript, now: float) -> list[Action]:
+    def _transcript(self, ev: Transcript, now: float, agent: Agent) -> list[Action]:
         p = self._pending(ev.gen)
         if p is None:
             return []  # the caller went on since, or it was noise
@@ -207,7 +210,8 @@ class Turns:
         p.transcript = ev
         text = ev.text.strip()
         unheard = Unheard.NO_WORDS if not text and not ev.error else \
-            Unheard.ACKNOWLEDGEMENT if self._is_backchannel(text) else \
+            Unheard.ACKNOWLEDGEMENT if self._is_backchannel(text) and \
+            (agent.playing or not agent.asked) else \
             Unheard.ECHO if p.over_agent is not None and _echoes(text, p.over_agent) else None
         if unheard is not None:
             if p.n is not None and p.n == self.answered:

@@ -258,8 +258,10 @@ async def test_a_150ms_mm_does_not_interrupt_the_agent(autojump_clock: trio.test
 
 
 async def test_a_spoken_backchannel_gets_no_answer(autojump_clock: trio.testing.MockClock) -> None:
+    """After a statement, "uh-huh, okay" is the caller listening (after a question it would
+    be an answer: tests/test_turns.py)."""
     cfg = Config()
-    brain = FakeBrain()
+    brain = FakeBrain(tokens=("We are open ", "nine to six."))
     stt = FakeSTT()
     h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0), brain))
     async with h.running():

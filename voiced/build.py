@@ -84,7 +84,15 @@ def build_tools(cfg: Config, http: httpx.AsyncClient) -> tuple[Tool, ...]:
     from .tools.http import HttpTool, Webhook
 
     schedule = Schedule(cfg.book)
-    book = SqliteBook(cfg.server.records_dir() / "book.sqlite3", schedule)
+    book: builtin.Book
+    if cfg.book.engine == "caldav":
+        from .book.caldav import CaldavBook
+
+        if not cfg.book.caldav.url:
+            raise ConfigError("book.caldav.url", "book.engine = \"caldav\" needs the calendar's URL")
+        book = CaldavBook(cfg.book.caldav, secret(cfg.book.caldav.password_env) or "", schedule)
+    else:
+        book = SqliteBook(cfg.server.records_dir() / "book.sqlite3", schedule)
     services = tuple(s.name for s in cfg.book.services)
     key = secret(cfg.tools.secret_env) or ""
     if (cfg.tools.message_webhook or cfg.tools.http) and not key:

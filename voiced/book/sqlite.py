@@ -20,6 +20,7 @@ from typing import TypeVar
 import trio
 
 from ..errors import NotFound, SlotTaken
+from .base import BookBase
 from .schedule import Appointment, Schedule, Slot, Status
 
 T = TypeVar("T")
@@ -48,7 +49,7 @@ def _utc(t: datetime) -> str:
 ZONE_UTC = datetime.fromisoformat("2000-01-01T00:00:00+00:00").tzinfo
 
 
-class SqliteBook:
+class SqliteBook(BookBase):
     def __init__(self, path: str | Path, schedule: Schedule,
                  clock: Callable[[], datetime] | None = None) -> None:
         self.path = Path(path)
@@ -93,19 +94,6 @@ class SqliteBook:
                 (Status.BOOKED, _utc(hi), _utc(lo))).fetchall()
             return [self._row(r).slot for r in rows]
         return await self._run(work)
-
-    async def availability(self, service: str, day: date, staff: str | None = None) -> list[Slot]:
-        svc = self.schedule.service(service)
-        return self.schedule.free(svc, day, await self.busy(day), self._now(), staff)
-
-    async def nearest(self, service: str, wanted: datetime, n: int = 3) -> list[Slot]:
-        """Free slots nearest ``wanted``: that day, the day before and the next two."""
-        svc = self.schedule.service(service)
-        day = wanted.astimezone(self.schedule.zone).date()
-        days = [day + timedelta(days=d) for d in (-1, 0, 1, 2)]
-        now = self._now()
-        free = [self.schedule.free(svc, d, await self.busy(d), now) for d in days]
-        return self.schedule.nearest(svc, wanted, free, n)
 
     async def book(self, service: str, start: datetime, phone: str, name: str,
                    staff: str | None = None) -> Appointment:

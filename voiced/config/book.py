@@ -35,6 +35,18 @@ def _default_services() -> tuple[ServiceConfig, ...]:
 
 
 @dataclass(frozen=True)
+class CaldavConfig:
+    # The calendar's URL (https://caldav.example.com/dav/calendars/user/bookings/), or the
+    # server's with ``calendar`` naming one of the user's calendars.
+    url: str = ""
+    calendar: str = ""
+    username: str = ""
+    # The environment variable (or systemd credential) holding the password or app token.
+    password_env: str = "VOICED_CALDAV_PASSWORD"
+    timeout_s: float = field(default=10.0, metadata=in_range(1.0, 120.0))
+
+
+@dataclass(frozen=True)
 class BookConfig:
     # sqlite: a file in the state directory (the embedded default); caldav: a calendar on a
     # CalDAV server (Google Calendar, iCloud, Nextcloud, Fastmail).
@@ -48,6 +60,7 @@ class BookConfig:
     services: tuple[ServiceConfig, ...] = field(default_factory=_default_services)
     # How far ahead callers may book.
     horizon_days: int = field(default=60, metadata=in_range(1, 3650))
+    caldav: CaldavConfig = field(default_factory=CaldavConfig)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,30 @@
+"""What every store of the appointment book shares: free times from the schedule and the
+store's busy ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from .schedule import Schedule, Slot
+
+
+class BookBase:
+    schedule: Schedule
+    _now: Callable[[], datetime]
+
+    async def busy(self, day: date) -> list[Slot]:
+        raise NotImplementedError
+
+    async def availability(self, service: str, day: date, staff: str | None = None) -> list[Slot]:
+        svc = self.schedule.service(service)
+        return self.schedule.free(svc, day, await self.busy(day), self._now(), staff)
+
+    async def nearest(self, service: str, wanted: datetime, n: int = 3) -> list[Slot]:
+        """Free slots nearest ``wanted``: that day, the day before and the next two."""
+        svc = self.schedule.service(service)
+        day = wanted.astimezone(self.schedule.zone).date()
+        days = [day + timedelta(days=d) for d in (-1, 0, 1, 2)]
+        now = self._now()
+        free = [self.schedule.free(svc, d, await self.busy(d), now) for d in days]
+        return self.schedule.nearest(svc, wanted, free, n)

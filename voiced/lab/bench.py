@@ -20,6 +20,7 @@ from typing import Any
 from ..config import Config
 from ..metrics import Metrics
 from ..records import CallRecords, CallView, read_calls
+from ..text import normalize
 from .callers import caller_processes, sequential_calls
 from .corpus import corpus_files
 from .dial import DialOptions, Utterance
@@ -39,6 +40,24 @@ def stage_percentiles(views: list[CallView]) -> dict[str, dict[str, float]]:
         out[key] = {"p50_ms": round(1000 * percentile(values, 50), 1),
                     "p95_ms": round(1000 * percentile(values, 95), 1)}
     return out
+
+
+def own_words_answered(views: list[CallView], said: list[str]) -> int:
+    """Turns whose words are mostly the agent's own in that call and not the callers': its
+    echo heard as a caller turn and answered. Counted by words, not by turns beyond the
+    caller's, which a cut-off caller (answered in a pause, then again) inflates too."""
+    callers = {w for text in said for w in normalize(text).split()}
+    count = 0
+    for view in views:
+        agent = {w for t in view.turns for w in normalize(str(t.get("reply", ""))).split()}
+        for turn in view.turns:
+            words = normalize(str(turn.get("said", ""))).split()
+            if turn.get("kind") != "turn" or not words:
+                continue
+            mine = sum(w in agent for w in words) / len(words)
+            theirs = sum(w in callers for w in words) / len(words)
+            count += mine >= 0.6 and theirs < 0.6
+    return count
 
 
 async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
@@ -87,10 +106,11 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         calls_wall = time.perf_counter() - t_calls
         views = read_calls(records.path)
     stages = stage_percentiles(views)
-    # A turn the caller never took: the agent answered something it heard on the line (its
-    # own echo, noise). Each call's caller said ``args.turns`` things.
-    self_replies = sum(max(0, sum(t.get("kind") == "turn" for t in v.turns) - args.turns)
-                       for v in views)
+    # Turns beyond the ``args.turns`` things each caller said: a cut-off caller's utterance
+    # answered in its pause and then again, or the agent's own voice heard and answered.
+    extra_turns = sum(max(0, sum(t.get("kind") == "turn" for t in v.turns) - args.turns)
+                      for v in views)
+    self_replies = own_words_answered(views, [text for _, text in files])
     print("daemon-side stages (ms):")
     for key, value in stages.items():
         print(f"  {key:20s} p50 {value['p50_ms']:8.1f}  p95 {value['p95_ms']:8.1f}")
@@ -113,6 +133,7 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "line": str(line or Line()),
         "self_interruptions": stats.self_interruptions,
         "self_replies": self_replies,
+        "extra_turns": extra_turns,
         "concurrency": args.concurrency,
         # The daemon's process (Whisper included for the embedded engines) while calls ran.
         "daemon_cpu_pct": round(100 * daemon_cpu / calls_wall, 1),
@@ -134,7 +155,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
               f"  p95 {summary['p95_barge_in_stop_s']}s over {len(stops)} barge-ins")
     print(f"cut-offs: {stats.cut_offs} of {stats.turns} turns; on a {line or Line()}: "
           f"{stats.self_interruptions} self-interruptions (a clear while the caller was "
-          f"silent), {self_replies} self-replies (turns the caller never took)")
+          f"silent), {self_replies} self-replies (turns made of the agent's own words), "
+          f"{extra_turns} turns beyond the caller's (cut-offs answered twice, self-replies)")
     print(f"daemon process CPU while calls ran: {summary['daemon_cpu_pct']} % of one core; "
           f"whole machine (callers and sim engines too): {all_cpu} % of one core, of "
           f"{100 * (os.cpu_count() or 1)} %")

@@ -1,0 +1,17 @@
+"""The benchmark's own judgements, on records written by hand."""
+
+from __future__ import annotations
+
+from voiced.lab.bench import own_words_answered
+from voiced.records import CallView
+
+
+def test_a_self_reply_is_a_turn_of_the_agents_own_words_not_a_cut_off_callers_second_half() -> None:
+    greeting = {"kind": "agent", "said": "", "reply": "שלום, הגעתם למספרה. במה אפשר לעזור?"}
+    echo = {"kind": "turn", "said": "במה אפשר לעזור", "reply": "סליחה, לא הבנתי."}
+    first_half = {"kind": "turn", "said": "It is of the first importance.", "reply": "Sorry?"}
+    second = {"kind": "turn", "said": "It is of the first importance that the letter used",
+              "reply": "Sorry?"}
+    view = CallView("CA1", turns=[greeting, echo, first_half, second])
+    said = ["it is of the first importance that the letter used should be fine in form"]
+    assert own_words_answered([view], said) == 1

@@ -82,10 +82,10 @@ async def test_a_hebrew_caller_books_a_haircut_by_voice_and_cancels_it(book: Sql
         assert await caller.say("שלום, אני רוצה לקבוע תור") == "לאיזה שירות? תספורת או צבע"
         assert await caller.say("לתספורת מחר בעשר") == "לקבוע תספורת למחר בשעה 10:00?"
         assert await book.upcoming("+972501111111") == []  # not before the yes
-        assert await caller.say("כן") == "קבעתי. תספורת במחר בשעה 10:00."
+        assert await caller.say("כן") == "קבעתי. תספורת מחר בשעה 10:00."
         [appt] = await book.upcoming("+972501111111")
         assert appt.slot.start == datetime(2026, 12, 3, 10, 0, tzinfo=SCHEDULE.zone)
-        assert await caller.say("אני רוצה לבטל את התור") == "לבטל את התספורת במחר בשעה 10:00?"
+        assert await caller.say("אני רוצה לבטל את התור") == "לבטל את התספורת מחר בשעה 10:00?"
         assert await caller.say("כן, בבקשה") == "ביטלתי את התור."
         assert await book.upcoming("+972501111111") == []
 

@@ -88,6 +88,14 @@ def cmd_say(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_test(args: argparse.Namespace) -> int:
+    """Scripted conversations against the agent, with what each reply must say and do."""
+    from .lab.scenarios import run_files
+
+    setup_logging("WARNING")
+    return trio.run(run_files, load_config(args.config), list(args.scenarios))
+
+
 def cmd_calls(args: argparse.Namespace) -> int:
     """Recent calls from the call records, or one of them with its latency waterfall."""
     from .records import read_calls
@@ -187,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("action", choices=["install"])
     m.add_argument("--cache-dir")
     m.set_defaults(func=cmd_models)
+
+    t = sub.add_parser("test", help="run conversation scenarios (scenarios/*.toml) against the "
+                                    "agent: replies, tools called, the call ended or transferred")
+    t.add_argument("scenarios", nargs="+", type=Path)
+    t.add_argument("--config")
+    t.set_defaults(func=cmd_test)
 
     k = sub.add_parser("calls", help="recent calls, or one call's turns and latency waterfall")
     k.add_argument("call", nargs="?", help="a call SID (or its start), or 'last'")

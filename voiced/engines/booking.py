@@ -32,19 +32,19 @@ _NO = {"לא", "no", "not", "nope"}
 TEXTS = {
     "which_service": {"he": "לאיזה שירות? {options}", "en": "Which would you like: {options}?"},
     "which_day": {"he": "לאיזה יום ושעה?", "en": "Which day and time would suit you?"},
-    "free": {"he": "ב{day} יש מקום ב-{times}. מה מתאים?",
+    "free": {"he": "{on_day} יש מקום ב-{times}. מה מתאים?",
              "en": "On {day} we have {times}. Which suits you?"},
-    "full": {"he": "ב{day} אין מקום. אפשר יום אחר?",
+    "full": {"he": "{on_day} אין מקום. אפשר יום אחר?",
              "en": "{day} is fully booked. Another day?"},
     "confirm": {"he": "לקבוע {service} ל{day} בשעה {time}?",
                 "en": "Shall I book a {service} on {day} at {time}?"},
-    "booked": {"he": "קבעתי. {service} ב{day} בשעה {time}.",
+    "booked": {"he": "קבעתי. {service} {on_day} בשעה {time}.",
                "en": "You're booked: a {service} on {day} at {time}."},
     "taken": {"he": "השעה הזאת תפוסה. הכי קרוב: {times}. מה מתאים?",
               "en": "That time is taken. The nearest free times are {times}. Which suits you?"},
     "not_bookable": {"he": "לשעה הזאת אי אפשר לקבוע. אפשר שעה אחרת?",
                      "en": "We can't book that time. Could you pick another?"},
-    "confirm_cancel": {"he": "לבטל את ה{service} ב{day} בשעה {time}?",
+    "confirm_cancel": {"he": "לבטל את ה{service} {on_day} בשעה {time}?",
                        "en": "Cancel your {service} on {day} at {time}?"},
     "cancelled": {"he": "ביטלתי את התור.", "en": "Done, it's cancelled."},
     "none": {"he": "לא מצאתי תור על המספר הזה.",
@@ -126,8 +126,8 @@ class Booking:
             return self._say("not_bookable", lang)
         if draft.at is None:
             if not found["free"]:
-                return self._say("full", lang, day=self._day(draft.day, lang))
-            return self._say("free", lang, day=self._day(draft.day, lang),
+                return self._say("full", lang, day=draft.day)
+            return self._say("free", lang, day=draft.day,
                              times=self._times(found["free"][:4], lang))
         if draft.at.strftime("%H:%M") not in found["free"]:
             draft.at = None
@@ -135,7 +135,7 @@ class Booking:
                 [s["time"] for s in found.get("nearest", [])], lang))
         draft.offered = True
         return self._say("confirm", lang, service=self._name(draft.service, lang),
-                         day=self._day(draft.day, lang), time=draft.at.strftime("%H:%M"))
+                         day=draft.day, time=draft.at.strftime("%H:%M"))
 
     async def _book(self, tools: ReplyTools, draft: Draft, lang: str) -> str:
         assert draft.service is not None and draft.day is not None and draft.at is not None
@@ -147,7 +147,7 @@ class Booking:
             draft.service, draft.day, draft.at, draft.offered = None, None, None, False
             draft.started = False
             return self._say("booked", lang, service=self._name(service, lang),
-                             day=self._day(day, lang), time=at.strftime("%H:%M"))
+                             day=day, time=at.strftime("%H:%M"))
         draft.at, draft.offered = None, False
         if result.get("nearest"):
             return self._say("taken", lang, times=self._times(
@@ -163,7 +163,7 @@ class Booking:
         draft.cancelling = appt
         service = self.schedule.service(appt["service"])
         return self._say("confirm_cancel", lang, service=self._name(service, lang),
-                         day=self._day(date.fromisoformat(appt["date"]), lang), time=appt["time"])
+                         day=date.fromisoformat(appt["date"]), time=appt["time"])
 
     @staticmethod
     async def _call(tools: ReplyTools, name: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -171,8 +171,10 @@ class Booking:
             ToolCall(f"scripted_{secrets.token_hex(4)}", name, json.dumps(args, ensure_ascii=False))))
         return answer if isinstance(answer, dict) else {}
 
-    @staticmethod
-    def _say(key: str, lang: str, **fields: str) -> str:
+    def _say(self, key: str, lang: str, **fields: Any) -> str:
+        day = fields.get("day")
+        if isinstance(day, date):
+            fields["day"], fields["on_day"] = self._day(day, lang), self._on_day(day, lang)
         return TEXTS[key][lang].format(**fields)
 
     @staticmethod
@@ -181,6 +183,11 @@ class Booking:
             return next((a for a in service.aliases if any("\u0590" <= c <= "\u05ff" for c in a)),
                         service.name)
         return service.name
+
+    def _on_day(self, day: date, lang: str) -> str:
+        """The day with its preposition, as Hebrew needs it: "מחר", "ביום שלישי, 8 בדצמבר"."""
+        said = self._day(day, lang)
+        return said if lang != "he" or said in ("היום", "מחר") else f"ב{said}"
 
     def _day(self, day: date, lang: str) -> str:
         today = self._clock().date()

@@ -1,0 +1,34 @@
+"""The shipped conversation scenarios (scenarios/*.toml) pass against the scripted
+receptionist, in text mode: what `voiced test scenarios/*.toml` runs."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from voiced import config
+from voiced.lab.scenarios import run_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
+TEXTS = {p.stem: tomllib.loads(p.read_text(encoding="utf-8")) for p in SCENARIOS}
+CFG = config.load(ROOT / "config.toml")
+
+
+@pytest.mark.parametrize("name", sorted(TEXTS))
+async def test_scenario(name: str) -> None:
+    results = await run_scenario(CFG, TEXTS[name])
+    assert results
+    assert [(r.said, r.failures) for r in results if r.failures] == []
+
+
+def test_a_scenario_that_expects_what_did_not_happen_fails() -> None:
+    import trio
+
+    wrong = {"language": "en", "turn": [{"say": "When are you open?", "contains": "closed forever",
+                                         "tool": "book_appointment", "end": "hangup"}]}
+    [result] = trio.run(run_scenario, CFG, wrong)
+    assert result.failures == ["reply does not contain 'closed forever'",
+                               "book_appointment was not called", "the call went on, expected hangup"]

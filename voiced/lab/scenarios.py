@@ -1,0 +1,175 @@
+"""``voiced test scenarios/*.toml``: scripted conversations with the business's agent, and
+what each reply must say and do. For the business's owner as much as for us: "when a caller
+asks for Tuesday at ten, it books Tuesday at ten".
+
+A scenario is a TOML file::
+
+    name = "A haircut booked in Hebrew"
+    language = "he"
+    caller = "+972501234567"
+    now = "2026-12-02T10:00"        # the business's local time (the book's clock)
+    [[booked]]                      # appointments already in the book
+    service = "haircut"
+    start = "2026-12-08T10:00"
+    [[turn]]
+    say = "אני רוצה לקבוע תור לתספורת מחר בעשר"
+    contains = "לקבוע תספורת"       # the reply must contain this (or match ``regex``)
+    [[turn]]
+    say = "כן"
+    tool = "book_appointment"       # called in this turn (``tool_args``: a subset of its arguments)
+    end = ""                        # "hangup" or "transfer": the call ends so
+
+Text mode goes straight to the brain with the call's tools on a fresh book in a temporary
+directory: a scenario takes well under a second. The brain is the scripted receptionist
+(``run_scenario`` takes any other, the LLM's included).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ..book.schedule import Schedule
+from ..book.sqlite import SqliteBook
+from ..config import Config
+from ..engines.base import Brain
+from ..engines.booking import Booking
+from ..engines.scripted import ScriptedBrain
+from ..events import EndCall, EndReason, Message, UserTurn
+from ..tools import builtin
+from ..tools.base import CallContext, Json, Outcome, Tool, ToolSpec
+from ..tools.box import ToolBox
+
+
+@dataclass
+class Called:
+    name: str
+    args: dict[str, Any]
+    result: Json
+
+
+class _Recorded:
+    """A tool that notes each call, for the scenario's ``tool`` checks."""
+
+    def __init__(self, tool: Tool, log: list[Called]) -> None:
+        self._tool = tool
+        self._log = log
+        self.spec: ToolSpec = tool.spec
+
+    async def run(self, args: Json, ctx: CallContext) -> Outcome:
+        outcome = await self._tool.run(args, ctx)
+        self._log.append(Called(self.spec.name, dict(args), outcome.result))
+        return outcome
+
+
+@dataclass
+class TurnResult:
+    said: str
+    reply: str
+    tools: list[Called] = field(default_factory=list)
+    end: EndCall | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+def check(turn: Mapping[str, Any], result: TurnResult) -> list[str]:
+    """What the turn expected and did not get."""
+    out = []
+    if "contains" in turn and str(turn["contains"]) not in result.reply:
+        out.append(f"reply does not contain {turn['contains']!r}")
+    if "regex" in turn and not re.search(str(turn["regex"]), result.reply):
+        out.append(f"reply does not match /{turn['regex']}/")
+    if "tool" in turn:
+        calls = [c for c in result.tools if c.name == turn["tool"]]
+        wanted = turn.get("tool_args", {})
+        if not any(all(c.args.get(k) == v for k, v in wanted.items()) for c in calls):
+            out.append(f"{turn['tool']} was not called with {wanted}" if calls else
+                       f"{turn['tool']} was not called")
+    for name in turn.get("no_tool", []):
+        if any(c.name == name for c in result.tools):
+            out.append(f"{name} was called")
+    end = turn.get("end")
+    if end is not None:
+        got = {EndReason.AGENT_HANGUP: "hangup", EndReason.TRANSFERRED: "transfer"}.get(
+            result.end.reason, str(result.end.reason)) if result.end else ""
+        if got != end:
+            out.append(f"the call {'ended: ' + got if got else 'went on'}, expected {end or 'on'}")
+    return out
+
+
+async def run_scenario(cfg: Config, scenario: Mapping[str, Any],
+                       brain: Brain | None = None) -> list[TurnResult]:
+    lang = str(scenario.get("language", cfg.call.language))
+    schedule = Schedule(cfg.book)
+    now = datetime.fromisoformat(str(scenario.get("now", "2026-12-02T10:00"))).replace(
+        tzinfo=schedule.zone)
+    log: list[Called] = []
+    results: list[TurnResult] = []
+    with tempfile.TemporaryDirectory(prefix="voiced-scenario-") as state:
+        book = SqliteBook(Path(state) / "book.sqlite3", schedule, clock=lambda: now)
+        for i, b in enumerate(scenario.get("booked", [])):
+            start = datetime.fromisoformat(b["start"]).replace(tzinfo=schedule.zone)
+            await book.book(b["service"], start, b.get("phone", f"+1555000{i:04d}"), "booked")
+        services = tuple(s.name for s in cfg.book.services)
+        tools: list[Tool] = [builtin.CheckAvailability(book, services),
+                             builtin.BookAppointment(book, services, schedule.zone),
+                             builtin.ListAppointments(book), builtin.CancelAppointment(book),
+                             builtin.TakeMessage(), builtin.Hangup()]
+        if cfg.tools.transfer:
+            tools.append(builtin.Transfer(cfg.tools.transfer))
+        if brain is None:
+            brain = ScriptedBrain(cfg.brain.script, cfg.call.language,
+                                  Booking(schedule, clock=lambda: now))
+        history: list[Message] = []
+        async with trio.open_nursery() as call:
+            box = ToolBox([_Recorded(t, log) for t in tools],
+                          CallContext("CA" + "0" * 32, str(scenario.get("caller", "+15550100")),
+                                      lang), call,
+                          now=lambda: now.strftime("%A %Y-%m-%d %H:%M"))
+            heard = trio.Event()
+            heard.set()  # every reply is heard in full: the scenario waits for it
+            for turn in scenario.get("turn", []):
+                before = len(log)
+                tx, rx = trio.open_memory_channel[str | EndCall](64)
+                async with tx:
+                    await brain.reply(UserTurn(str(turn["say"]), lang, history=tuple(history)),
+                                      tx, box.for_reply(heard))
+                out = [x async for x in rx]
+                reply = "".join(x for x in out if isinstance(x, str)).strip()
+                end = next((x for x in out if isinstance(x, EndCall)), None)
+                result = TurnResult(str(turn["say"]), reply, log[before:], end)
+                result.failures = check(turn, result)
+                results.append(result)
+                history += [Message("user", result.said), Message("assistant", reply)]
+                if end is not None:
+                    break
+    return results
+
+
+async def run_files(cfg: Config, paths: list[Path]) -> int:
+    failed = 0
+    for path in paths:
+        scenario = tomllib.loads(path.read_text(encoding="utf-8"))
+        results = await run_scenario(cfg, scenario)
+        bad = [r for r in results if r.failures]
+        failed += bool(bad)
+        print(f"{'FAIL' if bad else 'ok  '} {path.name}: {scenario.get('name', '')}")
+        for r in results:
+            mark = "  x" if r.failures else "   "
+            tools = ", ".join(f"{c.name}({json.dumps(c.args, ensure_ascii=False)})" for c in r.tools)
+            print(f"{mark} caller: {r.said}\n      agent: {r.reply}"
+                  + (f"\n      tools: {tools}" if tools else ""))
+            for f in r.failures:
+                print(f"      ! {f}")
+    print(f"{len(paths) - failed} of {len(paths)} scenarios passed")
+    return 1 if failed else 0
+
+

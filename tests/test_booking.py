@@ -116,3 +116,28 @@ async def test_without_tools_the_receptionist_answers_as_before() -> None:
         await brain.reply(UserTurn("I'd like to book an appointment", "en"), tx)
     booking = {i.name: i for i in CFG.brain.script.intents}["booking"]
     assert [x async for x in rx] == [booking.answer["en"]]
+
+
+async def test_two_callers_asking_for_one_slot_one_books_the_other_hears_the_nearest(
+    book: SqliteBook,
+) -> None:
+    """Both are told 10:00 is free and asked to confirm; both say yes at once. One books it;
+    the other is offered the nearest free times, not a double booking."""
+    brain = ScriptedBrain(CFG.brain.script, "en", Booking(SCHEDULE, clock=lambda: NOW))
+    async with trio.open_nursery() as call:
+        callers = [Caller(brain, ToolBox(tools_for(book),  # type: ignore[arg-type]
+                                         CallContext(f"CA{n}", f"+97250000000{n}", "en"), call),
+                          "en") for n in (1, 2)]
+        for c in callers:
+            assert await c.say("A haircut next Tuesday at 10 please") == \
+                "Shall I book a haircut on Tuesday the 8th at 10:00?"
+        answers: list[str] = []
+
+        async def yes(c: Caller) -> None:
+            answers.append(await c.say("yes"))
+        async with trio.open_nursery() as both:
+            for c in callers:
+                both.start_soon(yes, c)
+    assert sorted(a.split(":")[0] for a in answers) == ["That time is taken. The nearest free times are 09",
+                                                        "You're booked"]
+    assert [a.slot.start.hour for n in (1, 2) for a in await book.upcoming(f"+97250000000{n}")] == [10]

@@ -39,9 +39,10 @@ SECRET = "s3cret"
 class Slow:
     """A tool that takes ``delay`` and counts its runs."""
 
-    def __init__(self, name: str, delay: float, side_effects: bool = False) -> None:
+    def __init__(self, name: str, delay: float, side_effects: bool = False,
+                 deadline_s: float = 1.0) -> None:
         self.spec = ToolSpec(name, "slow", {"type": "object", "properties": {
-            "n": {"type": "integer"}}}, side_effects=side_effects, deadline_s=1.0)
+            "n": {"type": "integer"}}}, side_effects=side_effects, deadline_s=deadline_s)
         self.delay = delay
         self.runs = 0
 
@@ -256,3 +257,106 @@ async def test_a_message_is_kept_when_the_webhook_is_down() -> None:
         outcome = await taker.run({"name": "Dana", "message": "call me"}, CTX)
     assert outcome.result == {"taken": True}
     assert outcome.record is not None and outcome.record["sent"] is False
+
+
+class _Sse(httpx.AsyncByteStream):
+    """A chat completion streamed in virtual time: ``ttft`` then the chunks."""
+
+    def __init__(self, chunks: list[dict[str, Any]], ttft: float) -> None:
+        self._chunks = chunks
+        self._ttft = ttft
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        await trio.sleep(self._ttft)
+        for chunk in self._chunks:
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+
+def _virtual_llm(tool_calls: list[dict[str, Any]], text: str, ttft: float) -> httpx.MockTransport:
+    """An OpenAI-compatible endpoint in the test's own (virtual) time: tool calls for a turn,
+    ``text`` once the tools have answered."""
+    from voiced.lab.sim.llm import _tool_call_chunks
+
+    async def handler(req: httpx.Request) -> httpx.Response:
+        body = json.loads(req.content)
+        if body["messages"][-1]["role"] == "user":
+            chunks = _tool_call_chunks(tuple(tool_calls))
+        else:
+            chunks = [{"choices": [{"index": 0, "delta": {"content": text}}]}]
+        return httpx.Response(200, headers={"Content-Type": "text/event-stream"},
+                              stream=_Sse(chunks, ttft))
+    return httpx.MockTransport(handler)
+
+
+async def test_a_slow_tool_gets_the_filler_at_exactly_filler_after_ms_then_the_answer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    released = trio.Event()
+    released.set()
+    transport = _virtual_llm([{"name": "lookup", "arguments": {}}], "Found it.", ttft=0.3)
+    async with httpx.AsyncClient(transport=transport) as http, trio.open_nursery() as call:
+        box = ToolBox([Slow("lookup", 2.0, deadline_s=5.0)], CTX, call)
+        b = OpenAIBrain(OpenAIConfig(base_url="http://llm.test/v1"), http,
+                        filler={"en": "One moment."}, filler_after_ms=700)
+        tx, rx = trio.open_memory_channel[str | EndCall](100)
+        t0 = trio.current_time()
+        heard: list[tuple[float, str | EndCall]] = []
+
+        async def listen() -> None:
+            async for x in rx:
+                heard.append((round(trio.current_time() - t0, 3), x))
+        async with trio.open_nursery() as n:
+            n.start_soon(listen)
+            async with tx:
+                await b.reply(UserTurn("is there a slot?", "en"), tx, box.for_reply(released))
+    # The tool call arrives at 0.3 s; the filler 0.7 s after it; the tool answers at 2.3 s,
+    # the model's words 0.3 s later.
+    assert heard == [(1.0, "One moment. "), (2.6, "Found it.")]
+
+
+class MemoryBook:
+    """The book's interface in memory and in virtual time (a write takes ``delay``)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.booked: list[tuple[str, datetime]] = []
+
+    async def book(self, service: str, start: datetime, phone: str, name: str,
+                   staff: str | None = None) -> Any:
+        await trio.sleep(self.delay)
+        self.booked.append((phone, start))
+        from voiced.book.schedule import Appointment, Slot
+
+        return Appointment(f"a{len(self.booked)}", service, Slot(start, start, ""), phone, name)
+
+    async def nearest(self, service: str, wanted: datetime, n: int = 3) -> list[Any]:
+        return []
+
+
+async def test_a_barge_in_during_book_appointment_leaves_exactly_one_booking(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The caller talks over the reply while the booking is being written; the reply stops,
+    the booking finishes; the caller's repeated yes finds it done rather than booking again."""
+    from zoneinfo import ZoneInfo
+
+    book = MemoryBook(delay=1.0)
+    tool = builtin.BookAppointment(book, ("haircut",), ZoneInfo("Asia/Jerusalem"))  # type: ignore[arg-type]
+    args = json.dumps({"service": "haircut", "date": "2026-12-08", "time": "10:00", "name": "M",
+                       "confirmed": True})
+    remembered: list[Message] = []
+    released = trio.Event()
+    released.set()
+    async with trio.open_nursery() as call:
+        box = ToolBox([tool], CTX, call, remember=lambda m: remembered.extend(m))
+        with trio.move_on_after(0.4) as barge_in:  # the reply is cut off mid-booking
+            await box.for_reply(released).call(ToolCall("c1", "book_appointment", args))
+        assert barge_in.cancelled_caught and book.booked == []
+        await trio.sleep(1.0)
+        assert len(book.booked) == 1  # it finished all the same
+        again = json.loads(await box.for_reply(released).call(
+            ToolCall("c2", "book_appointment", args)))
+        assert again["booked"]["id"] == "a1"
+    assert len(book.booked) == 1
+    assert any(m.role == "tool" and "a1" in m.content for m in remembered)

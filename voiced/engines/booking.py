@@ -75,9 +75,16 @@ class Booking:
         self.schedule = schedule
         self._clock = clock or (lambda: datetime.now(schedule.zone))
 
-    def wants(self, text: str, draft: Draft) -> bool:
+    def wants(self, text: str, draft: Draft, language: str = "en") -> bool:
+        """A booking in progress, words about booking or cancelling, or a service with a day
+        or time ("a haircut next Tuesday at 10")."""
         words = set(normalize(text).split())
-        return draft.active or bool(words & (_BOOK | _CANCEL))
+        if draft.active or words & (_BOOK | _CANCEL):
+            return True
+        if self.schedule.find_service(text) is None:
+            return False
+        when = parse_when(text, language if language in ("he", "en") else "en", self._clock())
+        return when.day is not None or when.at is not None
 
     async def turn(self, turn: UserTurn, tools: ReplyTools, draft: Draft, says_yes: bool) -> str:
         draft.started = True

@@ -90,7 +90,7 @@ class ScriptedBrain:
             return
         if tools and self._booking is not None and not turn.dtmf:
             draft = tools.memo.setdefault("booking", Draft())
-            if self._booking.wants(turn.text, draft):
+            if self._booking.wants(turn.text, draft, turn.language):
                 answer = await self._booking.turn(turn, tools, draft, self._says_yes(turn.text))
                 if answer:
                     await tx.send(answer)

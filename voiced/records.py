@@ -81,6 +81,7 @@ class CallView:
     start: dict[str, Any] = field(default_factory=dict)
     turns: list[dict[str, Any]] = field(default_factory=list)
     end: dict[str, Any] | None = None
+    actions: list[dict[str, Any]] = field(default_factory=list)  # bookings, messages taken
 
     @property
     def caller(self) -> str:
@@ -100,6 +101,8 @@ def read_calls(path: str | Path) -> list[CallView]:
             view.turns.append(event)
         elif kind == "end":
             view.end = event
+        elif kind == "action":
+            view.actions.append(event)
     return list(calls.values())
 
 

@@ -31,9 +31,21 @@ def summary_line(view: CallView) -> str:
     turns = [t for t in view.turns if t.get("kind") == "turn"]
     totals = sorted(t["ms"]["total_server"] for t in turns if "total_server" in t.get("ms", {}))
     median = f"{totals[len(totals) // 2] / 1000:.2f}s" if totals else "-"
+    did = "".join(f"  {_action(a)}" for a in view.actions)
     return (f"{when}  {view.call}  {view.caller or 'unknown':14s}  {len(turns):2d} turns  "
             f"reply p50 {median:>6s}  {end.get('duration_s', '?')}s  "
-            f"{end.get('ended_by', 'in progress (or crashed)')}")
+            f"{end.get('ended_by', 'in progress (or crashed)')}{did}")
+
+
+def _action(a: dict[str, Any]) -> str:
+    """One thing a tool did for the caller, in a few words."""
+    for key in ("booked", "cancelled"):
+        if isinstance(a.get(key), dict):
+            b = a[key]
+            return f"[{key} {b.get('service')} {b.get('date')} {b.get('time')}]"
+    if isinstance(a.get("message"), dict):
+        return f"[message for {a['message'].get('for') or 'the business'}]"
+    return f"[{a.get('tool', 'action')}]"
 
 
 def _bars(turn: dict[str, Any]) -> list[tuple[str, float, float]]:

@@ -14,6 +14,7 @@ ROOT = Path(voiced.__file__).parent
 # Lowest first. A module is in the layer of its longest matching prefix.
 LAYERS: list[tuple[str, ...]] = [
     ("voiced", "voiced.errors", "voiced.sids", "voiced.limits", "voiced.loopwatch", "voiced.text",
+     "voiced.business",
      "voiced.hebrew", "voiced.lang", "voiced.audio", "voiced.threads", "voiced.models", "voiced.logs",
      "voiced.systemd", "voiced.metrics", "voiced.config", "voiced.echo",
      "voiced.canceller"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import httpx
 
+from .business import Facts
 from .config import Config, secret
 from .engines.base import Brain, Engines, FrameClassifier, Recognizer, SpeechToText, TextToSpeech
 from .engines.cache import CachedTTS, fixed_lines
@@ -33,13 +34,14 @@ def build_engines(
         from .engines.booking import Booking
 
         booking = Booking(Schedule(cfg.book))
-    scripted = ScriptedBrain(cfg.brain.script, cfg.call.language, booking)
+    facts = Facts(cfg)
+    scripted = ScriptedBrain(cfg.brain.script, cfg.call.language, booking, facts)
     brain: Brain = scripted
     if cfg.brain.engine == "openai":
         from .engines.openai import OpenAIBrain
 
         brain = OpenAIBrain(cfg.brain.openai, http, filler=cfg.brain.script.filler,
-                            filler_after_ms=cfg.filler.after_ms)
+                            filler_after_ms=cfg.filler.after_ms, facts=facts.brief())
     recognizer: Recognizer
     if stt is not None:
         recognizer = BatchRecognizer(stt)

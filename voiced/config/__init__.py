@@ -11,7 +11,14 @@ and showing the file is :mod:`.file`.
 
 from __future__ import annotations
 
-from .book import BookConfig, CaldavConfig, HttpToolConfig, ServiceConfig, ToolsConfig
+from .book import (
+    BookConfig,
+    BusinessConfig,
+    CaldavConfig,
+    HttpToolConfig,
+    ServiceConfig,
+    ToolsConfig,
+)
 from .engines import (
     BrainConfig,
     EspeakConfig,
@@ -49,6 +56,7 @@ __all__ = [
     "BargeInConfig",
     "BookConfig",
     "BrainConfig",
+    "BusinessConfig",
     "CaldavConfig",
     "CallConfig",
     "Config",

@@ -19,6 +19,7 @@ class ServiceConfig:
     aliases: tuple[str, ...] = ()
     # Who does it; empty: any of book.staff.
     staff: tuple[str, ...] = ()
+    price: int = field(default=0, metadata=in_range(0, 1_000_000))  # in business.currency; 0: not said
 
 
 def _default_hours() -> Mapping[str, str]:
@@ -30,8 +31,25 @@ def _default_hours() -> Mapping[str, str]:
 
 
 def _default_services() -> tuple[ServiceConfig, ...]:
-    return (ServiceConfig("haircut", 30, ("תספורת", "cut")),
-            ServiceConfig("colour", 90, ("צבע", "color", "coloring", "colouring")))
+    return (ServiceConfig("haircut", 30, ("תספורת", "cut"), price=120),
+            ServiceConfig("colour", 90, ("צבע", "color", "coloring", "colouring"), price=250))
+
+
+@dataclass(frozen=True)
+class BusinessConfig:
+    """The business's facts, said by the scripted receptionist (an intent's answer may hold
+    {name}, {address}, {hours}, {prices}, {policies}) and given to the LLM, from this one
+    place with [book]'s hours and services, so the two never disagree."""
+
+    name: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType(
+        {"he": "מספרת רותי", "en": "Ruti's hair salon"}))
+    address: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType(
+        {"he": "רחוב הרצל 10, תל אביב. יש חניה ברחוב.",
+         "en": "10 Herzl Street, Tel Aviv, with parking on the street."}))
+    policies: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType(
+        {"he": "אפשר לבטל עד 24 שעות מראש.", "en": "Please cancel at least 24 hours ahead."}))
+    currency: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType(
+        {"he": "שקלים", "en": "shekels"}))
 
 
 @dataclass(frozen=True)

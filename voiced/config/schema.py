@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 from ..sids import is_account_sid
-from .book import BookConfig, ToolsConfig
+from .book import BookConfig, BusinessConfig, ToolsConfig
 from .engines import (
     BrainConfig,
     SttConfig,
@@ -43,6 +43,7 @@ class Config:
     stt: SttConfig = field(default_factory=SttConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
     brain: BrainConfig = field(default_factory=BrainConfig)
+    business: BusinessConfig = field(default_factory=BusinessConfig)
     book: BookConfig = field(default_factory=BookConfig)
     tools: ToolsConfig = field(default_factory=ToolsConfig)
     twilio: TwilioConfig = field(default_factory=TwilioConfig)

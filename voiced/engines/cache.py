@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 import trio
 
+from ..business import Facts
 from ..config import Config
 from ..errors import EngineError
 from ..text import SentenceSplitter
@@ -21,9 +22,11 @@ log = logging.getLogger("voiced.tts.cache")
 def fixed_lines(cfg: Config) -> list[tuple[str, str]]:
     """(text, language) of every line the config makes the agent say verbatim."""
     script = cfg.brain.script
+    facts = Facts(cfg)
     tables = [script.greeting, script.fallback, script.goodbye, script.filler, script.reprompt,
               script.transfer, script.trouble, *(i.answer for i in script.intents)]
-    return [(text, lang) for table in tables for lang, text in table.items() if text]
+    return [(facts.fill(text, lang), lang) for table in tables for lang, text in table.items()
+            if text]
 
 
 def sentences(text: str) -> list[str]:

@@ -69,17 +69,21 @@ def _consistent(history: list[Message]) -> list[Message]:
 
 class OpenAIBrain:
     def __init__(self, cfg: OpenAIConfig, client: httpx.AsyncClient, *,
-                 filler: Mapping[str, str] | None = None, filler_after_ms: int = 700) -> None:
+                 filler: Mapping[str, str] | None = None, filler_after_ms: int = 700,
+                 facts: str = "") -> None:
         self._cfg = cfg
         self._client = client
         self._url = cfg.base_url.rstrip("/") + "/chat/completions"
         self._filler = filler or {}
         self._filler_after = filler_after_ms / 1000
+        self._facts = facts  # the business's facts (voiced.business): its one source
 
     def _messages(self, turn: UserTurn, tools: ReplyTools | None) -> list[dict[str, Any]]:
         history = list(turn.history)[-2 * self._cfg.history_turns :] if self._cfg.history_turns else []
         user = turn.text if not turn.dtmf else f"{turn.text} (caller pressed {turn.dtmf})".strip()
         system = self._cfg.system_prompt
+        if self._facts:
+            system += f" {self._facts}"
         if tools:
             system += f" Now: {tools.now()}. {self._cfg.tools_prompt}"
         messages: list[dict[str, Any]] = [{"role": "system", "content": system}]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import trio
 
+from ..business import Facts
 from ..config import Intent, ScriptConfig
 from ..events import EndCall, EndReason, UserTurn
 from ..text import normalize, skeleton, word_forms
@@ -27,9 +28,10 @@ class Match:
 
 class ScriptedBrain:
     def __init__(self, cfg: ScriptConfig, line_language: str,
-                 booking: Booking | None = None) -> None:
+                 booking: Booking | None = None, facts: Facts | None = None) -> None:
         self._cfg = cfg
         self._line_language = line_language
+        self._facts = facts  # fills {hours}, {prices}... in answers
         self._booking = booking  # books through the call's tools, when it has them
         # Pre-normalised keywords: (intent, word or phrase)
         self._keywords = [
@@ -41,7 +43,9 @@ class ScriptedBrain:
         ]
 
     def _say(self, texts: Mapping[str, str], language: str) -> str:
-        return texts.get(language) or texts.get(self._line_language) or ""
+        text = texts.get(language) or texts.get(self._line_language) or ""
+        said_in = language if texts.get(language) else self._line_language
+        return self._facts.fill(text, said_in) if self._facts is not None else text
 
     def greeting(self, language: str) -> str:
         return self._say(self._cfg.greeting, language)

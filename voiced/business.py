@@ -1,0 +1,107 @@
+"""The business's facts as sentences, in Hebrew and English, from ``[business]`` and
+``[book]``: what the scripted receptionist says about hours, prices and the address, and what
+the LLM is told. One source, so the opening hours it quotes are the hours it books."""
+
+from __future__ import annotations
+
+from datetime import time
+
+from .config import Config
+from .config.book import WEEKDAYS
+
+_DAY_NAMES = {
+    "he": {"sun": "ראשון", "mon": "שני", "tue": "שלישי", "wed": "רביעי", "thu": "חמישי",
+           "fri": "שישי", "sat": "שבת"},
+    "en": {"sun": "Sunday", "mon": "Monday", "tue": "Tuesday", "wed": "Wednesday",
+           "thu": "Thursday", "fri": "Friday", "sat": "Saturday"},
+}
+# The week as the business lives it: from Sunday in Israel.
+_WEEK = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _clock(t: str, lang: str) -> str:
+    at = time.fromisoformat(t.strip())
+    if lang == "he":
+        return f"{at.hour}:{at.minute:02d}"
+    hour = at.hour % 12 or 12
+    mins = f":{at.minute:02d}" if at.minute else ""
+    return f"{hour}{mins} {'a.m.' if at.hour < 12 else 'p.m.'}"
+
+
+def _span(spans: str, lang: str) -> str:
+    if not spans.strip():
+        return "סגור" if lang == "he" else "closed"
+    parts = []
+    for part in spans.split(","):
+        a, b = part.split("-")
+        parts.append(f"מ-{_clock(a, lang)} עד {_clock(b, lang)}" if lang == "he"
+                     else f"{_clock(a, lang)} to {_clock(b, lang)}")
+    return (" ו" if lang == "he" else " and ").join(parts)
+
+
+class Facts:
+    def __init__(self, cfg: Config) -> None:
+        self._cfg = cfg
+        assert set(_WEEK) == set(WEEKDAYS)
+
+    def _text(self, table: dict[str, str] | object, lang: str) -> str:
+        got = getattr(table, "get", lambda _k: None)
+        return got(lang) or got(self._cfg.call.language) or ""
+
+    def hours(self, lang: str) -> str:
+        """"Sunday to Thursday, 9 a.m. to 6 p.m.; Friday, 9 a.m. to 1 p.m.; Saturday, closed"."""
+        lang = lang if lang in _DAY_NAMES else "en"
+        names = _DAY_NAMES[lang]
+        hours = self._cfg.book.hours
+        runs: list[tuple[str, str, str]] = []  # first day, last day, hours
+        for day in _WEEK:
+            span = hours.get(day, "")
+            if runs and runs[-1][2] == span:
+                runs[-1] = (runs[-1][0], day, span)
+            else:
+                runs.append((day, day, span))
+        said = []
+        for first, last, span in runs:
+            days = names[first] if first == last else \
+                f"{names[first]} עד {names[last]}" if lang == "he" else f"{names[first]} to {names[last]}"
+            said.append(f"{days}, {_span(span, lang)}")
+        return "; ".join(said)
+
+    def prices(self, lang: str) -> str:
+        currency = self._text(self._cfg.business.currency, lang)
+        said = []
+        for s in self._cfg.book.services:
+            if not s.price:
+                continue
+            name = s.name
+            if lang == "he":
+                name = next((a for a in s.aliases if any("\u0590" <= c <= "\u05ff" for c in a)), s.name)
+            said.append(f"{name} {s.price} {currency}")
+        return ", ".join(said)
+
+    def fields(self, lang: str) -> dict[str, str]:
+        """What an intent's answer may say by name."""
+        b = self._cfg.business
+        return {"name": self._text(b.name, lang), "address": self._text(b.address, lang),
+                "policies": self._text(b.policies, lang), "hours": self.hours(lang),
+                "prices": self.prices(lang)}
+
+    def fill(self, text: str, lang: str) -> str:
+        """``text`` with its {name}, {hours}... filled in (text without them unchanged)."""
+        if "{" not in text:
+            return text
+        try:
+            return text.format_map(self.fields(lang))
+        except (KeyError, ValueError, IndexError):
+            return text
+
+    def brief(self) -> str:
+        """The facts for an LLM's system prompt, in English with the Hebrew names."""
+        b = self._cfg.business
+        services = "; ".join(
+            f"{s.name} ({', '.join(s.aliases)}): {s.minutes} minutes"
+            + (f", {s.price} {self._text(b.currency, 'en')}" if s.price else "")
+            for s in self._cfg.book.services)
+        return (f"The business: {self._text(b.name, 'en')} ({b.name.get('he', '')}). "
+                f"Address: {self._text(b.address, 'en')} Opening hours: {self.hours('en')}. "
+                f"Services: {services}. Policies: {self._text(b.policies, 'en')}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from voiced import config
-from voiced.lab.scenarios import run_scenario
+from voiced.lab.scenarios import run_scenario, with_llm
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
@@ -20,6 +20,16 @@ CFG = config.load(ROOT / "config.toml")
 @pytest.mark.parametrize("name", sorted(TEXTS))
 async def test_scenario(name: str) -> None:
     results = await run_scenario(CFG, TEXTS[name])
+    assert results
+    assert [(r.said, r.failures) for r in results if r.failures] == []
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in TEXTS.items()
+                                        if any("llm" in t for t in s.get("turn", []))))
+async def test_scenario_against_the_llm_brain(name: str) -> None:
+    """The same expectations, the LLM brain's tool calls coming from the local LLM server
+    over the real protocol."""
+    results = await with_llm(CFG, TEXTS[name])
     assert results
     assert [(r.said, r.failures) for r in results if r.failures] == []
 

@@ -93,7 +93,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     from .lab.scenarios import run_files
 
     setup_logging("WARNING")
-    return trio.run(run_files, load_config(args.config), list(args.scenarios))
+    return trio.run(run_files, load_config(args.config), list(args.scenarios), args.llm)
 
 
 def cmd_calls(args: argparse.Namespace) -> int:
@@ -200,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "agent: replies, tools called, the call ended or transferred")
     t.add_argument("scenarios", nargs="+", type=Path)
     t.add_argument("--config")
+    t.add_argument("--llm", action="store_true",
+                   help="against the LLM brain, the local LLM server answering as each turn's "
+                        "llm list says (scenarios without one are skipped)")
     t.set_defaults(func=cmd_test)
 
     k = sub.add_parser("calls", help="recent calls, or one call's turns and latency waterfall")

@@ -26,6 +26,7 @@ directory: a scenario takes well under a second. The brain is the scripted recep
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import tempfile
@@ -36,18 +37,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import trio
 
 from ..book.schedule import Schedule
 from ..book.sqlite import SqliteBook
+from ..business import Facts
 from ..config import Config
 from ..engines.base import Brain
 from ..engines.booking import Booking
+from ..engines.openai import OpenAIBrain
 from ..engines.scripted import ScriptedBrain
 from ..events import EndCall, EndReason, Message, UserTurn
 from ..tools import builtin
 from ..tools.base import CallContext, Json, Outcome, Tool, ToolSpec
 from ..tools.box import ToolBox
+from .sim.llm import FakeLLM
 
 
 @dataclass
@@ -106,7 +111,10 @@ def check(turn: Mapping[str, Any], result: TurnResult) -> list[str]:
 
 
 async def run_scenario(cfg: Config, scenario: Mapping[str, Any],
-                       brain: Brain | None = None) -> list[TurnResult]:
+                       brain: Brain | None = None, llm: FakeLLM | None = None) -> list[TurnResult]:
+    """Play the scenario's turns to ``brain`` (default: the scripted receptionist); with
+    ``llm`` (a running :class:`FakeLLM` the brain talks to), each turn's ``llm`` list is what
+    that server answers the brain's requests in that turn."""
     lang = str(scenario.get("language", cfg.call.language))
     schedule = Schedule(cfg.book)
     now = datetime.fromisoformat(str(scenario.get("now", "2026-12-02T10:00"))).replace(
@@ -138,6 +146,8 @@ async def run_scenario(cfg: Config, scenario: Mapping[str, Any],
             heard.set()  # every reply is heard in full: the scenario waits for it
             for turn in scenario.get("turn", []):
                 before = len(log)
+                if llm is not None:
+                    llm.script[:] = list(turn.get("llm", []))
                 tx, rx = trio.open_memory_channel[str | EndCall](64)
                 async with tx:
                     await brain.reply(UserTurn(str(turn["say"]), lang, history=tuple(history)),
@@ -154,11 +164,23 @@ async def run_scenario(cfg: Config, scenario: Mapping[str, Any],
     return results
 
 
-async def run_files(cfg: Config, paths: list[Path]) -> int:
-    failed = 0
+async def with_llm(cfg: Config, scenario: Mapping[str, Any]) -> list[TurnResult]:
+    """The scenario against the LLM brain, the local LLM server answering as its turns say."""
+    server = FakeLLM(ttft_s=0.01, per_token_s=0.0, keep_log=False)
+    async with server.running() as url, httpx.AsyncClient() as http:
+        brain = OpenAIBrain(dataclasses.replace(cfg.brain.openai, base_url=url), http,
+                            facts=Facts(cfg).brief())
+        return await run_scenario(cfg, scenario, brain, server)
+
+
+async def run_files(cfg: Config, paths: list[Path], llm: bool = False) -> int:
+    failed = ran = 0
     for path in paths:
         scenario = tomllib.loads(path.read_text(encoding="utf-8"))
-        results = await run_scenario(cfg, scenario)
+        if llm and not any("llm" in t for t in scenario.get("turn", [])):
+            continue  # written for the scripted receptionist only
+        ran += 1
+        results = await (with_llm(cfg, scenario) if llm else run_scenario(cfg, scenario))
         bad = [r for r in results if r.failures]
         failed += bool(bad)
         print(f"{'FAIL' if bad else 'ok  '} {path.name}: {scenario.get('name', '')}")
@@ -169,7 +191,7 @@ async def run_files(cfg: Config, paths: list[Path]) -> int:
                   + (f"\n      tools: {tools}" if tools else ""))
             for f in r.failures:
                 print(f"      ! {f}")
-    print(f"{len(paths) - failed} of {len(paths)} scenarios passed")
+    print(f"{ran - failed} of {ran} scenarios passed" + (" (against the LLM brain)" if llm else ""))
     return 1 if failed else 0
 
 

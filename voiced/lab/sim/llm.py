@@ -60,6 +60,9 @@ class FakeLLM:
     transcript: str = "what are your opening hours?"
     # Each {"name": ..., "arguments": {...}}: the calls a turn is answered with.
     tool_calls: tuple[dict[str, Any], ...] = ()
+    # Answers in order, one per request, before any of the above: {"say": "..."} streams those
+    # words, {"tools": [{"name": ..., "arguments": {...}}, ...]} that round of calls.
+    script: list[dict[str, Any]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     # Keep ``requests`` (tests read them; a long benchmark must not).
     keep_log: bool = True
@@ -82,6 +85,21 @@ class FakeLLM:
                 if self.hang:
                     await trio.sleep_forever()
                 await trio.sleep(self.ttft_s)
+                scripted = self.script.pop(0) if self.script else None
+                if scripted is not None and "tools" in scripted:
+                    for chunk in _tool_call_chunks(tuple(scripted["tools"])):
+                        yield f"data: {json.dumps(chunk)}\n\n".encode()
+                    yield b"data: [DONE]\n\n"
+                    self.streams_finished += 1
+                    return
+                if scripted is not None:
+                    for word in str(scripted.get("say", "")).split(" "):
+                        chunk = {"id": "c1", "object": "chat.completion.chunk",
+                                 "choices": [{"index": 0, "delta": {"content": word + " "}}]}
+                        yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode()
+                    yield b"data: [DONE]\n\n"
+                    self.streams_finished += 1
+                    return
                 if self.tool_calls and body["messages"][-1]["role"] == "user":
                     for chunk in _tool_call_chunks(self.tool_calls):
                         await trio.sleep(self.per_token_s)

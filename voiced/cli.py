@@ -258,6 +258,9 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     b.add_argument("--llm", choices=["engine", "sim"], default="engine",
                    help="embedded e2e: sim puts the sim OpenAI-compatible LLM (350 ms to the "
                         "first token, 15 ms a token) behind the embedded STT and TTS")
+    b.add_argument("--llm-tools", action="store_true",
+                   help="sim LLM: answer every caller turn with a lookup in the appointment book "
+                        "first, then the words (a tool round in every reply)")
     b.add_argument("--config")
     b.add_argument("--corpus", default=os.environ.get("VOICED_CORPUS", "../shared/corpus"))
     b.add_argument("--lang", default="en", choices=["en", "he"])

@@ -8,6 +8,7 @@ recorded speech against a daemon in this process on the embedded engines.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import resource
 import secrets
@@ -81,8 +82,10 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         if sim or args.llm == "sim":
             cfg = await stack.enter_async_context(sim_engines(
                 cfg, args.lang, Path(args.corpus), args.concurrency, args.recognizer,
-                llm_only=not sim))
+                llm_only=not sim, llm_tools=args.llm_tools))
         state = stack.enter_context(tempfile.TemporaryDirectory(prefix="voiced-bench-"))
+        # The daemon's state (the appointment book) in the run's own directory too.
+        cfg = dataclasses.replace(cfg, server=dataclasses.replace(cfg.server, state_dir=state))
         records = CallRecords(state)
         token = secrets.token_urlsafe(24)  # the daemon checks signatures as in production
         metrics = Metrics()
@@ -119,6 +122,7 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "bench": "e2e",
         "engines": args.engines,
         "llm": args.llm,
+        "llm_tools": args.llm_tools,
         "recognizer": args.recognizer if sim else "embedded",
         "p95_overhead_ms": stages.get("overhead", {}).get("p95_ms"),
         "lang": args.lang,

@@ -40,7 +40,14 @@ LLM_TTFT_S = 0.35
 LLM_PER_TOKEN_S = 0.015
 
 
-async def serve(corpus: Path, language: str, max_workers: int, recognizer: str) -> None:
+# `--llm-tools`: every caller turn is answered first with a lookup on the appointment book,
+# then with the words: a tool round in every reply (docs/BENCHMARKS.md, the agent that acts).
+TOOL_ROUND = ({"name": "check_availability",
+               "arguments": {"service": "haircut", "date": "2030-01-08", "around": "10:00"}},)
+
+
+async def serve(corpus: Path, language: str, max_workers: int, recognizer: str,
+                llm_tools: bool = False) -> None:
     known = [(Utterance.from_wav(f), text) for f, text in corpus_files(corpus, language)]
     rec = RECOGNIZERS[recognizer]
     google = FakeGoogle(words_for=CorpusOracle(known), final_delay_s=STT_FINAL_S,
@@ -48,7 +55,8 @@ async def serve(corpus: Path, language: str, max_workers: int, recognizer: str) 
                         tts_delay_s=TTS_FIRST_AUDIO_S, keep_log=False, max_workers=max_workers)
     google.start()
     try:
-        llm = FakeLLM(ttft_s=LLM_TTFT_S, per_token_s=LLM_PER_TOKEN_S, keep_log=False)
+        llm = FakeLLM(ttft_s=LLM_TTFT_S, per_token_s=LLM_PER_TOKEN_S, keep_log=False,
+                      tool_calls=TOOL_ROUND if llm_tools else ())
         async with llm.running() as llm_url:
             print(json.dumps({"google": google.endpoint, "llm": llm_url}), flush=True)
             stdin = trio.lowlevel.FdStream(sys.stdin.fileno())
@@ -61,7 +69,7 @@ async def serve(corpus: Path, language: str, max_workers: int, recognizer: str) 
 @asynccontextmanager
 async def sim_engines(cfg: Config, language: str, corpus: Path,
                       concurrency: int = 1, recognizer: str = "realistic",
-                      llm_only: bool = False) -> AsyncIterator[Config]:
+                      llm_only: bool = False, llm_tools: bool = False) -> AsyncIterator[Config]:
     """Local servers that speak Google's gRPC and OpenAI's SSE protocols with the default sim
     latency profile, in a process of their own (:mod:`voiced.lab.sim.servers`); yields
     ``cfg`` pointed at them. Recognition knows the ``corpus`` recordings (see
@@ -71,7 +79,7 @@ async def sim_engines(cfg: Config, language: str, corpus: Path,
     engines (the embedded ones: ``voiced bench e2e --llm sim``)."""
     command = [sys.executable, "-m", "voiced.lab.sim.servers", "--corpus", str(corpus),
                "--lang", language, "--max-workers", str(2 * concurrency + 8),
-               "--recognizer", recognizer]
+               "--recognizer", recognizer, *(["--llm-tools"] if llm_tools else [])]
     async with trio.open_nursery() as nursery:
         proc: trio.Process = await nursery.start(partial(
             trio.run_process, command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -111,8 +119,9 @@ def main() -> None:
     parser.add_argument("--max-workers", type=int, default=64,
                         help="gRPC RPCs at once: two per concurrent call (STT and TTS streams)")
     parser.add_argument("--recognizer", choices=sorted(RECOGNIZERS), default="realistic")
+    parser.add_argument("--llm-tools", action="store_true")
     args = parser.parse_args()
-    trio.run(serve, args.corpus, args.lang, args.max_workers, args.recognizer)
+    trio.run(serve, args.corpus, args.lang, args.max_workers, args.recognizer, args.llm_tools)
 
 
 if __name__ == "__main__":

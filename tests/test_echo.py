@@ -74,16 +74,22 @@ def _frames_of(amplitudes: np.ndarray) -> list[bytes]:
     return [(a * np.sin(2 * np.pi * 300 * t)).astype("<i2").tobytes() for a in amplitudes]
 
 
+def _played(levels: np.ndarray) -> tuple[FarEnd, list[bytes], EchoPath]:
+    """A reference of these per-frame levels, played from 0 on, and an echo path over it."""
+    far = FarEnd()
+    pcm = _frames_of(np.clip(levels, 0, 20000))
+    for k, frame in enumerate(pcm):
+        far.play(frame, k * FRAME_S)
+    return far, pcm, EchoPath(far, max_delay_ms=600, window_s=6.0)
+
+
 def test_the_delay_estimate_converges_and_follows_a_change_mid_call() -> None:
     """Speech-like levels on the reference; the inbound is that 20 dB down, 200 ms late, then
     400 ms late from the 8th second on."""
     rng = np.random.default_rng(3)
-    far, n = FarEnd(keep_s=30.0), 1000  # 20 s
+    n = 1000  # 20 s
     levels = np.exp(rng.normal(8.0, 1.0, n)) * (rng.random(n) > 0.2)  # with pauses
-    pcm = _frames_of(np.clip(levels, 0, 20000))
-    for k, frame in enumerate(pcm):
-        far.play(frame, k * FRAME_S)
-    path = EchoPath(far, max_delay_ms=600, window_s=6.0)
+    far, pcm, path = _played(levels)
     delays = []
     for k in range(n):
         lag = 10 if k < 400 else 20
@@ -222,11 +228,7 @@ def test_the_delay_estimate_holds_at_the_start_of_a_reply_after_a_long_silence()
     on[:150] = on[550:] = True  # 3 s reply, 8 s of no agent, the next reply
     levels = np.exp(rng.normal(8.0, 1.0, n)) * (rng.random(n) > 0.2) * on
     levels[550:600] = np.geomspace(30, 8000, 50)  # a voice's onset: rising, as TTS starts
-    far = FarEnd()
-    pcm = _frames_of(np.clip(levels, 0, 20000))
-    for k, frame in enumerate(pcm):
-        far.play(frame, k * FRAME_S)
-    path = EchoPath(far, max_delay_ms=600, window_s=6.0)
+    far, pcm, path = _played(levels)
     delays = []
     for k in range(n):
         echo = energy(pcm[k - 18]) / 10 if k >= 18 else 0.0  # -10 dB, 360 ms

@@ -4,9 +4,22 @@ store's busy ones."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from ..config import ServiceConfig
 from .schedule import Schedule, Slot
+
+
+@dataclass(frozen=True)
+class Request:
+    """A booking asked for, checked against the schedule: who could take it, when."""
+
+    service: ServiceConfig
+    start: datetime
+    end: datetime
+    able: tuple[str, ...]
+    now: datetime
 
 
 class BookBase:
@@ -15,6 +28,18 @@ class BookBase:
 
     async def busy(self, day: date) -> list[Slot]:
         raise NotImplementedError
+
+    def request(self, service: str, start: datetime, staff: str | None) -> Request:
+        """The booking checked before the store is asked: :class:`NotBookable` if it is no
+        slot of the business's (unknown service, closed, off the grid, past, too far)."""
+        svc = self.schedule.service(service)
+        now = self._now()
+        start = start.astimezone(self.schedule.zone)
+        end = start + timedelta(minutes=svc.minutes)
+        able = self.schedule.staff_for(svc, staff)
+        for who in able:
+            self.schedule.check(svc, Slot(start, end, who), now)
+        return Request(svc, start, end, able, now)
 
     async def availability(self, service: str, day: date, staff: str | None = None) -> list[Slot]:
         svc = self.schedule.service(service)

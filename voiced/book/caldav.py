@@ -82,13 +82,8 @@ class CaldavBook(BookBase):
 
     async def book(self, service: str, start: datetime, phone: str, name: str,
                    staff: str | None = None) -> Appointment:
-        svc = self.schedule.service(service)
-        now = self._now()
-        start = start.astimezone(self.schedule.zone)
-        end = start + timedelta(minutes=svc.minutes)
-        able = self.schedule.staff_for(svc, staff)
-        for who in able:
-            self.schedule.check(svc, Slot(start, end, who), now)
+        req = self.request(service, start, staff)
+        svc, start, end, able = req.service, req.start, req.end, req.able
 
         def work() -> Appointment:
             for who in able:

@@ -99,13 +99,8 @@ class SqliteBook(BookBase):
                    staff: str | None = None) -> Appointment:
         """Book ``service`` at ``start`` for the caller, with ``staff`` or whoever is free;
         :class:`SlotTaken` if nobody able is, :class:`NotBookable` if it is not a slot."""
-        svc = self.schedule.service(service)
-        now = self._now()
-        start = start.astimezone(self.schedule.zone)
-        end = start + timedelta(minutes=svc.minutes)
-        able = self.schedule.staff_for(svc, staff)
-        for who in able:
-            self.schedule.check(svc, Slot(start, end, who), now)
+        req = self.request(service, start, staff)
+        svc, start, end, able, now = req.service, req.start, req.end, req.able, req.now
 
         def work(db: sqlite3.Connection) -> Appointment:
             db.execute("BEGIN IMMEDIATE")

@@ -89,7 +89,7 @@ def test_the_delay_estimate_converges_and_follows_a_change_mid_call() -> None:
     rng = np.random.default_rng(3)
     n = 1000  # 20 s
     levels = np.exp(rng.normal(8.0, 1.0, n)) * (rng.random(n) > 0.2)  # with pauses
-    far, pcm, path = _played(levels)
+    _, pcm, path = _played(levels)
     delays = []
     for k in range(n):
         lag = 10 if k < 400 else 20
@@ -228,7 +228,7 @@ def test_the_delay_estimate_holds_at_the_start_of_a_reply_after_a_long_silence()
     on[:150] = on[550:] = True  # 3 s reply, 8 s of no agent, the next reply
     levels = np.exp(rng.normal(8.0, 1.0, n)) * (rng.random(n) > 0.2) * on
     levels[550:600] = np.geomspace(30, 8000, 50)  # a voice's onset: rising, as TTS starts
-    far, pcm, path = _played(levels)
+    _, pcm, path = _played(levels)
     delays = []
     for k in range(n):
         echo = energy(pcm[k - 18]) / 10 if k >= 18 else 0.0  # -10 dB, 360 ms

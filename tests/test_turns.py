@@ -108,6 +108,19 @@ def test_revised_words_prepare_the_reply_again_under_the_same_turn_number() -> N
     assert t.on(SpeechEnded(1.0, 1.8, 0, 800), SILENT, 1.8) == [Release(0, 1.8, 1.0)]
 
 
+def test_the_same_words_punctuated_anew_keep_the_prepared_reply() -> None:
+    """Whisper's final pass often differs from the speculative one only in punctuation: the
+    reply prepared for the words stands (no second LLM request), and a full stop that now
+    ends the turn releases it at once."""
+    t = turns()
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    first = words("I would like a table for two", 0)
+    assert t.on(first, SILENT, 1.1) == [Prepare(0, 1, first)]
+    assert t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3) == []  # not punctuated: not finished
+    again = words("I would like a table for two.", 0)
+    assert t.on(again, SILENT, 1.4) == [Release(0, 1.4, 1.0)]
+
+
 def test_an_acknowledgement_or_no_words_get_no_answer_and_keep_the_turn_number_free() -> None:
     t = turns()
     t.on(SpeechStarted(0.2, 0), SILENT, 0.2)

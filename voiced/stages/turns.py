@@ -203,6 +203,13 @@ class Turns:
         if p.transcript is not None:
             if p.transcript.text == ev.text:
                 return []
+            if p.prepared and normalize(p.transcript.text) == normalize(ev.text):
+                # The same words, punctuated or cased anew: the prepared reply (its LLM request
+                # already paid for) stands; only whether the turn reads finished may change.
+                p.transcript = ev
+                if p.t_endpoint is None and p.short_pause and self._complete(ev.text):
+                    return self._release(p, now)
+                return []
             # The recogniser revised the words before the reply was heard: prepare it again.
             if p.prepared:
                 actions.append(Drop(p.gen))

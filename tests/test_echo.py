@@ -277,3 +277,40 @@ def test_a_reply_that_reaches_the_caller_a_few_ms_off_the_last_is_cancelled_at_o
     erle = 10 * np.log10(sum(raw[k] for k in window) / sum(left[k] for k in window))
     assert erle >= 15.0
     assert all(trusted[k] for k in window)
+
+
+def test_a_sentence_that_starts_late_mid_reply_is_realigned_on_too() -> None:
+    """The next sentence's synthesis fell behind: the audio stops for 60 ms and starts again,
+    on the far end's own tick, 7.5 ms off the reference. The canceller realigns on it as on a
+    new reply, instead of trusting a filter now out of step (it let the echo through as the
+    caller: a Hebrew self-interruption)."""
+    from voiced.audio import SILENT_FRAME_ULAW, ulaw_encode
+    from voiced.callstate import RecvStats
+    from voiced.canceller import EchoCanceller
+    from voiced.events import Frame
+    from voiced.stages.echo import clean
+
+    # Speech-like levels, 20 ms at a time, with no pause of its own: only the gap breaks it.
+    rng = np.random.default_rng(11)
+    levels = np.clip(np.exp(rng.normal(7.5, 0.8, 500)), 0, 12000)
+    speech = [(rng.standard_normal(FRAME_SAMPLES) * a).astype("<i2").tobytes() for a in levels]
+    gap, restart, slip = range(300, 303), 303, 0.0075
+    line = LineEffects(echo_db=-10.0, echo_ms=300)
+    far = FarEnd()
+    path, canceller, stats = EchoPath(far), EchoCanceller(far), RecvStats()
+    raw, left = [], []
+    for k, frame in enumerate(speech):
+        t = k * FRAME_S
+        played = bytes(2 * FRAME_SAMPLES) if k in gap else frame
+        if k not in gap:  # nothing sent for those 60 ms: a gap in the reference
+            far.play(frame, t - (slip if k >= restart else 0.0))
+        inbound = Frame.decode(line.mix(SILENT_FRAME_ULAW, ulaw_encode(np.frombuffer(played, "<i2"))),
+                               t, k)
+        clean(inbound, t, path, canceller, stats)
+        raw.append(energy(inbound.pcm))
+        residual = canceller.residual
+        left.append(float(np.mean(residual**2)) if residual is not None else raw[-1])
+    assert canceller.resyncs == 1 and canceller.slip == round(slip * 8000)
+    echo = restart + 15
+    window = range(echo + 12, echo + 40)  # 240 to 800 ms into the restarted sentence's echo
+    assert 10 * np.log10(sum(raw[k] for k in window) / sum(left[k] for k in window)) >= 15.0

@@ -81,6 +81,13 @@ class EchoCanceller:
             if self.learnt >= 2 * ADAPTED:
                 self._spurt = []
             return near
+        if self._spurt is None and self.learnt >= 2 * ADAPTED and \
+                self._far.restarted(k - lag - 1, k - lag):
+            # Mid-reply, the audio stopped and started again (the next sentence's synthesis
+            # fell behind): the far end restarts it on its own tick, so realign on it too,
+            # and trust nothing until then.
+            self._spurt = []
+            self.adapted = 0
         if self._spurt is not None and (self._spurt or self._far.at(k - lag) > _SPOKEN):
             # The reply's voice is due in the echo (not the near-silence TTS and recordings
             # start with, which says nothing of the timing): gather it, every frame on.

@@ -73,6 +73,10 @@ class FarEnd:
         self._keep = int(keep_s / FRAME_S)
         self._frame = np.full(self._keep, -1, np.int64)  # which frame each slot holds
         self._energy = np.zeros(self._keep, np.float64)
+        # Frames at which playback started again after a gap (a reply, or the next sentence
+        # of one whose synthesis fell behind): the far end starts it on its own tick, a few
+        # ms off the reference's timing.
+        self._restarts: deque[int] = deque(maxlen=64)
 
     def play(self, pcm: bytes, t_start: float) -> None:
         """``pcm`` starts playing at ``t_start`` (playout clock)."""
@@ -80,6 +84,7 @@ class FarEnd:
         s0 = round(t_start * RATE)
         if s0 > self._end:  # the agent was quiet in between: silence, not last round's audio
             self._write(self._end, np.zeros(min(s0 - self._end, self._size), np.float32))
+            self._restarts.append(s0 // FRAME_SAMPLES)
         self._write(s0, x)
         self._end = max(self._end, s0 + x.size)
         self._frames(s0, s0 + x.size)
@@ -102,6 +107,10 @@ class FarEnd:
         if lo < hi:
             out[lo - start : hi - start] = self._ring[np.arange(lo, hi) % self._size]
         return out
+
+    def restarted(self, first: int, last: int) -> bool:
+        """Whether playback started again after a gap in frames ``first`` to ``last``."""
+        return any(first <= k <= last for k in self._restarts)
 
     def at(self, k: int) -> float:
         slot = k % self._keep

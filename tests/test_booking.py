@@ -36,6 +36,7 @@ NOW = datetime(2026, 12, 2, 10, 0, tzinfo=SCHEDULE.zone)  # a Wednesday morning
     ("can I come tomorrow at four thirty?", "en", date(2026, 12, 3), time(16, 30)),
     ("Thursday at half past two", "en", date(2026, 12, 3), time(14, 30)),
     ("December 9 at 11:15", "en", date(2026, 12, 9), time(11, 15)),
+    ("next Wednesday at 11.30", "en", date(2026, 12, 9), time(11, 30)),  # as Whisper writes it
     ("I need 2 haircuts", "en", None, None),
 ])
 def test_the_day_and_time_callers_name(said: str, lang: str, day: date | None, at: time | None) -> None:

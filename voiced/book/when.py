@@ -18,7 +18,7 @@ from dateparser.search import search_dates
 from ..text import normalize
 
 _HE_HOURS = {"אחת": 1, "שתיים": 2, "שתים": 2, "שלוש": 3, "ארבע": 4, "חמש": 5, "שש": 6, "שבע": 7,
-             "שמונה": 8, "תשע": 9, "עשר": 10, "אחת עשרה": 11, "אחתעשרה": 11, "שתיים עשרה": 12,
+             "שמונה": 8, "תשע": 9, "עשר": 10, "עשרה": 10, "אחת עשרה": 11, "אחתעשרה": 11, "שתיים עשרה": 12,
              "שתים עשרה": 12}
 _EN_HOURS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
              "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "noon": 12}
@@ -32,7 +32,7 @@ _MONTHS = (r"ינואר|פברואר|מרץ|אפריל|מאי|יוני|יולי|
 # A day of the month with its month, either way round ("8 בדצמבר", "december 8", "8th of may").
 _DAY_OF_MONTH = re.compile(rf"(\d{{1,2}}(st|nd|rd|th)?\s+(ב|of )?\S*({_MONTHS}))|"
                            rf"(({_MONTHS})\s+\d{{1,2}}(st|nd|rd|th)?)", re.IGNORECASE)
-_DIGITS = re.compile(r"(?<![\d:])(\d{1,2})(?::(\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?(?![\d:])")
+_DIGITS = re.compile(r"(?<![\d:.])(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?(?![\d:])")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ blocks, so every request runs in a worker thread, one at a time per book.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -26,7 +27,6 @@ from .base import BookBase
 from .schedule import Appointment, Schedule, Slot, Status
 
 T = TypeVar("T")
-_UTC = UTC
 
 
 class CaldavBook(BookBase):
@@ -72,7 +72,7 @@ class CaldavBook(BookBase):
             appt = Appointment(str(vevent["UID"]), str(vevent.get("X-VOICED-SERVICE", "")),
                                Slot(start, end, str(vevent.get("X-VOICED-STAFF", ""))),
                                str(vevent.get("X-VOICED-PHONE", "")), str(vevent.get("SUMMARY", "")))
-            stamp = vevent["DTSTAMP"].dt if "DTSTAMP" in vevent else datetime.max.replace(tzinfo=_UTC)
+            stamp = vevent["DTSTAMP"].dt if "DTSTAMP" in vevent else datetime.max.replace(tzinfo=UTC)
             out.append((event, appt, stamp))
         return out
 
@@ -93,7 +93,7 @@ class CaldavBook(BookBase):
                 uid = f"voiced-{secrets.token_hex(8)}"
                 self._cal().save_event(
                     uid=uid, dtstart=start, dtend=end, summary=f"{svc.name}: {name or phone}",
-                    dtstamp=datetime.now(_UTC), x_voiced_service=svc.name, x_voiced_staff=who,
+                    dtstamp=datetime.now(UTC), x_voiced_service=svc.name, x_voiced_staff=who,
                     x_voiced_phone=phone)
                 # Read the slot back: of overlapping bookings, the first written keeps it.
                 rivals = [(stamp, a.id, event) for event, a, stamp in self._events(start, end)
@@ -122,7 +122,6 @@ class CaldavBook(BookBase):
             for event, appt, _ in self._events(now, horizon):
                 if appt.id == appointment_id and appt.phone == phone:
                     event.delete()
-                    return Appointment(appt.id, appt.service, appt.slot, appt.phone, appt.name,
-                                       Status.CANCELLED)
+                    return dataclasses.replace(appt, status=Status.CANCELLED)
             raise NotFound("no such appointment of yours")
         return await self._run(work)

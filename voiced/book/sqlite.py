@@ -10,10 +10,11 @@ a worker thread (``sqlite3`` blocks), one at a time per book, each on a connecti
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import sqlite3
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -42,11 +43,11 @@ CREATE INDEX IF NOT EXISTS by_phone ON appointments (phone, start);
 """
 
 
+_COLUMNS = "id, service, staff, start, end, phone, name, status"  # what _row reads
+
+
 def _utc(t: datetime) -> str:
-    return t.astimezone(ZONE_UTC).isoformat()
-
-
-ZONE_UTC = datetime.fromisoformat("2000-01-01T00:00:00+00:00").tzinfo
+    return t.astimezone(UTC).isoformat()
 
 
 class SqliteBook(BookBase):
@@ -89,7 +90,7 @@ class SqliteBook(BookBase):
 
         def work(db: sqlite3.Connection) -> list[Slot]:
             rows = db.execute(
-                "SELECT id, service, staff, start, end, phone, name, status FROM appointments "
+                f"SELECT {_COLUMNS} FROM appointments "
                 "WHERE status = ? AND start < ? AND end > ?",
                 (Status.BOOKED, _utc(hi), _utc(lo))).fetchall()
             return [self._row(r).slot for r in rows]
@@ -130,7 +131,7 @@ class SqliteBook(BookBase):
 
         def work(db: sqlite3.Connection) -> list[Appointment]:
             rows = db.execute(
-                "SELECT id, service, staff, start, end, phone, name, status FROM appointments "
+                f"SELECT {_COLUMNS} FROM appointments "
                 "WHERE phone = ? AND status = ? AND start > ? ORDER BY start",
                 (phone, Status.BOOKED, _utc(now))).fetchall()
             return [self._row(r) for r in rows]
@@ -141,7 +142,7 @@ class SqliteBook(BookBase):
         def work(db: sqlite3.Connection) -> Appointment:
             db.execute("BEGIN IMMEDIATE")
             row = db.execute(
-                "SELECT id, service, staff, start, end, phone, name, status FROM appointments "
+                f"SELECT {_COLUMNS} FROM appointments "
                 "WHERE id = ? AND phone = ? AND status = ?",
                 (appointment_id, phone, Status.BOOKED)).fetchone()
             if row is None:
@@ -150,7 +151,5 @@ class SqliteBook(BookBase):
             db.execute("UPDATE appointments SET status = ? WHERE id = ?",
                        (Status.CANCELLED, appointment_id))
             db.execute("COMMIT")
-            appt = self._row(row)
-            return Appointment(appt.id, appt.service, appt.slot, appt.phone, appt.name,
-                               Status.CANCELLED)
+            return dataclasses.replace(self._row(row), status=Status.CANCELLED)
         return await self._run(work)

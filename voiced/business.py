@@ -4,12 +4,14 @@ the LLM is told. One source, so the opening hours it quotes are the hours it boo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import time
 
-from .config import Config
+from .config import Config, ServiceConfig
 from .config.book import WEEKDAYS
+from .text import is_hebrew
 
-_DAY_NAMES = {
+DAY_NAMES = {
     "he": {"sun": "ראשון", "mon": "שני", "tue": "שלישי", "wed": "רביעי", "thu": "חמישי",
            "fri": "שישי", "sat": "שבת"},
     "en": {"sun": "Sunday", "mon": "Monday", "tue": "Tuesday", "wed": "Wednesday",
@@ -17,6 +19,13 @@ _DAY_NAMES = {
 }
 # The week as the business lives it: from Sunday in Israel.
 _WEEK = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def service_name(service: ServiceConfig, lang: str) -> str:
+    """What the agent calls a service in ``lang``: in Hebrew its first Hebrew alias."""
+    if lang == "he":
+        return next((a for a in service.aliases if is_hebrew(a)), service.name)
+    return service.name
 
 
 def _clock(t: str, lang: str) -> str:
@@ -44,14 +53,13 @@ class Facts:
         self._cfg = cfg
         assert set(_WEEK) == set(WEEKDAYS)
 
-    def _text(self, table: dict[str, str] | object, lang: str) -> str:
-        got = getattr(table, "get", lambda _k: None)
-        return got(lang) or got(self._cfg.call.language) or ""
+    def _text(self, table: Mapping[str, str], lang: str) -> str:
+        return table.get(lang) or table.get(self._cfg.call.language) or ""
 
     def hours(self, lang: str) -> str:
         """"Sunday to Thursday, 9 a.m. to 6 p.m.; Friday, 9 a.m. to 1 p.m.; Saturday, closed"."""
-        lang = lang if lang in _DAY_NAMES else "en"
-        names = _DAY_NAMES[lang]
+        lang = lang if lang in DAY_NAMES else "en"
+        names = DAY_NAMES[lang]
         hours = self._cfg.book.hours
         runs: list[tuple[str, str, str]] = []  # first day, last day, hours
         for day in _WEEK:
@@ -71,12 +79,8 @@ class Facts:
         currency = self._text(self._cfg.business.currency, lang)
         said = []
         for s in self._cfg.book.services:
-            if not s.price:
-                continue
-            name = s.name
-            if lang == "he":
-                name = next((a for a in s.aliases if any("\u0590" <= c <= "\u05ff" for c in a)), s.name)
-            said.append(f"{name} {s.price} {currency}")
+            if s.price:
+                said.append(f"{service_name(s, lang)} {s.price} {currency}")
         return ", ".join(said)
 
     def fields(self, lang: str) -> dict[str, str]:

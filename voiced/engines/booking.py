@@ -18,12 +18,13 @@ from typing import Any
 
 from ..book.schedule import Schedule
 from ..book.when import parse_when
+from ..business import DAY_NAMES, service_name
 from ..config import ServiceConfig
+from ..config.book import WEEKDAYS
 from ..events import ToolCall, UserTurn
 from ..text import normalize
 from ..tools.box import ReplyTools
 
-_HE_DAYS = ("שני", "שלישי", "רביעי", "חמישי", "שישי", "שבת", "ראשון")
 _BOOK = {"תור", "לקבוע", "להזמין", "פנוי", "פנויה", "book", "booking", "appointment", "slot",
          "available", "free"}
 _CANCEL = {"לבטל", "ביטול", "cancel", "cancelling", "canceling"}
@@ -117,7 +118,7 @@ class Booking:
         services = self.schedule.cfg.services
         if draft.service is None:
             if len(services) > 1:
-                options = (" או " if lang == "he" else " or ").join(self._name(s, lang) for s in services)
+                options = (" או " if lang == "he" else " or ").join(service_name(s, lang) for s in services)
                 return self._say("which_service", lang, options=options)
             draft.service = services[0]
         if draft.day is None:
@@ -141,7 +142,7 @@ class Booking:
             return self._say("taken", lang, times=self._times(
                 [s["time"] for s in found.get("nearest", [])], lang))
         draft.offered = True
-        return self._say("confirm", lang, service=self._name(draft.service, lang),
+        return self._say("confirm", lang, service=service_name(draft.service, lang),
                          day=draft.day, time=draft.at.strftime("%H:%M"))
 
     async def _book(self, tools: ReplyTools, draft: Draft, lang: str) -> str:
@@ -153,7 +154,7 @@ class Booking:
         if "booked" in result:
             draft.service, draft.day, draft.at, draft.offered = None, None, None, False
             draft.started = False
-            return self._say("booked", lang, service=self._name(service, lang),
+            return self._say("booked", lang, service=service_name(service, lang),
                              day=day, time=at.strftime("%H:%M"))
         draft.at, draft.offered = None, False
         if result.get("nearest"):
@@ -169,7 +170,7 @@ class Booking:
         appt = mine[0]
         draft.cancelling = appt
         service = self.schedule.service(appt["service"])
-        return self._say("confirm_cancel", lang, service=self._name(service, lang),
+        return self._say("confirm_cancel", lang, service=service_name(service, lang),
                          day=date.fromisoformat(appt["date"]), time=appt["time"])
 
     @staticmethod
@@ -184,13 +185,6 @@ class Booking:
             fields["day"], fields["on_day"] = self._day(day, lang), self._on_day(day, lang)
         return TEXTS[key][lang].format(**fields)
 
-    @staticmethod
-    def _name(service: ServiceConfig, lang: str) -> str:
-        if lang == "he":
-            return next((a for a in service.aliases if any("\u0590" <= c <= "\u05ff" for c in a)),
-                        service.name)
-        return service.name
-
     def _on_day(self, day: date, lang: str) -> str:
         """The day with its preposition, as Hebrew needs it: "מחר", "ביום שלישי, 8 בדצמבר"."""
         said = self._day(day, lang)
@@ -202,7 +196,8 @@ class Booking:
         if lang == "he":
             if offset in (0, 1):
                 return ("היום", "מחר")[offset]
-            return f"יום {_HE_DAYS[day.weekday()]}, {day.day} ב{_HE_MONTHS[day.month - 1]}"
+            weekday = DAY_NAMES["he"][WEEKDAYS[day.weekday()]]
+            return f"יום {weekday}, {day.day} ב{_HE_MONTHS[day.month - 1]}"
         if offset in (0, 1):
             return ("today", "tomorrow")[offset]
         return f"{day:%A} the {day.day}{_suffix(day.day)}"

@@ -6,6 +6,8 @@ it sits above both :mod:`voiced.engines` and :mod:`voiced.stages`."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 
 from .business import Facts
@@ -20,6 +22,9 @@ from .stages.stt import BatchRecognizer
 from .stages.stt_stream import StreamingRecognizer
 from .tools.base import Tool
 
+if TYPE_CHECKING:
+    from .book.schedule import Schedule
+
 
 def build_engines(
     cfg: Config,
@@ -28,12 +33,14 @@ def build_engines(
     stt: SpeechToText | None = None,
     tts: TextToSpeech | None = None,
 ) -> Engines:
-    booking = None
+    booking = tools = None
     if cfg.tools.enabled:
         from .book.schedule import Schedule
         from .engines.booking import Booking
 
-        booking = Booking(Schedule(cfg.book))
+        schedule = Schedule(cfg.book)  # one for the tools and the receptionist's booking
+        booking = Booking(schedule)
+        tools = build_tools(cfg, http, schedule)
     facts = Facts(cfg)
     scripted = ScriptedBrain(cfg.brain.script, cfg.call.language, booking, facts)
     brain: Brain = scripted
@@ -73,19 +80,16 @@ def build_engines(
         webrtc = WebRtcClassifier(aggressiveness)
         return EnergyGate(webrtc, floor_db) if floor_db > 0 else webrtc
 
-    tools = build_tools(cfg, http) if cfg.tools.enabled else ()
     return Engines(stt=recognizer, brain=brain, tts=tts, fallback=scripted, classifier=classifier,
-                   tools=tools)
+                   tools=tools or ())
 
 
-def build_tools(cfg: Config, http: httpx.AsyncClient) -> tuple[Tool, ...]:
+def build_tools(cfg: Config, http: httpx.AsyncClient, schedule: Schedule) -> tuple[Tool, ...]:
     """The appointment book's tools, messages, hang-up and transfer, and the business's own."""
-    from .book.schedule import Schedule
     from .book.sqlite import SqliteBook
     from .tools import builtin
     from .tools.http import HttpTool, Webhook
 
-    schedule = Schedule(cfg.book)
     book: builtin.Book
     if cfg.book.engine == "caldav":
         from .book.caldav import CaldavBook

@@ -33,6 +33,7 @@ class ScriptedBrain:
         self._line_language = line_language
         self._facts = facts  # fills {hours}, {prices}... in answers
         self._booking = booking  # books through the call's tools, when it has them
+        self._yes = {normalize(y) for ys in cfg.yes.values() for y in ys}
         # Pre-normalised keywords: (intent, word or phrase)
         self._keywords = [
             (intent, normalize(kw))
@@ -43,8 +44,8 @@ class ScriptedBrain:
         ]
 
     def _say(self, texts: Mapping[str, str], language: str) -> str:
-        text = texts.get(language) or texts.get(self._line_language) or ""
         said_in = language if texts.get(language) else self._line_language
+        text = texts.get(said_in) or ""
         return self._facts.fill(text, said_in) if self._facts is not None else text
 
     def greeting(self, language: str) -> str:
@@ -143,8 +144,7 @@ class ScriptedBrain:
         words = normalize(text).split()
         if not words or any(w in {"no", "not", "לא"} for w in words):
             return False
-        yes = {normalize(y) for ys in self._cfg.yes.values() for y in ys}
-        return words[0] in yes or " ".join(words[:2]) in yes
+        return words[0] in self._yes or " ".join(words[:2]) in self._yes
 
 
 def _acts(intent: Intent) -> bool:

@@ -4,17 +4,16 @@ callers racing for one slot. A real SQLite file per test; the clock is fixed."""
 from __future__ import annotations
 
 import dataclasses
-import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import trio
 
 from voiced.book.schedule import Schedule, Status
 from voiced.book.sqlite import SqliteBook
 from voiced.config import BookConfig, ServiceConfig
 from voiced.errors import ConfigError, NotBookable, NotFound, SlotTaken
+from voiced.lab.testing.race import race_for
 
 CFG = BookConfig(staff=("Ruti", "Dana"),
                  services=(ServiceConfig("haircut", 30, ("תספורת",)),
@@ -117,26 +116,8 @@ def test_callers_in_separate_processes_cannot_both_get_one_slot(tmp_path: Path) 
     and its own Trio run, all asking for the same slot at once: exactly one gets it."""
     path = tmp_path / "book.sqlite3"
     SqliteBook(path, SCHEDULE, clock=lambda: NOW)
-    results: list[str] = []
-    go = threading.Barrier(8)
-
-    def caller(n: int) -> None:
-        book = SqliteBook(path, SCHEDULE, clock=lambda: NOW)
-
-        async def main() -> None:
-            go.wait()
-            try:
-                await book.book("colour", at(SUNDAY, "14:00"), f"+97250000000{n}", f"c{n}")
-                results.append("booked")
-            except SlotTaken:
-                results.append("taken")
-        trio.run(main)
-
-    threads = [threading.Thread(target=caller, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race_for(lambda: SqliteBook(path, SCHEDULE, clock=lambda: NOW), 8, "colour",
+                       at(SUNDAY, "14:00"))
     assert sorted(results) == ["booked"] + ["taken"] * 7
 
 

@@ -6,18 +6,17 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-import trio
 
 from voiced.book.schedule import Schedule
 from voiced.config import BookConfig, CaldavConfig, ServiceConfig
 from voiced.errors import NotFound, SlotTaken
+from voiced.lab.testing.race import race_for
 
 caldav = pytest.importorskip("caldav")
 pytest.importorskip("radicale")
@@ -85,26 +84,7 @@ async def test_booking_finding_and_cancelling_on_a_caldav_calendar(radicale: Cal
 
 def test_two_callers_racing_for_one_slot_on_caldav_get_it_once(radicale: CaldavConfig) -> None:
     """No transactions in CalDAV: each writes, reads back, and the first written keeps it."""
-    results: list[str] = []
-    go = threading.Barrier(4)
-
-    def caller(n: int) -> None:
-        book = book_on(radicale)
-
-        async def main() -> None:
-            go.wait()
-            try:
-                await book.book("haircut", at("14:00"), f"+97250000000{n}", f"c{n}")
-                results.append("booked")
-            except SlotTaken:
-                results.append("taken")
-        trio.run(main)
-
-    threads = [threading.Thread(target=caller, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race_for(lambda: book_on(radicale), 4, "haircut", at("14:00"))
     assert sorted(results) == ["booked"] + ["taken"] * 3
     remaining = caldav.DAVClient(url=radicale.url, username="salon", password="x") \
         .principal().calendar(name="bookings").events()

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import FRAME_SAMPLES, RATE, SILENT_FRAME_ULAW, read_wav, ulaw_encode
+from ..audio import FRAME_SAMPLES, RATE, SILENT_FRAME_ULAW, frames, read_wav, ulaw_encode
 from ..callstate import RecvStats
 from ..canceller import EchoCanceller
 from ..config import Config
@@ -36,11 +36,6 @@ BARGE_S = 1.0  # into a talked-over reply, the caller starts
 AUDIBLE = (32768 * 10 ** (-50 / 20)) ** 2  # -50 dBFS: what a VAD could take for speech
 
 
-def _frames(pcm: np.ndarray) -> list[np.ndarray]:
-    n = pcm.size // FRAME_SAMPLES * FRAME_SAMPLES
-    return [pcm[i : i + FRAME_SAMPLES] for i in range(0, n, FRAME_SAMPLES)]
-
-
 Script = tuple[list[np.ndarray], list[int], list[np.ndarray | None]]
 
 
@@ -51,8 +46,8 @@ def _script(voices: list[np.ndarray], replies: int) -> Script:
     caller: list[np.ndarray | None] = []
     silence = np.zeros(FRAME_SAMPLES, np.int16)
     for r in range(replies):
-        said = _frames(voices[r % len(voices)])
-        over = _frames(voices[(r + replies) % len(voices)]) if r % 2 else []
+        said = frames(voices[r % len(voices)])
+        over = frames(voices[(r + replies) % len(voices)]) if r % 2 else []
         start = round(BARGE_S / FRAME_S)
         for i, frame in enumerate(said):
             agent.append(frame)

@@ -25,6 +25,9 @@ _EN_HOURS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "se
 _HE_MINUTES = {"וחצי": 30, "ורבע": 15, "ועשרים": 20, "ועשר": 10, "וארבעים": 40}
 _EN_MINUTES = {"thirty": 30, "fifteen": 15, "forty five": 45, "forty-five": 45, "twenty": 20,
                "ten": 10}
+# Longest first, so "אחת עשרה" is read before "אחת".
+_HE_LONGEST_FIRST = sorted(_HE_HOURS.items(), key=lambda kv: -len(kv[0]))
+_EN_LONGEST_FIRST = sorted(_EN_HOURS.items(), key=lambda kv: -len(kv[0]))
 _MORNING = ("בבוקר", "morning", "am", "a.m.")
 _EVENING = ("בערב", "אחר הצהריים", "אחרי הצהריים", "בצהריים", "evening", "afternoon", "pm", "p.m.")
 _MONTHS = (r"ינואר|פברואר|מרץ|אפריל|מאי|יוני|יולי|אוגוסט|ספטמבר|אוקטובר|נובמבר|דצמבר|january|"
@@ -60,8 +63,9 @@ def spoken_time(text: str, language: str, bare: bool = False) -> time | None:
                 rf"(ב-?|בשעה |at |by |around ){hit.group(1)}\b", low):
             return _hour(int(hit.group(1)), int(hit.group(2) or 0), low)
     words = f" {normalize(text)} "
-    hours, minutes = (_HE_HOURS, _HE_MINUTES) if language == "he" else (_EN_HOURS, _EN_MINUTES)
-    for name, h in sorted(hours.items(), key=lambda kv: -len(kv[0])):
+    hours, minutes = (_HE_LONGEST_FIRST, _HE_MINUTES) if language == "he" else \
+        (_EN_LONGEST_FIRST, _EN_MINUTES)
+    for name, h in hours:
         # Hebrew says the hour with ב ("at"): בעשר; English after "at" or before a minute word.
         pattern = rf" (ב|בשעה |ל)?{name}( |$)" if language == "he" else rf" (at |around |by )?{name}( |$)"
         found = re.search(pattern, words)

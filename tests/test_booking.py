@@ -38,6 +38,13 @@ NOW = datetime(2026, 12, 2, 10, 0, tzinfo=SCHEDULE.zone)  # a Wednesday morning
     ("December 9 at 11:15", "en", date(2026, 12, 9), time(11, 15)),
     ("next Wednesday at 11.30", "en", date(2026, 12, 9), time(11, 30)),  # as Whisper writes it
     ("I need 2 haircuts", "en", None, None),
+    # As Whisper writes Hebrew: commas between the words, the hour's other spellings.
+    ("יש לכם מקום לצבע, ביום שישי, בשעה שלוש.", "he", date(2026, 12, 4), time(15, 0)),
+    ("ביום רביעי, בשעה שתים.", "he", date(2026, 12, 9), time(14, 0)),
+    ("ביום שני בשעה שתים עשרה", "he", date(2026, 12, 7), time(12, 0)),
+    ("אולי ביום רביעי בשלושה", "he", date(2026, 12, 9), time(15, 0)),
+    ("ביום חמישי בחמישה וחצי", "he", date(2026, 12, 3), time(17, 30)),
+    ("next Wednesday, at eleven.", "en", date(2026, 12, 9), time(11, 0)),
 ])
 def test_the_day_and_time_callers_name(said: str, lang: str, day: date | None, at: time | None) -> None:
     when = parse_when(said, lang, NOW)

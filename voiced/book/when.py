@@ -17,9 +17,13 @@ from dateparser.search import search_dates
 
 from ..text import normalize
 
-_HE_HOURS = {"אחת": 1, "שתיים": 2, "שתים": 2, "שלוש": 3, "ארבע": 4, "חמש": 5, "שש": 6, "שבע": 7,
-             "שמונה": 8, "תשע": 9, "עשר": 10, "עשרה": 10, "אחת עשרה": 11, "אחתעשרה": 11, "שתיים עשרה": 12,
-             "שתים עשרה": 12}
+# The hour words as callers say them and Whisper writes them: the feminine count ("בשלוש") and
+# the masculine one ("בשלושה"), either spelling of two, keys normalised as caller text is.
+_HE_HOURS = {normalize(k): v for k, v in {
+    "אחת": 1, "שתיים": 2, "שתים": 2, "שלוש": 3, "שלושה": 3, "ארבע": 4, "ארבעה": 4, "חמש": 5,
+    "חמישה": 5, "חמשה": 5, "שש": 6, "שישה": 6, "שבע": 7, "שבעה": 7, "שמונה": 8, "תשע": 9,
+    "תשעה": 9, "עשר": 10, "עשרה": 10, "אחת עשרה": 11, "אחתעשרה": 11, "שתיים עשרה": 12,
+    "שתים עשרה": 12}.items()}
 _EN_HOURS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
              "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "noon": 12}
 _HE_MINUTES = {"וחצי": 30, "ורבע": 15, "ועשרים": 20, "ועשר": 10, "וארבעים": 40}
@@ -35,7 +39,10 @@ _MONTHS = (r"ינואר|פברואר|מרץ|אפריל|מאי|יוני|יולי|
 # A day of the month with its month, either way round ("8 בדצמבר", "december 8", "8th of may").
 _DAY_OF_MONTH = re.compile(rf"(\d{{1,2}}(st|nd|rd|th)?\s+(ב|of )?\S*({_MONTHS}))|"
                            rf"(({_MONTHS})\s+\d{{1,2}}(st|nd|rd|th)?)", re.IGNORECASE)
-_DIGITS = re.compile(r"(?<![\d:.])(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?(?![\d:])")
+# A time in digits ("10", "16:30", "11.30" as Whisper writes it, "10am"), with the word before
+# it that makes a bare number a time ("ב-10", "בשעה 10", "at 10").
+_DIGITS = re.compile(r"(?P<at>(?<!\S)(?:ב-?|ל-?|בשעה |at |by |around ))?(?<![\d:.])(?P<h>\d{1,2})"
+                     r"(?:[:.](?P<m>\d{2}))?\s*(?P<ampm>am|pm|a\.m\.|p\.m\.)?(?![\d:])")
 
 
 @dataclass(frozen=True)
@@ -59,9 +66,9 @@ def spoken_time(text: str, language: str, bare: bool = False) -> time | None:
     ``bare`` (the caller was just asked for a time), a number alone too ("11 then", "עשר")."""
     low = f" {text.lower()} "
     for hit in _DIGITS.finditer(_strip_dates(low)):
-        if bare or hit.group(2) or hit.group(3) or re.search(
-                rf"(ב-?|בשעה |at |by |around ){hit.group(1)}\b", low):
-            return _hour(int(hit.group(1)), int(hit.group(2) or 0), low)
+        said_at = hit.group("at") and not hit.group("at").startswith("ל")
+        if bare or said_at or hit.group("m") or hit.group("ampm"):
+            return _hour(int(hit.group("h")), int(hit.group("m") or 0), low)
     words = f" {normalize(text)} "
     hours, minutes = (_HE_LONGEST_FIRST, _HE_MINUTES) if language == "he" else \
         (_EN_LONGEST_FIRST, _EN_MINUTES)
@@ -84,20 +91,18 @@ def spoken_time(text: str, language: str, bare: bool = False) -> time | None:
     return None
 
 
-_TIMES = re.compile(r"(ב-?|ל-?|בשעה |at |by |around )?\d{1,2}(:\d{2})?\s*"
-                    r"(am|pm|a\.m\.|p\.m\.)?(?=\s|$|[?.!,])")
-
-
 def _days_only(text: str) -> str:
-    """The text for the date parser: times out (their numbers are not days), and a Hebrew
-    prefix joined to a day of the month by a hyphen undone ("ב-8 בדצמבר": "8 בדצמבר")."""
+    """The text for the date parser: times out (their numbers are not days), a Hebrew
+    prefix joined to a day of the month by a hyphen undone ("ב-8 בדצמבר": "8 בדצמבר"), and
+    the commas and full stops Whisper puts between words out (dateparser reads "ביום שישי"
+    and not "ביום שישי,")."""
     text = re.sub(r"(?<!\S)[בלמ]-(\d{1,2} ב?\S+)", r"\1", text)
     kept, last = [], 0
     for date_phrase in _DAY_OF_MONTH.finditer(text):
-        kept += [_TIMES.sub(" ", text[last:date_phrase.start()]), date_phrase.group(0)]
+        kept += [_DIGITS.sub(" ", text[last:date_phrase.start()]), date_phrase.group(0)]
         last = date_phrase.end()
-    kept.append(_TIMES.sub(" ", text[last:]))
-    return "".join(kept)
+    kept.append(_DIGITS.sub(" ", text[last:]))
+    return re.sub(r"[,;:!?]|\.(?!\d)", " ", "".join(kept))
 
 
 def _has_minutes(words: str, hour: str) -> bool:

@@ -45,6 +45,13 @@ NOW = datetime(2026, 12, 2, 10, 0, tzinfo=SCHEDULE.zone)  # a Wednesday morning
     ("אולי ביום רביעי בשלושה", "he", date(2026, 12, 9), time(15, 0)),
     ("ביום חמישי בחמישה וחצי", "he", date(2026, 12, 3), time(17, 30)),
     ("next Wednesday, at eleven.", "en", date(2026, 12, 9), time(11, 0)),
+    ("יש מקום לצבע, ביום חמישי ותשע.", "he", date(2026, 12, 3), time(9, 0)),  # ב heard as ו
+    ("שתיים ושלוש", "he", None, None),  # "and" is not "at" but after a day
+    # An hour in words is not a month or a day of one.
+    ("I'd like to book a haircut on Monday at two", "en", date(2026, 12, 7), time(14, 0)),
+    ("anything on Thursday at ten thirty?", "en", date(2026, 12, 3), time(10, 30)),
+    ("Friday around eleven o'clock", "en", date(2026, 12, 4), time(11, 0)),
+
 ])
 def test_the_day_and_time_callers_name(said: str, lang: str, day: date | None, at: time | None) -> None:
     when = parse_when(said, lang, NOW)

@@ -31,6 +31,10 @@ _EN_MINUTES = {"thirty": 30, "fifteen": 15, "forty five": 45, "forty-five": 45, 
                "ten": 10}
 # Longest first, so "אחת עשרה" is read before "אחת".
 _HE_LONGEST_FIRST = sorted(_HE_HOURS.items(), key=lambda kv: -len(kv[0]))
+# Right after a day, "ו" before the hour is Whisper writing "ב" as it sounds (both /v/):
+# "ביום חמישי ותשע" is "ביום חמישי בתשע".
+_HE_DAY = "|".join(normalize(d) for d in ("ראשון", "שני", "שלישי", "רביעי", "חמישי", "שישי",
+                                          "מחר", "מחרתיים"))
 _EN_LONGEST_FIRST = sorted(_EN_HOURS.items(), key=lambda kv: -len(kv[0]))
 _MORNING = ("בבוקר", "morning", "am", "a.m.")
 _EVENING = ("בערב", "אחר הצהריים", "אחרי הצהריים", "בצהריים", "evening", "afternoon", "pm", "p.m.")
@@ -74,9 +78,11 @@ def spoken_time(text: str, language: str, bare: bool = False) -> time | None:
         (_EN_LONGEST_FIRST, _EN_MINUTES)
     for name, h in hours:
         # Hebrew says the hour with ב ("at"): בעשר; English after "at" or before a minute word.
-        pattern = rf" (ב|בשעה |ל)?{name}( |$)" if language == "he" else rf" (at |around |by )?{name}( |$)"
+        pattern = rf"(?: (?:{_HE_DAY}) (?P<and>ו)| (?P<at>ב|בשעה |ל)?){name}( |$)" \
+            if language == "he" else rf" (?P<at>at |around |by )?{name}( |$)"
         found = re.search(pattern, words)
-        if not found or (not bare and not found.group(1) and
+        said_at = found is not None and (found.group("at") or found.groupdict().get("and"))
+        if not found or (not bare and not said_at and
                          (language == "he" or not _has_minutes(words, name))):
             continue
         rest = words[found.end() - 1:]
@@ -91,12 +97,19 @@ def spoken_time(text: str, language: str, bare: bool = False) -> time | None:
     return None
 
 
+# An English time in words, which dateparser would otherwise read as a date ("Monday at two":
+# the 2nd of February; "Thursday at ten thirty": October).
+_EN_SPOKEN = re.compile(
+    rf"\b(?:(?:at|around|by)\s+(?:{'|'.join(_EN_HOURS)})(?:\s+(?:{'|'.join(_EN_MINUTES)}|o'clock))?"
+    rf"|(?:half|quarter)\s+(?:past|to)\s+(?:{'|'.join(_EN_HOURS)}))\b", re.IGNORECASE)
+
+
 def _days_only(text: str) -> str:
     """The text for the date parser: times out (their numbers are not days), a Hebrew
     prefix joined to a day of the month by a hyphen undone ("ב-8 בדצמבר": "8 בדצמבר"), and
     the commas and full stops Whisper puts between words out (dateparser reads "ביום שישי"
     and not "ביום שישי,")."""
-    text = re.sub(r"(?<!\S)[בלמ]-(\d{1,2} ב?\S+)", r"\1", text)
+    text = _EN_SPOKEN.sub(" ", re.sub(r"(?<!\S)[בלמ]-(\d{1,2} ב?\S+)", r"\1", text))
     kept, last = [], 0
     for date_phrase in _DAY_OF_MONTH.finditer(text):
         kept += [_DIGITS.sub(" ", text[last:date_phrase.start()]), date_phrase.group(0)]

@@ -156,3 +156,12 @@ async def test_two_callers_asking_for_one_slot_one_books_the_other_hears_the_nea
     assert sorted(a.split(":")[0] for a in answers) == ["That time is taken. The nearest free times are 09",
                                                         "You're booked"]
     assert [a.slot.start.hour for n in (1, 2) for a in await book.upcoming(f"+97250000000{n}")] == [10]
+
+
+async def test_free_times_tomorrow_are_said_as_english_says_them(book: SqliteBook) -> None:
+    brain = ScriptedBrain(CFG.brain.script, "en", Booking(SCHEDULE, clock=lambda: NOW))
+    async with trio.open_nursery() as call:
+        box = ToolBox(tools_for(book), CallContext("CA3", "+972503333333", "en"), call)  # type: ignore[arg-type]
+        caller = Caller(brain, box, "en")
+        assert (await caller.say("Can I come in for a haircut tomorrow?")).startswith(
+            "Tomorrow we have 09:00, 09:15")  # not "On tomorrow"

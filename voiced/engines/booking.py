@@ -34,7 +34,7 @@ TEXTS = {
     "which_service": {"he": "לאיזה שירות? {options}", "en": "Which would you like: {options}?"},
     "which_day": {"he": "לאיזה יום ושעה?", "en": "Which day and time would suit you?"},
     "free": {"he": "{on_day} יש מקום ב-{times}. מה מתאים?",
-             "en": "On {day} we have {times}. Which suits you?"},
+             "en": "{On_day} we have {times}. Which suits you?"},
     "full": {"he": "{on_day} אין מקום. אפשר יום אחר?",
              "en": "{day} is fully booked. Another day?"},
     "confirm": {"he": "לקבוע {service} ל{day} בשעה {time}?",
@@ -183,12 +183,16 @@ class Booking:
         day = fields.get("day")
         if isinstance(day, date):
             fields["day"], fields["on_day"] = self._day(day, lang), self._on_day(day, lang)
+            fields["On_day"] = fields["on_day"][:1].upper() + fields["on_day"][1:]
         return TEXTS[key][lang].format(**fields)
 
     def _on_day(self, day: date, lang: str) -> str:
-        """The day with its preposition, as Hebrew needs it: "מחר", "ביום שלישי, 8 בדצמבר"."""
+        """The day with its preposition: "מחר", "ביום שלישי, 8 בדצמבר", "tomorrow", "on
+        Tuesday the 8th"."""
         said = self._day(day, lang)
-        return said if lang != "he" or said in ("היום", "מחר") else f"ב{said}"
+        if said in ("היום", "מחר", "today", "tomorrow"):
+            return said
+        return f"ב{said}" if lang == "he" else f"on {said}"
 
     def _day(self, day: date, lang: str) -> str:
         today = self._clock().date()

@@ -46,6 +46,7 @@ NOW = datetime(2026, 12, 2, 10, 0, tzinfo=SCHEDULE.zone)  # a Wednesday morning
     ("ביום חמישי בחמישה וחצי", "he", date(2026, 12, 3), time(17, 30)),
     ("next Wednesday, at eleven.", "en", date(2026, 12, 9), time(11, 0)),
     ("יש מקום לצבע, ביום חמישי ותשע.", "he", date(2026, 12, 3), time(9, 0)),  # ב heard as ו
+    ("לתספורת ביום, שלישי, ושעה אחת עשרה.", "he", date(2026, 12, 8), time(11, 0)),
     ("שתיים ושלוש", "he", None, None),  # "and" is not "at" but after a day
     # An hour in words is not a month or a day of one.
     ("I'd like to book a haircut on Monday at two", "en", date(2026, 12, 7), time(14, 0)),

@@ -32,7 +32,7 @@ _EN_MINUTES = {"thirty": 30, "fifteen": 15, "forty five": 45, "forty-five": 45, 
 # Longest first, so "אחת עשרה" is read before "אחת".
 _HE_LONGEST_FIRST = sorted(_HE_HOURS.items(), key=lambda kv: -len(kv[0]))
 # Right after a day, "ו" before the hour is Whisper writing "ב" as it sounds (both /v/):
-# "ביום חמישי ותשע" is "ביום חמישי בתשע".
+# "ביום חמישי ותשע" is "ביום חמישי בתשע", and "ושעה" anywhere is "בשעה".
 _HE_DAY = "|".join(normalize(d) for d in ("ראשון", "שני", "שלישי", "רביעי", "חמישי", "שישי",
                                           "מחר", "מחרתיים"))
 _EN_LONGEST_FIRST = sorted(_EN_HOURS.items(), key=lambda kv: -len(kv[0]))
@@ -78,7 +78,7 @@ def spoken_time(text: str, language: str, bare: bool = False) -> time | None:
         (_EN_LONGEST_FIRST, _EN_MINUTES)
     for name, h in hours:
         # Hebrew says the hour with ב ("at"): בעשר; English after "at" or before a minute word.
-        pattern = rf"(?: (?:{_HE_DAY}) (?P<and>ו)| (?P<at>ב|בשעה |ל)?){name}( |$)" \
+        pattern = rf"(?: (?:{_HE_DAY}) (?P<and>ו)| (?P<at>ב|בשעה |ושעה |ל)?){name}( |$)" \
             if language == "he" else rf" (?P<at>at |around |by )?{name}( |$)"
         found = re.search(pattern, words)
         said_at = found is not None and (found.group("at") or found.groupdict().get("and"))

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Two callers dial a voiced daemon started in-process on the embedded engines, as Twilio
 # Media Streams would: a Hebrew caller (voiced say, the embedded Hebrew voice) asks a price and
-# tries to book a haircut (Whisper base still mishears that voice's day and "yes"); an English
-# caller (espeak-ng) asks the hours and books one, said back and booked on the caller's yes.
+# books a haircut; an English caller (espeak-ng) asks the hours and books one; each booking is
+# said back and made on the caller's yes.
 # Prints each turn's transcript, reply and latency, writes each call (caller left, agent
 # right) to build/demo/, and ends with `voiced calls`, which shows the booking from the call
 # records. The appointment book is a fresh one in build/demo/state, so every run books the
@@ -12,10 +12,10 @@ voiced=${1:-voiced}
 out=build/demo
 mkdir -p "$out"
 "$voiced" say --lang he -o "$out/he-1-price.wav" "כמה עולה תספורת?"
-"$voiced" say --lang he -o "$out/he-2-book.wav" "אני רוצה לקבוע תספורת ביום שלישי בשעה 10"
+"$voiced" say --lang he -o "$out/he-2-book.wav" "אני רוצה להזמין תור לתספורת ביום שלישי בשעה אחת עשרה"
 "$voiced" say --lang he -o "$out/he-3-yes.wav" "כן, בסדר"
 espeak-ng -v en-us -s 130 -w "$out/en-1-hours.wav" "Hello, what are your opening hours?"
-espeak-ng -v en-us -s 130 -w "$out/en-2-book.wav" "I would like to book a haircut next Wednesday at eleven thirty."
+espeak-ng -v en-us -s 130 -w "$out/en-2-book.wav" "I would like to book a haircut next Wednesday at eleven."
 espeak-ng -v en-us -s 130 -w "$out/en-3-yes.wav" "Yes, please."
 espeak-ng -v en-us -s 130 -w "$out/en-4-bye.wav" "Thank you, goodbye."
 # The shipped settings, with callers' words in the log (off by default: log.transcripts):

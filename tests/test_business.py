@@ -53,3 +53,22 @@ async def test_the_receptionist_and_the_llm_quote_the_hours_the_book_books() -> 
             pass
     system = llm.requests[0]["messages"][0]["content"]
     assert facts.hours("en") in system and "10 Herzl Street" in system and "120 shekels" in system
+
+
+def test_the_recognisers_vocabulary_is_the_business_s_own_words() -> None:
+    """Whisper is told the services, the open days and the hours the book takes, in the
+    caller's language; change the book and the words follow."""
+    facts = Facts(CFG)
+    he = facts.vocabulary("he")
+    assert he.startswith("מספרת רותי: תור לתספורת או לצבע, מחר או ביום ראשון, שני, שלישי,")
+    assert "בשעה תשע, עשר, אחת עשרה, שתים עשרה, אחת, שתיים, שלוש, ארבע או חמש וחצי" in he
+    assert "שבת" not in he  # closed
+    en = facts.vocabulary("en")
+    assert en.startswith("Ruti's hair salon: an appointment for a haircut or a colour, tomorrow")
+    assert "at nine, ten, eleven, twelve, one, two, three, four or five thirty" in en
+    evenings = dataclasses.replace(CFG.book, hours=types.MappingProxyType(
+        {"sun": "16:00-20:00", "mon": "", "tue": "", "wed": "", "thu": "", "fri": "", "sat": ""}),
+        services=())
+    words = Facts(dataclasses.replace(CFG, book=evenings)).vocabulary("en")
+    assert words == "Ruti's hair salon: an appointment, tomorrow or on Sunday, at four, five, six " \
+                    "or seven thirty. Yes, that's fine."

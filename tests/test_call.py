@@ -92,6 +92,21 @@ async def test_speculation_is_cancelled_when_the_caller_goes_on(
     assert stt.audio_seconds[-1] == pytest.approx(0.3 + 0.54 + 0.3 + 0.6 + 0.2)
 
 
+async def test_the_language_the_caller_spoke_is_favoured_from_then_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A Hebrew line: the first turn is asked Hebrew first; once the caller is heard in
+    English, English comes first, so a short "yes" is not forced into Hebrew."""
+    cfg = Config()
+    stt = FakeSTT(delay=0.1, language="en")
+    h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0)))
+    async with h.running():
+        await speak_and_wait(h)
+        await speak_and_wait(h)
+        await h.peer.send(Stop())
+    assert stt.asked == [("he", "en"), ("en", "he")]
+
+
 async def test_hangup_mid_reply_ends_the_call_at_once_leaving_no_task(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

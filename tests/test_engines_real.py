@@ -73,6 +73,20 @@ async def test_whisper_transcribes_a_generated_question(whisper: object, tmp_pat
     assert result.compute_s < 3.0
 
 
+async def test_a_turn_too_short_to_tell_the_language_stays_in_the_call_s(
+    whisper: object, tmp_path: Path
+) -> None:
+    """Under a second of audio is heard in the first of the languages asked: a short English
+    "yes" is not taken for Hebrew's first turn, nor a Hebrew "כן" for English's."""
+    wav = espeak_wav(tmp_path / "yes.wav", "Yes.")
+    pcm = audio.ulaw_decode(audio.ulaw_encode(audio.read_wav(wav)))
+    assert len(pcm) / audio.RATE < 1.0
+    heard = await whisper.transcribe(pcm.tobytes(), ("he", "en"))  # type: ignore[attr-defined]
+    assert heard.language == "he"
+    heard = await whisper.transcribe(pcm.tobytes(), ("en", "he"))  # type: ignore[attr-defined]
+    assert heard.language == "en"
+
+
 async def test_whisper_is_cancellable_and_leaves_no_thread(whisper: object, tmp_path: Path) -> None:
     import threading
 

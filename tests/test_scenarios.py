@@ -42,3 +42,28 @@ def test_a_scenario_that_expects_what_did_not_happen_fails() -> None:
     [result] = trio.run(run_scenario, CFG, wrong)
     assert result.failures == ["reply does not contain 'closed forever'",
                                "book_appointment was not called", "the call went on, expected hangup"]
+
+
+@pytest.mark.engines
+def test_the_scenarios_pass_as_phone_calls() -> None:
+    """Audio mode: every scenario not marked text-only, each caller line spoken by the
+    embedded voice into a daemon on the embedded engines (Whisper, espeak-ng), on the real
+    clock; the same expectations as in text mode (about 25 s a scenario)."""
+    pytest.importorskip("faster_whisper")
+    import trio
+
+    from voiced.lab.scenarios_audio import AudioEngines, run_audio
+
+    voices = AudioEngines.load(CFG)
+    spoken = [n for n in sorted(TEXTS) if TEXTS[n].get("audio", True)]
+    assert len(spoken) >= 4
+
+    async def run_all() -> dict[str, list[tuple[str, list[str]]]]:
+        failed = {}
+        for name in spoken:
+            results = await run_audio(CFG, TEXTS[name], voices)
+            assert len(results) == len(TEXTS[name]["turn"])
+            failed[name] = [(r.said, r.failures) for r in results if r.failures]
+        return failed
+
+    assert trio.run(run_all) == {name: [] for name in spoken}

@@ -6,6 +6,9 @@ it sits above both :mod:`voiced.engines` and :mod:`voiced.stages`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -32,15 +35,18 @@ def build_engines(
     *,
     stt: SpeechToText | None = None,
     tts: TextToSpeech | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Engines:
+    """``clock``: the business's local time for the appointment book (default: now), so a
+    scenario that says "tomorrow" means the day after its own date."""
     booking = tools = None
     if cfg.tools.enabled:
         from .book.schedule import Schedule
         from .engines.booking import Booking
 
         schedule = Schedule(cfg.book)  # one for the tools and the receptionist's booking
-        booking = Booking(schedule)
-        tools = build_tools(cfg, http, schedule)
+        booking = Booking(schedule, clock)
+        tools = build_tools(cfg, http, schedule, clock)
     facts = Facts(cfg)
     scripted = ScriptedBrain(cfg.brain.script, cfg.call.language, booking, facts)
     brain: Brain = scripted
@@ -64,7 +70,8 @@ def build_engines(
     else:
         from .engines import whisper
 
-        recognizer = BatchRecognizer(whisper.load(cfg.stt.whisper.model_dir, cfg.stt.whisper))
+        recognizer = BatchRecognizer(
+            whisper.load(cfg.stt.whisper.model_dir, cfg.stt.whisper, vocabulary(cfg)))
     if tts is None:
         if cfg.tts.engine == "google":
             from .engines.google import GoogleTTS
@@ -84,7 +91,21 @@ def build_engines(
                    tools=tools or ())
 
 
-def build_tools(cfg: Config, http: httpx.AsyncClient, schedule: Schedule) -> tuple[Tool, ...]:
+def book_path(cfg: Config) -> Path:
+    """The embedded appointment book's file."""
+    return cfg.server.records_dir() / "book.sqlite3"
+
+
+def vocabulary(cfg: Config) -> dict[str, str]:
+    """The business's words per caller language, for a recogniser that takes them."""
+    if not cfg.stt.whisper.vocabulary:
+        return {}
+    facts = Facts(cfg)
+    return {lang: facts.vocabulary(lang) for lang in cfg.call.languages}
+
+
+def build_tools(cfg: Config, http: httpx.AsyncClient, schedule: Schedule,
+                clock: Callable[[], datetime] | None = None) -> tuple[Tool, ...]:
     """The appointment book's tools, messages, hang-up and transfer, and the business's own."""
     from .book.sqlite import SqliteBook
     from .tools import builtin
@@ -96,9 +117,10 @@ def build_tools(cfg: Config, http: httpx.AsyncClient, schedule: Schedule) -> tup
 
         if not cfg.book.caldav.url:
             raise ConfigError("book.caldav.url", "book.engine = \"caldav\" needs the calendar's URL")
-        book = CaldavBook(cfg.book.caldav, secret(cfg.book.caldav.password_env) or "", schedule)
+        book = CaldavBook(cfg.book.caldav, secret(cfg.book.caldav.password_env) or "", schedule,
+                          clock)
     else:
-        book = SqliteBook(cfg.server.records_dir() / "book.sqlite3", schedule)
+        book = SqliteBook(book_path(cfg), schedule, clock)
     services = tuple(s.name for s in cfg.book.services)
     key = secret(cfg.tools.secret_env) or ""
     if (cfg.tools.message_webhook or cfg.tools.http) and not key:

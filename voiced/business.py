@@ -17,6 +17,13 @@ DAY_NAMES = {
     "en": {"sun": "Sunday", "mon": "Monday", "tue": "Tuesday", "wed": "Wednesday",
            "thu": "Thursday", "fri": "Friday", "sat": "Saturday"},
 }
+# Hours as callers say them, on a twelve-hour clock.
+HOUR_WORDS = {
+    "he": ("שתים עשרה", "אחת", "שתיים", "שלוש", "ארבע", "חמש", "שש", "שבע", "שמונה", "תשע", "עשר",
+           "אחת עשרה"),
+    "en": ("twelve", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+           "eleven"),
+}
 # The week as the business lives it: from Sunday in Israel.
 _WEEK = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
@@ -98,6 +105,36 @@ class Facts:
             return text.format_map(self.fields(lang))
         except (KeyError, ValueError, IndexError):
             return text
+
+    def vocabulary(self, lang: str) -> str:
+        """What callers of this business say that a general recogniser hears worst, as one
+        sentence in ``lang``: its name, its services, the days it opens and the hours it
+        books. Given to Whisper as the text before the turn, it biases the decode towards
+        these words (docs/BENCHMARKS.md, "Business vocabulary")."""
+        lang = lang if lang in DAY_NAMES else "en"
+        hours = self._cfg.book.hours
+        days = [DAY_NAMES[lang][d] for d in _WEEK if hours.get(d, "").strip()]
+        whole: list[int] = []
+        for spans in hours.values():
+            for part in filter(None, (p.strip() for p in spans.split(","))):
+                a, b = (time.fromisoformat(t.strip()) for t in part.split("-"))
+                whole += [h for h in range(a.hour, b.hour) if h not in whole]
+        said = [HOUR_WORDS[lang][h % 12] for h in sorted(whole)]
+        services = [service_name(s, lang) for s in self._cfg.book.services]
+        name = self._text(self._cfg.business.name, lang)
+        if lang == "he":
+            parts = [f"תור ל{' או ל'.join(services)}" if services else "תור",
+                     f"מחר או ביום {', '.join(days)}" if days else "",
+                     f"בשעה {', '.join(said[:-1])} או {said[-1]} וחצי" if said else ""]
+            ok = "כן, בסדר."
+        else:
+            parts = [f"an appointment for a {' or a '.join(services)}" if services
+                     else "an appointment",
+                     f"tomorrow or on {', '.join(days)}" if days else "",
+                     f"at {', '.join(said[:-1])} or {said[-1]} thirty" if said else ""]
+            ok = "Yes, that's fine."
+        said_all = ", ".join(p for p in parts if p)
+        return f"{name}: {said_all}. {ok}" if name else f"{said_all}. {ok}"
 
     def brief(self) -> str:
         """The facts for an LLM's system prompt, in English with the Hebrew names."""

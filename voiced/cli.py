@@ -90,10 +90,11 @@ def cmd_say(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     """Scripted conversations against the agent, with what each reply must say and do."""
-    from .lab.scenarios import run_files
+    from .lab.scenario_files import run_files
 
     setup_logging("WARNING")
-    return trio.run(run_files, load_config(args.config), list(args.scenarios), args.llm)
+    return trio.run(run_files, load_config(args.config), list(args.scenarios), args.llm,
+                    args.audio)
 
 
 def cmd_calls(args: argparse.Namespace) -> int:
@@ -160,6 +161,7 @@ def cmd_dial(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .lab.attack import bench_attack
     from .lab.bench import run_bench
+    from .lab.bookspeech import booking_speech
     from .lab.echobench import bench_echo
     from .lab.soak import run_soak
     from .lab.speech import stt_corpus, tts_roundtrip
@@ -169,7 +171,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     setup_logging("WARNING")
     bench = {"e2e": run_bench, "tts-roundtrip": tts_roundtrip, "stt": stt_corpus,
              "soak": run_soak, "transport": bench_transport, "attack": bench_attack,
-             "echo": bench_echo}[args.kind]
+             "echo": bench_echo, "booking-speech": booking_speech}[args.kind]
     summary = trio.run(bench, cfg, args)
     print(json.dumps(summary, sort_keys=True))
     return 0 if summary.get("errors", 1) == 0 else 1
@@ -203,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--llm", action="store_true",
                    help="against the LLM brain, the local LLM server answering as each turn's "
                         "llm list says (scenarios without one are skipped)")
+    t.add_argument("--audio", action="store_true",
+                   help="as phone calls: each caller line spoken by the embedded voice and "
+                        "heard by the whole pipeline (Whisper, turn-taking, espeak-ng)")
     t.set_defaults(func=cmd_test)
 
     k = sub.add_parser("calls", help="recent calls, or one call's turns and latency waterfall")
@@ -240,14 +245,16 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     b = sub.add_parser("bench", help="benchmarks (real clock): e2e, tts-roundtrip, stt, soak, "
                                      "transport, attack, echo")
     b.add_argument("kind", choices=["e2e", "tts-roundtrip", "stt", "soak", "transport", "attack",
-                                    "echo"],
+                                    "echo", "booking-speech"],
                    help="e2e: emulated calls; tts-roundtrip: embedded TTS heard back by the "
                         "embedded STT; stt: the embedded STT on the corpus; soak: many calls, "
                         "watching threads, fds and memory; transport: only Twilio's messages "
                         "in, parsed, for --concurrency callers (the floor under any pipeline); "
                         "attack: a legitimate caller while each attack of the threat model runs; "
                         "echo: the echo stage alone on corpus speech through a speakerphone line "
-                        "(--calls replies): CPU, echo taken out, caller kept")
+                        "(--calls replies): CPU, echo taken out, caller kept; booking-speech: "
+                        "2x--calls booking requests by the embedded voice, heard by the embedded "
+                        "STT and read by the receptionist's rules (service, day, time, yes/no)")
     b.add_argument("--engines", choices=["embedded", "sim"], default="embedded",
                    help="embedded: Whisper, espeak-ng; sim: local Google gRPC and OpenAI SSE servers "
                         "with the default latency profile")

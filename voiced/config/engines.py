@@ -30,12 +30,20 @@ class WhisperConfig:
     min_context_s: float = field(default=10.0, metadata=in_range(4.0, 30.0))
     # Above this no-speech probability a turn is treated as silence.
     no_speech_threshold: float = field(default=0.6, metadata=in_range(0.0, 1.0))
-    # Vocabulary hint given to the decoder as previous text.
+    # The business's words (its name, services, open days and hours, from [business] and
+    # [book]) given to the decoder as the text before each turn, in the turn's language:
+    # callers' bookings are heard far better, other speech a little worse (docs/BENCHMARKS.md,
+    # "Business vocabulary").
+    vocabulary: bool = True
+    # Text given to the decoder as previous text instead, whatever the language.
     initial_prompt: str = ""
     # With several call.languages, another language than the line's is chosen only when
     # Whisper finds it this many times likelier: a short or unclear turn is heard in the
     # line's language instead of being misheard as English (docs/BENCHMARKS.md).
     language_switch_odds: float = field(default=3.0, metadata=in_range(1.0, 1000.0))
+    # A turn shorter than this (seconds of audio) is heard in the call's current language:
+    # a Hebrew "כן" is too short to tell from an English "Okay" (docs/BENCHMARKS.md).
+    language_switch_min_s: float = field(default=1.0, metadata=in_range(0.0, 30.0))
 
     def beam_for(self, language: str) -> int:
         return self.beam_size_he if language == "he" else self.beam_size

@@ -13,7 +13,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,10 @@ MAX_FRAMES = 3000
 
 
 class WhisperSTT:
-    def __init__(self, model_dir: Path, cfg: WhisperConfig) -> None:
+    def __init__(self, model_dir: Path, cfg: WhisperConfig,
+                 vocabulary: Mapping[str, str] | None = None) -> None:
+        """``vocabulary``: per language, the business's words, the decoder's previous text
+        unless ``cfg.initial_prompt`` names one for every language."""
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
@@ -52,9 +55,10 @@ class WhisperSTT:
         }
         any_tok = self._tokenizers["en"]
         self._suppress = get_suppressed_tokens(any_tok, [-1])
-        self._prompt_tokens = (
-            any_tok.encode(" " + cfg.initial_prompt.strip())[-200:] if cfg.initial_prompt else []
-        )
+        prompts = {lang: cfg.initial_prompt for lang in WHISPER} if cfg.initial_prompt.strip() \
+            else dict(vocabulary or {})
+        self._prompt_tokens = {lang: any_tok.encode(" " + text.strip())[-200:]
+                               for lang, text in prompts.items() if text.strip()}
         # One limiter for the process: each decode already uses cfg.cpu_threads cores.
         self._limiter = trio.CapacityLimiter(cfg.concurrency)
         # CTranslate2's first inference allocates and tunes; pay that at start-up, not on the
@@ -94,7 +98,7 @@ class WhisperSTT:
         if cancelled.is_set():
             raise WorkCancelled
         language = languages[0]
-        if len(languages) > 1:
+        if len(languages) > 1 and seconds >= self._cfg.language_switch_min_s:
             probs = dict(self._model.model.detect_language(encoded)[0])
             odds = {lang: probs.get(f"<|{WHISPER[lang]}|>", 0.0) for lang in languages}
             best = max(languages, key=lambda lang: odds[lang])
@@ -102,8 +106,8 @@ class WhisperSTT:
                 language = best
         tok = self._tokenizers[language]
         prompt: list[int] = []
-        if self._prompt_tokens:
-            prompt = [tok.sot_prev, *self._prompt_tokens]
+        if language in self._prompt_tokens:
+            prompt = [tok.sot_prev, *self._prompt_tokens[language]]
         prompt += [*tok.sot_sequence, tok.no_timestamps]
         budget = min(self._cfg.max_new_tokens, 16 + int(seconds * 14))
         result: Any = self._model.model.generate(
@@ -127,10 +131,11 @@ class WhisperSTT:
         return Recognition(text=text, language=language, compute_s=time.perf_counter() - t0)
 
 
-def load(model_dir: str, cfg: WhisperConfig) -> WhisperSTT:
+def load(model_dir: str, cfg: WhisperConfig,
+         vocabulary: Mapping[str, str] | None = None) -> WhisperSTT:
     from .. import models
 
     path = Path(model_dir) if model_dir else models.whisper_base()
     if not (path / "model.bin").is_file():
         raise EngineError(f"no Whisper model at {path}")
-    return WhisperSTT(path, cfg)
+    return WhisperSTT(path, cfg, vocabulary)

@@ -67,9 +67,12 @@ class Utterance:
 
     @classmethod
     def from_wav(cls, path: str | Path) -> Utterance:
-        pcm = read_wav(path)
+        return cls.from_pcm(Path(path).name, read_wav(path))
+
+    @classmethod
+    def from_pcm(cls, name: str, pcm: Pcm) -> Utterance:
         start, end = speech_frames(pcm)
-        return cls(Path(path).name, [ulaw_encode(c) for c in frames(pcm)], end, start)
+        return cls(name, [ulaw_encode(c) for c in frames(pcm)], end, start)
 
 
 @dataclass

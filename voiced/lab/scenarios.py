@@ -19,18 +19,19 @@ A scenario is a TOML file::
     tool = "book_appointment"       # called in this turn (``tool_args``: a subset of its arguments)
     end = ""                        # "hangup" or "transfer": the call ends so
 
+``audio = false`` keeps a scenario out of audio mode (one about a given transcript).
+
 Text mode goes straight to the brain with the call's tools on a fresh book in a temporary
 directory: a scenario takes well under a second. The brain is the scripted receptionist
-(``run_scenario`` takes any other, the LLM's included).
+(``run_scenario`` takes any other, the LLM's included). Audio mode (``--audio``) makes each
+scenario a phone call through the whole pipeline (:mod:`voiced.lab.scenarios_audio`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import tempfile
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -110,6 +111,19 @@ def check(turn: Mapping[str, Any], result: TurnResult) -> list[str]:
     return out
 
 
+def scenario_now(scenario: Mapping[str, Any], schedule: Schedule) -> datetime:
+    """The business's local time the scenario happens at (the book's clock)."""
+    return datetime.fromisoformat(str(scenario.get("now", "2026-12-02T10:00"))).replace(
+        tzinfo=schedule.zone)
+
+
+async def prefill(book: SqliteBook, scenario: Mapping[str, Any]) -> None:
+    """The scenario's ``[[booked]]`` appointments into ``book``."""
+    for i, b in enumerate(scenario.get("booked", [])):
+        start = datetime.fromisoformat(b["start"]).replace(tzinfo=book.schedule.zone)
+        await book.book(b["service"], start, b.get("phone", f"+1555000{i:04d}"), "booked")
+
+
 async def run_scenario(cfg: Config, scenario: Mapping[str, Any],
                        brain: Brain | None = None, llm: FakeLLM | None = None) -> list[TurnResult]:
     """Play the scenario's turns to ``brain`` (default: the scripted receptionist); with
@@ -117,15 +131,12 @@ async def run_scenario(cfg: Config, scenario: Mapping[str, Any],
     that server answers the brain's requests in that turn."""
     lang = str(scenario.get("language", cfg.call.language))
     schedule = Schedule(cfg.book)
-    now = datetime.fromisoformat(str(scenario.get("now", "2026-12-02T10:00"))).replace(
-        tzinfo=schedule.zone)
+    now = scenario_now(scenario, schedule)
     log: list[Called] = []
     results: list[TurnResult] = []
     with tempfile.TemporaryDirectory(prefix="voiced-scenario-") as state:
         book = SqliteBook(Path(state) / "book.sqlite3", schedule, clock=lambda: now)
-        for i, b in enumerate(scenario.get("booked", [])):
-            start = datetime.fromisoformat(b["start"]).replace(tzinfo=schedule.zone)
-            await book.book(b["service"], start, b.get("phone", f"+1555000{i:04d}"), "booked")
+        await prefill(book, scenario)
         services = tuple(s.name for s in cfg.book.services)
         tools: list[Tool] = [builtin.CheckAvailability(book, services),
                              builtin.BookAppointment(book, services, schedule.zone),
@@ -171,27 +182,3 @@ async def with_llm(cfg: Config, scenario: Mapping[str, Any]) -> list[TurnResult]
         brain = OpenAIBrain(dataclasses.replace(cfg.brain.openai, base_url=url), http,
                             facts=Facts(cfg).brief())
         return await run_scenario(cfg, scenario, brain, server)
-
-
-async def run_files(cfg: Config, paths: list[Path], llm: bool = False) -> int:
-    failed = ran = 0
-    for path in paths:
-        scenario = tomllib.loads(path.read_text(encoding="utf-8"))
-        if llm and not any("llm" in t for t in scenario.get("turn", [])):
-            continue  # written for the scripted receptionist only
-        ran += 1
-        results = await (with_llm(cfg, scenario) if llm else run_scenario(cfg, scenario))
-        bad = [r for r in results if r.failures]
-        failed += bool(bad)
-        print(f"{'FAIL' if bad else 'ok  '} {path.name}: {scenario.get('name', '')}")
-        for r in results:
-            mark = "  x" if r.failures else "   "
-            tools = ", ".join(f"{c.name}({json.dumps(c.args, ensure_ascii=False)})" for c in r.tools)
-            print(f"{mark} caller: {r.said}\n      agent: {r.reply}"
-                  + (f"\n      tools: {tools}" if tools else ""))
-            for f in r.failures:
-                print(f"      ! {f}")
-    print(f"{ran - failed} of {ran} scenarios passed" + (" (against the LLM brain)" if llm else ""))
-    return 1 if failed else 0
-
-

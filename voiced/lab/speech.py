@@ -19,6 +19,7 @@ import numpy as np
 import trio
 
 from ..audio import ulaw_decode, ulaw_encode
+from ..build import vocabulary
 from ..config import Config
 from ..hebrew import speakable
 from ..text import normalize
@@ -79,7 +80,7 @@ async def tts_roundtrip(cfg: Config, args: argparse.Namespace) -> dict[str, Any]
     print(f"# voiced bench tts-roundtrip: {len(sentences)} {args.lang} receptionist sentences, "
           f"espeak-ng voice {voice}, Whisper beam {cfg.stt.whisper.beam_for(args.lang)}; {machine()}")
     tts = SpokenForm(EspeakTTS(cfg.tts.espeak))
-    stt = whisper.load(cfg.stt.whisper.model_dir, cfg.stt.whisper)
+    stt = whisper.load(cfg.stt.whisper.model_dir, cfg.stt.whisper, vocabulary(cfg))
     await synthesize(tts, "שלום" if args.lang == "he" else "hello", args.lang)  # load the models
     score, firsts, decodes = ErrorRate(), [], []
     for sentence in sentences:
@@ -127,7 +128,7 @@ async def stt_corpus(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     files = corpus_files(Path(args.corpus), args.lang)
     print(f"# voiced bench stt: {len(files)} {args.lang} recordings at 8 kHz mu-law, Whisper beam "
           f"{cfg.stt.whisper.beam_for(args.lang)}, language fixed; {machine()}")
-    stt = whisper.load(cfg.stt.whisper.model_dir, cfg.stt.whisper)
+    stt = whisper.load(cfg.stt.whisper.model_dir, cfg.stt.whisper, vocabulary(cfg))
     score, decodes = ErrorRate(), []
     for path, transcript in files:
         heard = await stt.transcribe(phone_line(read_wav(path)), [args.lang])

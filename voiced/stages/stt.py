@@ -81,6 +81,14 @@ class BatchRecognizer:
         await stt(rx, tx, self.engine, cfg, vad_cfg, languages, call_id)
 
 
+def _favour(languages: list[str], heard: Transcript) -> Transcript:
+    """The language the caller last spoke goes first from then on: a recogniser favours the
+    first, so an English caller's short "yes" on a Hebrew line is heard in English."""
+    if heard.text and heard.language in languages:
+        languages.sort(key=lambda lang: lang != heard.language)
+    return heard
+
+
 async def stt(
     rx: trio.MemoryReceiveChannel[Frame | VadEvent],
     tx: trio.MemorySendChannel[DialogueEvent],
@@ -92,6 +100,7 @@ async def stt(
 ) -> None:
     """Transcripts go downstream as soon as they exist, tagged with the speech segment
     (``gen``) they cover; the VAD events follow along, and the dialogue decides."""
+    languages = list(languages)
     with rx, tx:
         preroll: deque[bytes] = deque(maxlen=max(1, vad_cfg.preroll_ms // FRAME_MS))
         turn: deque[bytes] | None = None
@@ -104,7 +113,7 @@ async def stt(
                 return
             if job.error:
                 log.warning("call %s: %s", call_id, job.error)
-            await tx.send(job.transcript(speculative, languages[0]))
+            await tx.send(_favour(languages, job.transcript(speculative, languages[0])))
 
         async with trio.open_nursery() as nursery:
 
@@ -114,7 +123,7 @@ async def stt(
                 if job is not None:
                     job.scope.cancel()
                 job = _Job(b"".join(turn), gen, t_end)
-                nursery.start_soon(job.run, engine, languages, cfg.timeout_s)
+                nursery.start_soon(job.run, engine, tuple(languages), cfg.timeout_s)
                 nursery.start_soon(deliver, job, speculative)
                 return job
 

@@ -40,9 +40,11 @@ class FakeSTT:
     cancelled: int = 0
     active: int = 0
     audio_seconds: list[float] = field(default_factory=list)
+    asked: list[tuple[str, ...]] = field(default_factory=list)  # the languages, in order
 
     async def transcribe(self, pcm: bytes, languages: Sequence[str]) -> Recognition:
         self.started += 1
+        self.asked.append(tuple(languages))
         self.active += 1
         self.audio_seconds.append(len(pcm) / 2 / RATE)
         try:

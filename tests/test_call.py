@@ -18,6 +18,9 @@ from voiced.config import Config, IdleConfig
 from voiced.events import EndReason
 from voiced.lab.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
 from voiced.lab.testing.harness import CallHarness, voiced_tasks
+from voiced.metrics import Metrics
+from voiced.observe import Observer
+from voiced.records import CallRecords, read_calls
 from voiced.twilio.rest import TwilioRest
 from voiced.twilio.wire import Dtmf, Media, Stop
 
@@ -289,12 +292,14 @@ async def test_a_spoken_backchannel_gets_no_answer(autojump_clock: trio.testing.
 
 
 async def test_a_prepared_reply_is_dropped_when_the_caller_goes_on(
-    autojump_clock: trio.testing.MockClock,
+    autojump_clock: trio.testing.MockClock, tmp_path: Path,
 ) -> None:
     cfg = Config()
     brain = FakeBrain(first_delay=0.01)
     tts = FakeTTS(delay=0.01)
-    h = CallHarness(cfg, fake_engines(cfg, FakeSTT(delay=0.05), tts, brain))
+    records = CallRecords(tmp_path)
+    h = CallHarness(cfg, fake_engines(cfg, FakeSTT(delay=0.05), tts, brain),
+                    observer=Observer(Metrics(), records))
     async with h.running():
         await h.peer.silence(1000)
         await h.peer.play(tone(600))
@@ -305,6 +310,11 @@ async def test_a_prepared_reply_is_dropped_when_the_caller_goes_on(
         await h.peer.send(Stop())
     assert len(brain.turns) == 2  # the speculative reply was prepared, then cancelled
     assert "We are open nine to six." in tts.spoken  # it even had its audio
+    # What the speculation cost, in the turn's call record: two brain requests, the dropped
+    # one had streamed all three of its fragments (a billed LLM's tokens).
+    [view] = read_calls(records.path)
+    [answered] = [t for t in view.turns if t["kind"] == "turn"]
+    assert answered["brain"] == {"requests": 2, "wasted_requests": 1, "wasted_fragments": 3}
     greeting_end = max(t for t in h.peer.media_times() if t < 1.0)
     assert [t for t in h.peer.media_times() if greeting_end < t < t_end + 0.8] == []
     assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.8)

@@ -33,6 +33,12 @@ class TurnLog:
     ws_decode_ms: float = 0.0
     transcript: str = ""
     language: str = ""
+    fragments: int = 0  # text fragments the brain streamed (an LLM's content deltas: tokens)
+    # Replies prepared for this caller turn and dropped before this one was released (the
+    # caller went on, or the words were revised), and the fragments they had streamed: what
+    # speculation cost a billed LLM.
+    dropped: int = 0
+    dropped_fragments: int = 0
 
     def stages(self) -> dict[str, float]:
         """Seconds per stage, for percentiles."""
@@ -51,6 +57,11 @@ class TurnLog:
                 engines = (self.t_stt - self.t_end) + out["llm_first_token"] + out["tts_first_audio"]
                 out["overhead"] = self.total_s - max(out["endpoint"], engines)
         return out
+
+    def speculation(self) -> dict[str, int]:
+        """The brain requests this turn took and the fragments streamed by those wasted."""
+        return {"requests": 1 + self.dropped, "wasted_requests": self.dropped,
+                "wasted_fragments": self.dropped_fragments}
 
     def timeline(self) -> dict[str, float]:
         """When each step happened, in seconds from the end of the caller's speech (negative:

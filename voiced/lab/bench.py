@@ -43,6 +43,22 @@ def stage_percentiles(views: list[CallView]) -> dict[str, dict[str, float]]:
     return out
 
 
+def speculation(views: list[CallView]) -> dict[str, Any]:
+    """Brain requests per answered turn and the fragments (an LLM's tokens) streamed by the
+    ones dropped unheard, p50 and p95, and the totals: what speculation costs a billed LLM."""
+    turns = [t["brain"] for v in views for t in v.turns
+             if t.get("kind") == "turn" and t.get("brain")]
+    if not turns:
+        return {}
+    requests = [float(t["requests"]) for t in turns]
+    wasted = [float(t["wasted_fragments"]) for t in turns]
+    return {"turns": len(turns),
+            "requests_p50": percentile(requests, 50), "requests_p95": percentile(requests, 95),
+            "wasted_requests": sum(t["wasted_requests"] for t in turns),
+            "wasted_tokens_p50": percentile(wasted, 50), "wasted_tokens_p95": percentile(wasted, 95),
+            "wasted_tokens": int(sum(wasted))}
+
+
 def own_words_answered(views: list[CallView], said: list[str]) -> int:
     """Turns whose words are mostly the agent's own in that call and not the callers': its
     echo heard as a caller turn and answered. Counted by words, not by turns beyond the
@@ -147,6 +163,7 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "max_outbound_gap_ms": stats.max_gap_ms,
         "cut_off_rate": round(stats.cut_offs / stats.turns, 3) if stats.turns else None,
         "stages_ms": stages,
+        "speculation": speculation(views),
         "wall_s": round(time.perf_counter() - t0, 1),
         "machine": machine(),
     }
@@ -161,6 +178,12 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
           f"{stats.self_interruptions} self-interruptions (a clear while the caller was "
           f"silent), {self_replies} self-replies (turns made of the agent's own words), "
           f"{extra_turns} turns beyond the caller's (cut-offs answered twice, self-replies)")
+    if summary["speculation"]:
+        sp = summary["speculation"]
+        print(f"brain requests per answered turn: p50 {sp['requests_p50']}  p95 "
+              f"{sp['requests_p95']}; {sp['wasted_requests']} dropped unheard, their streamed "
+              f"fragments (an LLM's tokens) per turn p50 {sp['wasted_tokens_p50']}  p95 "
+              f"{sp['wasted_tokens_p95']}, {sp['wasted_tokens']} in all")
     print(f"daemon process CPU while calls ran: {summary['daemon_cpu_pct']} % of one core; "
           f"whole machine (callers and sim engines too): {all_cpu} % of one core, of "
           f"{100 * (os.cpu_count() or 1)} %")

@@ -75,6 +75,8 @@ async def _stream(
             if isinstance(fragment, EndCall):
                 end = fragment
                 continue
+            if turnlog is not None:
+                turnlog.fragments += 1
             for text in splitter.push(fragment):
                 said = True
                 await tx.send(Sentence(text, turn.language))

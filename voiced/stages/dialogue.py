@@ -83,6 +83,7 @@ class Dialogue:
                            min_complete_words=cfg.turn.min_complete_words)
         self.idle = IdleTimer(cfg.idle)
         self._prepared: Reply | None = None  # the pending caller turn's reply, gate closed
+        self._dropped = (0, 0)  # replies dropped since the last release, their fragments
         self.summary = SummaryLog(log)
 
     def private(self, text: str) -> str:
@@ -128,6 +129,8 @@ class Dialogue:
         elif isinstance(action, Drop):
             if self._prepared is not None and self._prepared.gen == action.gen:
                 self._prepared.scope.cancel()
+                wasted = self._prepared.turnlog.fragments if self._prepared.turnlog else 0
+                self._dropped = (self._dropped[0] + 1, self._dropped[1] + wasted)
                 self._prepared = None
         elif isinstance(action, Interrupt):
             if action.why is Interruption.BARGE_IN:
@@ -158,6 +161,7 @@ class Dialogue:
             return
         t = reply.turnlog
         if t is not None:
+            (t.dropped, t.dropped_fragments), self._dropped = self._dropped, (0, 0)
             t.t_endpoint = action.t_endpoint
             if action.t_end is not None:
                 t.t_end = action.t_end  # a streaming recogniser may have spoken before the pause

@@ -93,6 +93,7 @@ class Reply:
             "barge_in": rec.interrupted,
             "ms": {k: round(1000 * v, 1) for k, v in t.stages().items()} if t is not None else {},
             "at_ms": {k: round(1000 * v, 1) for k, v in t.timeline().items()} if t else {},
+            "brain": t.speculation() if t is not None else {},
             "faults": faults,
         }
 

@@ -6,15 +6,20 @@ Each appointment is an event: the service and the caller's name as its summary, 
 ``X-VOICED-*`` properties for the service, the staff member and the caller's number (how a
 caller is found again). CalDAV has no transactions, so two callers racing for one slot are
 settled the way optimistic stores are: each writes its event under a fresh UID, then reads the
-slot back; if another booking overlaps it, the one written first (its ``DTSTAMP``, then its
-UID) keeps the slot and the other deletes its own and is told the slot is taken. The client
-blocks, so every request runs in a worker thread, one at a time per book.
+slot back, and keeps it only if its event is there alone. Seeing a rival, it deletes its own
+and tries again after a random pause (the rival may have kept the slot: then it is taken).
+"The first written wins" is not safe here: a ``DTSTAMP`` is the writer's clock, not the order
+the server made the events visible in, so a rival stamped earlier can appear after the other
+has already read the slot alone and told its caller "booked" (two bookings, seen in CI). The
+client blocks, so every request runs in a worker thread, one at a time per book.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import random
 import secrets
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
@@ -27,6 +32,8 @@ from .base import BookBase
 from .schedule import Appointment, Schedule, Slot, Status
 
 T = TypeVar("T")
+# Write-and-read-back rounds before a contested slot is given up as taken.
+_ATTEMPTS = 5
 
 
 class CaldavBook(BookBase):
@@ -85,25 +92,33 @@ class CaldavBook(BookBase):
         req = self.request(service, start, staff)
         svc, start, end, able = req.service, req.start, req.end, req.able
 
+        def attempt(who: str) -> Appointment | None:
+            """One write and read-back; None if a rival was seen (own event deleted)."""
+            mine = Slot(start, end, who)
+            uid = f"voiced-{secrets.token_hex(8)}"
+            self._cal().save_event(
+                uid=uid, dtstart=start, dtend=end, summary=f"{svc.name}: {name or phone}",
+                dtstamp=datetime.now(UTC), x_voiced_service=svc.name, x_voiced_staff=who,
+                x_voiced_phone=phone)
+            overlapping = [(a.id, event) for event, a, _ in self._events(start, end)
+                           if a.slot.overlaps(mine)]
+            if [i for i, _ in overlapping] == [uid]:
+                return Appointment(uid, svc.name, mine, phone, name)
+            for rival_uid, event in overlapping:
+                if rival_uid == uid:
+                    event.delete()
+            return None
+
         def work() -> Appointment:
             for who in able:
                 mine = Slot(start, end, who)
-                if any(a.slot.overlaps(mine) for _, a, _ in self._events(start, end)):
-                    continue
-                uid = f"voiced-{secrets.token_hex(8)}"
-                self._cal().save_event(
-                    uid=uid, dtstart=start, dtend=end, summary=f"{svc.name}: {name or phone}",
-                    dtstamp=datetime.now(UTC), x_voiced_service=svc.name, x_voiced_staff=who,
-                    x_voiced_phone=phone)
-                # Read the slot back: of overlapping bookings, the first written keeps it.
-                rivals = [(stamp, a.id, event) for event, a, stamp in self._events(start, end)
-                          if a.slot.overlaps(mine)]
-                rivals.sort(key=lambda r: (r[0], r[1]))
-                if rivals and rivals[0][1] == uid:
-                    return Appointment(uid, svc.name, mine, phone, name)
-                for _, rival_uid, event in rivals:
-                    if rival_uid == uid:
-                        event.delete()
+                for n in range(_ATTEMPTS):
+                    if any(a.slot.overlaps(mine) for _, a, _ in self._events(start, end)):
+                        break  # kept by someone: the next staff member, if any
+                    booked = attempt(who)
+                    if booked is not None:
+                        return booked
+                    time.sleep(random.uniform(0.02, 0.1 * 2 ** n))  # the rivals spread out
             raise SlotTaken(f"{svc.name} at {start:%H:%M} on {start:%Y-%m-%d} is taken")
         return await self._run(work)
 

@@ -3,7 +3,7 @@
 We drive the CTranslate2 model ourselves instead of ``WhisperModel.transcribe`` for one
 reason: ``transcribe`` pads every input to Whisper's 30 s window, and on two cores the encoder
 then costs ~1.1 s whatever the turn's length. A phone turn is a few seconds; encoding the audio
-padded to ``min_context_s`` (10 s by default) costs ~0.15 s with the same transcript, which
+padded to ``min_context_s`` (6 s by default) costs a fraction with the same transcript, which
 is what lets a speculative transcription finish inside the endpoint wait.
 """
 

@@ -53,9 +53,11 @@ def speculation(views: list[CallView]) -> dict[str, Any]:
     requests = [float(t["requests"]) for t in turns]
     wasted = [float(t["wasted_fragments"]) for t in turns]
     return {"turns": len(turns),
-            "requests_p50": percentile(requests, 50), "requests_p95": percentile(requests, 95),
+            "requests_p50": round(percentile(requests, 50), 2),
+            "requests_p95": round(percentile(requests, 95), 2),
             "wasted_requests": sum(t["wasted_requests"] for t in turns),
-            "wasted_tokens_p50": percentile(wasted, 50), "wasted_tokens_p95": percentile(wasted, 95),
+            "wasted_tokens_p50": round(percentile(wasted, 50), 1),
+            "wasted_tokens_p95": round(percentile(wasted, 95), 1),
             "wasted_tokens": int(sum(wasted))}
 
 

@@ -67,7 +67,8 @@ class RaisingBrain:
 
 
 class HangingSTT(FakeSTT):
-    async def transcribe(self, pcm: bytes, languages: Sequence[str]) -> Recognition:
+    async def transcribe(self, pcm: bytes, languages: Sequence[str],
+                         context: str = "") -> Recognition:
         await trio.sleep_forever()
         raise AssertionError
 

@@ -26,7 +26,10 @@ class SpeechToText(Protocol):
     Must be cancellable: a cancelled call returns promptly and leaves no work running.
     """
 
-    async def transcribe(self, pcm: bytes, languages: Sequence[str]) -> Recognition: ...
+    async def transcribe(self, pcm: bytes, languages: Sequence[str],
+                         context: str = "") -> Recognition:
+        """``context``: the caller's words just before this audio, in the same turn."""
+        ...
 
 
 class Brain(Protocol):

@@ -71,11 +71,13 @@ class WhisperSTT:
     def limiter(self) -> trio.CapacityLimiter:
         return self._limiter
 
-    async def transcribe(self, pcm: bytes, languages: Sequence[str]) -> Recognition:
-        work = partial(self._run, pcm, tuple(languages))
+    async def transcribe(self, pcm: bytes, languages: Sequence[str],
+                         context: str = "") -> Recognition:
+        work = partial(self._run, pcm, tuple(languages), context=context)
         return await run_cancellable(work, limiter=self._limiter, name="voiced-whisper")
 
-    def _run(self, pcm: bytes, languages: tuple[str, ...], cancelled: threading.Event) -> Recognition:
+    def _run(self, pcm: bytes, languages: tuple[str, ...], cancelled: threading.Event,
+             context: str = "") -> Recognition:
         import ctranslate2
 
         t0 = time.perf_counter()
@@ -105,9 +107,11 @@ class WhisperSTT:
             if odds[best] > self._cfg.language_switch_odds * odds[language]:
                 language = best
         tok = self._tokenizers[language]
-        prompt: list[int] = []
-        if language in self._prompt_tokens:
-            prompt = [tok.sot_prev, *self._prompt_tokens[language]]
+        # The business's words, then the caller's own just before this audio: the decoder's
+        # previous text, its most recent 200 tokens.
+        before = self._prompt_tokens.get(language, []) + \
+            (tok.encode(" " + context.strip()) if context.strip() else [])
+        prompt: list[int] = [tok.sot_prev, *before[-200:]] if before else []
         prompt += [*tok.sot_sequence, tok.no_timestamps]
         budget = min(self._cfg.max_new_tokens, 16 + int(seconds * 14))
         result: Any = self._model.model.generate(

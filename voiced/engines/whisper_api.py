@@ -36,11 +36,14 @@ class WhisperApiSTT:
         self._timeout = timeout_s
         self._url = cfg.base_url.rstrip("/") + "/audio/transcriptions"
 
-    async def transcribe(self, pcm: bytes, languages: Sequence[str]) -> Recognition:
+    async def transcribe(self, pcm: bytes, languages: Sequence[str],
+                         context: str = "") -> Recognition:
         t0 = time.perf_counter()
         data = {"model": self._cfg.model, "response_format": "json"}
         if len(languages) == 1:
             data["language"] = WHISPER[languages[0]]
+        if context:
+            data["prompt"] = context[-800:]  # the API's "previous text" (224 tokens at most)
         headers = {}
         key = secret(self._cfg.api_key_env)
         if key:

@@ -8,6 +8,7 @@ the 800 ms the users asked us to wait hides the transcription instead of adding 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -42,6 +43,8 @@ class _Job:
     audio: bytes
     gen: int
     t_end: float
+    frames: int = 0  # of the turn's frames, how many this covers (from its start)
+    before: str = ""  # the words of the turn's earlier part, transcribed already
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     done: trio.Event = field(default_factory=trio.Event)
     result: Recognition | None = None
@@ -51,7 +54,8 @@ class _Job:
     async def run(self, engine: SpeechToText, languages: Sequence[str], timeout_s: float) -> None:
         try:
             with self.scope, trio.fail_after(timeout_s):
-                self.result = await engine.transcribe(self.audio, languages)
+                heard = await engine.transcribe(self.audio, languages, self.before)
+                self.result = dataclasses.replace(heard, text=_join(self.before, heard.text))
         except trio.TooSlowError as exc:
             self.error, self.fault = f"STT gave no result within {timeout_s:.1f}s", FaultKind.of(exc)
         except EngineError as exc:
@@ -66,6 +70,56 @@ class _Job:
                           gen=self.gen, t_end=self.t_end, t_ready=trio.current_time(),
                           compute_s=r.compute_s if r else 0.0, speculative=speculative,
                           error=self.error, fault=self.fault)
+
+
+def _join(before: str, after: str) -> str:
+    """The turn's words from its parts: the full stop Whisper ends every part with is not the
+    end of the caller's sentence when they went on."""
+    if not before:
+        return after
+    if not after:
+        return before
+    return f"{before[:-1] if before.endswith('.') else before} {after}"
+
+
+class _Turn:
+    """A caller turn's audio, and what of it is transcribed already.
+
+    A speculative pass the caller talked over is not thrown away (with
+    ``stt.transcribe_in_parts``): it finishes, and its words stand for the audio up to that
+    pause, so the next pass covers only what followed, with those words as its context.
+    Whisper's time grows with the audio it decodes: at the last pause only the tail is left."""
+
+    def __init__(self, preroll: deque[bytes], max_frames: int, in_parts: bool) -> None:
+        self.frames: deque[bytes] = deque(preroll, maxlen=max_frames)
+        self._in_parts = in_parts
+        self._done: _Job | None = None  # the longest finished pass: its words, its frames
+        self._over: _Job | None = None  # a pass the caller talked over, still running
+
+    def job(self, gen: int, t_end: float) -> _Job:
+        """A pass over what is not transcribed yet (everything, if nothing is)."""
+        if self._over is not None and not self._over.done.is_set():
+            self._over.scope.cancel()  # too late to help: this pass covers it all
+        self._over = None
+        done = self._done
+        full = len(self.frames) == self.frames.maxlen  # the start has scrolled away
+        if done is None or done.result is None or not done.result.text or full:
+            return _Job(b"".join(self.frames), gen, t_end, frames=len(self.frames))
+        tail = list(self.frames)[done.frames:]
+        return _Job(b"".join(tail), gen, t_end, frames=len(self.frames),
+                    before=done.result.text)
+
+    def talked_over(self, job: _Job) -> bool:
+        """The caller went on after ``job`` began: keep it running if parts are on."""
+        if not self._in_parts:
+            return False
+        self._over = job
+        return True
+
+    def finished(self, job: _Job) -> None:
+        if job.result is not None and job.result.text and not job.error and \
+                (self._done is None or job.frames > self._done.frames):
+            self._done = job
 
 
 @dataclass(frozen=True)
@@ -103,41 +157,42 @@ async def stt(
     languages = list(languages)
     with rx, tx:
         preroll: deque[bytes] = deque(maxlen=max(1, vad_cfg.preroll_ms // FRAME_MS))
-        turn: deque[bytes] | None = None
+        turn: _Turn | None = None
         job: _Job | None = None
         max_frames = int(cfg.max_turn_s * 1000 // FRAME_MS)
 
-        async def deliver(job: _Job, speculative: bool) -> None:
+        async def deliver(job: _Job, speculative: bool, turn: _Turn) -> None:
             await job.done.wait()
             if job.scope.cancelled_caught:
                 return
+            turn.finished(job)
             if job.error:
                 log.warning("call %s: %s", call_id, job.error)
             await tx.send(_favour(languages, job.transcript(speculative, languages[0])))
 
         async with trio.open_nursery() as nursery:
 
-            def start(gen: int, t_end: float, speculative: bool) -> _Job:
+            def start(gen: int, t_end: float, speculative: bool) -> None:
                 nonlocal job
                 assert turn is not None
                 if job is not None:
                     job.scope.cancel()
-                job = _Job(b"".join(turn), gen, t_end)
+                job = turn.job(gen, t_end)
                 nursery.start_soon(job.run, engine, tuple(languages), cfg.timeout_s)
-                nursery.start_soon(deliver, job, speculative)
-                return job
+                nursery.start_soon(deliver, job, speculative, turn)
 
             async for item in rx:
                 if isinstance(item, Frame):
-                    (preroll if turn is None else turn).append(item.pcm)
+                    (preroll if turn is None else turn.frames).append(item.pcm)
                     continue
                 if isinstance(item, SpeechStarted):
-                    turn = deque(preroll, maxlen=max_frames)
+                    turn = _Turn(preroll, max_frames, cfg.transcribe_in_parts)
                     preroll.clear()
                 elif isinstance(item, SpeechPaused) and turn is not None:
                     start(item.gen, item.t_end, speculative=True)
                 elif isinstance(item, SpeechResumed | SpeechDiscarded):
-                    if job is not None:
+                    if job is not None and (isinstance(item, SpeechDiscarded) or turn is None
+                                            or not turn.talked_over(job)):
                         job.scope.cancel()
                     job = None
                     if isinstance(item, SpeechDiscarded):

@@ -41,10 +41,13 @@ class FakeSTT:
     active: int = 0
     audio_seconds: list[float] = field(default_factory=list)
     asked: list[tuple[str, ...]] = field(default_factory=list)  # the languages, in order
+    contexts: list[str] = field(default_factory=list)  # the words before each audio
 
-    async def transcribe(self, pcm: bytes, languages: Sequence[str]) -> Recognition:
+    async def transcribe(self, pcm: bytes, languages: Sequence[str],
+                         context: str = "") -> Recognition:
         self.started += 1
         self.asked.append(tuple(languages))
+        self.contexts.append(context)
         self.active += 1
         self.audio_seconds.append(len(pcm) / 2 / RATE)
         try:

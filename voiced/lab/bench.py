@@ -28,6 +28,7 @@ from .dial import DialOptions, Utterance
 from .line import Line, line_from
 from .runner import local_daemon, signed_options
 from .sim.servers import sim_engines
+from .speech import ErrorRate
 from .stats import cpu_seconds, frame_lag_p99_ms, machine, machine_cpu_pct, machine_ticks, percentile
 
 
@@ -59,6 +60,19 @@ def speculation(views: list[CallView]) -> dict[str, Any]:
             "wasted_tokens_p50": round(percentile(wasted, 50), 1),
             "wasted_tokens_p95": round(percentile(wasted, 95), 1),
             "wasted_tokens": int(sum(wasted))}
+
+
+def heard_cer(views: list[CallView], transcripts: list[str], turns: int) -> float | None:
+    """Character error rate of what the daemon heard in each call (its turns' words joined)
+    against what that call's caller said (the corpus transcripts, in the order
+    :func:`~voiced.lab.callers.one_call` says them); joined per call, so a turn cut in two
+    still lines up."""
+    score = ErrorRate()
+    for k, view in enumerate(views):
+        said = " ".join(str(t.get("said", "")) for t in view.turns if t.get("kind") == "turn")
+        score.add(" ".join(transcripts[(k * turns + j) % len(transcripts)] for j in range(turns)),
+                  said)
+    return round(score.cer, 3) if views else None
 
 
 def own_words_answered(views: list[CallView], said: list[str]) -> int:
@@ -166,6 +180,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "cut_off_rate": round(stats.cut_offs / stats.turns, 3) if stats.turns else None,
         "stages_ms": stages,
         "speculation": speculation(views),
+        "heard_cer": None if sim or args.callers_apart else
+        heard_cer(views, [text for _, text in files], args.turns),
         "wall_s": round(time.perf_counter() - t0, 1),
         "machine": machine(),
     }
@@ -192,6 +208,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     print(f"inbound frame lag p99 <= {summary['frame_lag_p99_ms']} ms; dropped frames "
           f"{summary['dropped_frames']}; longest mid-sentence gap at the caller's ear "
           f"{stats.max_gap_ms} ms")
+    if summary["heard_cer"] is not None:
+        print(f"what the daemon heard against what the callers said: CER {summary['heard_cer']}")
     print(f"reply latency (caller's ear): p50 {summary['p50_reply_s']}s  "
           f"p95 {summary['p95_reply_s']}s  max {summary['max_reply_s']}s over {len(heard)} turns, "
           f"{stats.errors} errors")

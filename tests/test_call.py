@@ -75,9 +75,9 @@ async def test_slow_stt_is_hidden_up_to_the_endpoint(autojump_clock: trio.testin
 async def test_speculation_is_cancelled_when_the_caller_goes_on(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """With ``stt.transcribe_in_parts`` off: the pass the caller talked over is thrown away."""
+    """With ``stt.transcribe_in_parts`` off (the default): the pass the caller talked over is
+    thrown away."""
     cfg = Config()
-    cfg = dataclasses.replace(cfg, stt=dataclasses.replace(cfg.stt, transcribe_in_parts=False))
     stt = FakeSTT(delay=0.5)
     h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0)))
     async with h.running():
@@ -100,25 +100,26 @@ async def test_speculation_is_cancelled_when_the_caller_goes_on(
 async def test_a_pass_the_caller_talked_over_is_kept_and_only_the_rest_is_transcribed(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """In parts (the default): the pass started at the mid-sentence pause finishes although
-    the caller went on; at the last pause only what followed is decoded, with the first
-    part's words as context."""
+    """In parts: the pass started at the mid-sentence pause finishes although the caller went
+    on; at the last pause only what followed is decoded, with the first part's words as
+    context."""
     cfg = Config()
+    cfg = dataclasses.replace(cfg, stt=dataclasses.replace(cfg.stt, transcribe_in_parts=True))
     stt = FakeSTT(delay=0.5, text="I would like a table.")
     brain = FakeBrain(first_delay=0.0)
     h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0), brain))
     async with h.running():
         await h.peer.silence(1000)
-        await h.peer.play(tone(600))
+        await h.peer.play(tone(1600))  # a first part long enough to stand alone (1.5 s)
         await h.peer.silence(300)
         await h.peer.play(tone(600))
         t_end = trio.current_time()
         await h.peer.silence(2000)
         await h.peer.send(Stop())
     assert stt.started == 2 and stt.cancelled == 0 and stt.finished == 2
-    # The first pass: pre-roll, the first 600 ms and 200 ms of the pause; the second: the
+    # The first pass: pre-roll, the first 1600 ms and 200 ms of the pause; the second: the
     # pause's last 100 ms, the second 600 ms and 200 ms of silence.
-    assert stt.audio_seconds == [pytest.approx(0.3 + 0.54 + 0.2), pytest.approx(0.1 + 0.6 + 0.2)]
+    assert stt.audio_seconds == [pytest.approx(0.3 + 1.54 + 0.2), pytest.approx(0.1 + 0.6 + 0.2)]
     assert stt.contexts == ["", "I would like a table."]
     # The turn's words are both parts, the first one's full stop gone.
     assert brain.turns[-1].text == "I would like a table I would like a table."

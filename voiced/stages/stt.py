@@ -72,6 +72,11 @@ class _Job:
                           error=self.error, fault=self.fault)
 
 
+# A first part shorter than this is not transcribed apart: too little for Whisper to hear it
+# well alone (an opener, "שלום,", came out as English), so the pass covers the whole turn.
+MIN_PART_MS = 1500
+
+
 def _join(before: str, after: str) -> str:
     """The turn's words from its parts: the full stop Whisper ends every part with is not the
     end of the caller's sentence when they went on."""
@@ -103,7 +108,8 @@ class _Turn:
         self._over = None
         done = self._done
         full = len(self.frames) == self.frames.maxlen  # the start has scrolled away
-        if done is None or done.result is None or not done.result.text or full:
+        short = done is not None and done.frames * FRAME_MS < MIN_PART_MS
+        if done is None or done.result is None or not done.result.text or full or short:
             return _Job(b"".join(self.frames), gen, t_end, frames=len(self.frames))
         tail = list(self.frames)[done.frames:]
         return _Job(b"".join(tail), gen, t_end, frames=len(self.frames),

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import time
 
 from .config import Config, ServiceConfig
-from .config.book import WEEKDAYS
+from .config.book import WEEKDAYS, opening_spans
 from .text import is_hebrew
 
 DAY_NAMES = {
@@ -35,8 +35,14 @@ def service_name(service: ServiceConfig, lang: str) -> str:
     return service.name
 
 
-def _clock(t: str, lang: str) -> str:
-    at = time.fromisoformat(t.strip())
+def open_hours(cfg: Config) -> list[int]:
+    """The whole hours the business books in on some day (9, 10, ... 17 for 09:00-18:00)."""
+    hours = {h for day, text in cfg.book.hours.items()
+             for a, b in opening_spans(text, f"book.hours.{day}") for h in range(a.hour, b.hour)}
+    return sorted(hours)
+
+
+def _clock(at: time, lang: str) -> str:
     if lang == "he":
         return f"{at.hour}:{at.minute:02d}"
     hour = at.hour % 12 or 12
@@ -48,8 +54,7 @@ def _span(spans: str, lang: str) -> str:
     if not spans.strip():
         return "סגור" if lang == "he" else "closed"
     parts = []
-    for part in spans.split(","):
-        a, b = part.split("-")
+    for a, b in opening_spans(spans, "book.hours"):
         parts.append(f"מ-{_clock(a, lang)} עד {_clock(b, lang)}" if lang == "he"
                      else f"{_clock(a, lang)} to {_clock(b, lang)}")
     return (" ו" if lang == "he" else " and ").join(parts)
@@ -114,12 +119,7 @@ class Facts:
         lang = lang if lang in DAY_NAMES else "en"
         hours = self._cfg.book.hours
         days = [DAY_NAMES[lang][d] for d in _WEEK if hours.get(d, "").strip()]
-        whole: list[int] = []
-        for spans in hours.values():
-            for part in filter(None, (p.strip() for p in spans.split(","))):
-                a, b = (time.fromisoformat(t.strip()) for t in part.split("-"))
-                whole += [h for h in range(a.hour, b.hour) if h not in whole]
-        said = [HOUR_WORDS[lang][h % 12] for h in sorted(whole)]
+        said = [HOUR_WORDS[lang][h % 12] for h in open_hours(self._cfg)]
         services = [service_name(s, lang) for s in self._cfg.book.services]
         name = self._text(self._cfg.business.name, lang)
         if lang == "he":

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from ..config.book import WEEKDAYS, BookConfig, ServiceConfig
+from ..config.book import WEEKDAYS, BookConfig, ServiceConfig, opening_spans
 from ..errors import ConfigError, NotBookable
 from ..text import normalize
 
@@ -41,19 +41,6 @@ class Appointment:
     status: Status = Status.BOOKED
 
 
-def _opening(text: str, key: str) -> list[tuple[time, time]]:
-    spans = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        try:
-            a, b = (time.fromisoformat(x.strip()) for x in part.split("-"))
-        except ValueError:
-            raise ConfigError(key, f"{part!r} is not HH:MM-HH:MM") from None
-        if b <= a:
-            raise ConfigError(key, f"{part!r} closes before it opens")
-        spans.append((a, b))
-    return spans
-
-
 class Schedule:
     def __init__(self, cfg: BookConfig) -> None:
         self.cfg = cfg
@@ -61,7 +48,7 @@ class Schedule:
         unknown = sorted(set(cfg.hours) - set(WEEKDAYS))
         if unknown:
             raise ConfigError(f"book.hours.{unknown[0]}", f"not a weekday ({', '.join(WEEKDAYS)})")
-        self._hours = {day: _opening(cfg.hours.get(day, ""), f"book.hours.{day}")
+        self._hours = {day: opening_spans(cfg.hours.get(day, ""), f"book.hours.{day}")
                        for day in WEEKDAYS}
         self._names: dict[str, ServiceConfig] = {}
         for service in cfg.services:

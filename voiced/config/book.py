@@ -5,10 +5,26 @@ from __future__ import annotations
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 
+from ..errors import ConfigError
 from .fields import in_range, one_of
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def opening_spans(text: str, key: str) -> list[tuple[time, time]]:
+    """A day's opening hours, "09:00-13:00, 16:00-19:00", as (opens, closes) pairs."""
+    spans = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            a, b = (time.fromisoformat(x.strip()) for x in part.split("-"))
+        except ValueError:
+            raise ConfigError(key, f"{part!r} is not HH:MM-HH:MM") from None
+        if b <= a:
+            raise ConfigError(key, f"{part!r} closes before it opens")
+        spans.append((a, b))
+    return spans
 
 
 @dataclass(frozen=True)

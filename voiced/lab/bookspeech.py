@@ -22,7 +22,7 @@ from typing import Any
 from ..book.schedule import Schedule
 from ..book.when import parse_when
 from ..build import vocabulary
-from ..business import DAY_NAMES, HOUR_WORDS, service_name
+from ..business import DAY_NAMES, HOUR_WORDS, open_hours, service_name
 from ..config import Config
 from ..text import normalize
 from .speech import ErrorRate, phone_line, synthesize
@@ -59,7 +59,7 @@ YES_NO = {"כן", "לא", "נכון", "yes", "yeah", "no"}
 def sentences(cfg: Config, lang: str, which: str, n: int, seed: int) -> list[str]:
     """``n`` booking requests from the ``which`` templates, then the yes and no answers."""
     rnd = random.Random(f"{seed}-{lang}-{which}")
-    hours = [h for h in range(24) if any(_opens(s, h) for s in cfg.book.hours.values())]
+    hours = open_hours(cfg)
     days = [DAY_NAMES[lang][d] for d, spans in cfg.book.hours.items() if spans.strip()]
     services = [service_name(s, lang) for s in cfg.book.services]
     temps = TEMPLATES[lang][which]
@@ -67,14 +67,6 @@ def sentences(cfg: Config, lang: str, which: str, n: int, seed: int) -> list[str
                                         h=HOUR_WORDS[lang][rnd.choice(hours) % 12])
            for i in range(n)]
     return out + ANSWERS[lang][which]
-
-
-def _opens(spans: str, hour: int) -> bool:
-    for part in filter(None, (p.strip() for p in spans.split(","))):
-        a, b = (int(t.split(":")[0]) for t in part.split("-"))
-        if a <= hour < b:
-            return True
-    return False
 
 
 def slots(text: str, lang: str, schedule: Schedule, now: datetime) -> tuple[Any, ...]:

@@ -63,17 +63,19 @@ class Called:
     result: Json
 
 
-class _Recorded:
-    """A tool that notes each call, for the scenario's ``tool`` checks."""
+class Recorded:
+    """A tool that notes each call and when it began, for the scenario's ``tool`` checks
+    (audio mode finds the caller line a call served by its time)."""
 
-    def __init__(self, tool: Tool, log: list[Called]) -> None:
+    def __init__(self, tool: Tool, log: list[tuple[float, Called]]) -> None:
         self._tool = tool
         self._log = log
         self.spec: ToolSpec = tool.spec
 
     async def run(self, args: Json, ctx: CallContext) -> Outcome:
+        t = trio.current_time()
         outcome = await self._tool.run(args, ctx)
-        self._log.append(Called(self.spec.name, dict(args), outcome.result))
+        self._log.append((t, Called(self.spec.name, dict(args), outcome.result)))
         return outcome
 
 
@@ -132,7 +134,7 @@ async def run_scenario(cfg: Config, scenario: Mapping[str, Any],
     lang = str(scenario.get("language", cfg.call.language))
     schedule = Schedule(cfg.book)
     now = scenario_now(scenario, schedule)
-    log: list[Called] = []
+    log: list[tuple[float, Called]] = []
     results: list[TurnResult] = []
     with tempfile.TemporaryDirectory(prefix="voiced-scenario-") as state:
         book = SqliteBook(Path(state) / "book.sqlite3", schedule, clock=lambda: now)
@@ -149,7 +151,7 @@ async def run_scenario(cfg: Config, scenario: Mapping[str, Any],
                                   Booking(schedule, clock=lambda: now))
         history: list[Message] = []
         async with trio.open_nursery() as call:
-            box = ToolBox([_Recorded(t, log) for t in tools],
+            box = ToolBox([Recorded(t, log) for t in tools],
                           CallContext("CA" + "0" * 32, str(scenario.get("caller", "+15550100")),
                                       lang), call,
                           now=lambda: now.strftime("%A %Y-%m-%d %H:%M"))
@@ -166,7 +168,7 @@ async def run_scenario(cfg: Config, scenario: Mapping[str, Any],
                 out = [x async for x in rx]
                 reply = "".join(x for x in out if isinstance(x, str)).strip()
                 end = next((x for x in out if isinstance(x, EndCall)), None)
-                result = TurnResult(str(turn["say"]), reply, log[before:], end)
+                result = TurnResult(str(turn["say"]), reply, [c for _, c in log[before:]], end)
                 result.failures = check(turn, result)
                 results.append(result)
                 history += [Message("user", result.said), Message("assistant", reply)]

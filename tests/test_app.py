@@ -4,6 +4,7 @@ also through hypercorn itself."""
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -56,7 +57,8 @@ async def test_status_webhook_and_health() -> None:
     assert resp.status_code == 204
     health = await client.get("/healthz")
     assert json.loads(await health.get_data(as_text=True)) == {
-        "status": "ok", "active_calls": 0, "calls_total": 0}
+        "status": "ok", "active_calls": 0, "calls_total": 0, "worker": 0, "pid": os.getpid(),
+        "machine_calls": 0}
 
 
 async def test_a_call_over_the_apps_websocket(autojump_clock: trio.testing.MockClock) -> None:

@@ -189,7 +189,7 @@ async def test_drain_returns_as_soon_as_the_last_call_ends(
     cfg = Config()
     registry = Registry()
     registry.active = 1
-    registry.live.add(CALL_SID)
+    registry.live[CALL_SID] = 0
 
     async def caller_hangs_up() -> None:
         await trio.sleep(5.0)
@@ -207,14 +207,16 @@ async def test_over_max_calls_the_caller_hears_the_line_is_busy() -> None:
     metrics = Metrics()
     app = create_app(cfg, fake_engines(cfg), registry=registry, metrics=metrics)
     client = app.test_client()
-    registry.active = 2
+    for sid in ("CA" + "1" * 32, "CA" + "2" * 32):  # two calls in progress
+        token = registry.issue(sid, "AC" + "0" * 32)
+        assert token is not None and registry.admit(sid, "AC" + "0" * 32, token) is None
     resp = await client.post("/twilio/voice", form=voice_form("CA" + "9" * 32))
     root = ET.fromstring(await resp.get_data(as_text=True))
     say = root.find("Say")
     assert say is not None and say.text == cfg.brain.script.busy["he"]
     assert say.get("language") == "he-IL"
     assert root.find("Hangup") is not None and root.find("Connect") is None
-    registry.active = 1
+    registry.release("CA" + "1" * 32)
     resp = await client.post("/twilio/voice", form=voice_form("CA" + "a" * 32))
     assert ET.fromstring(await resp.get_data(as_text=True)).find("Connect") is not None
     text = (await (await client.get("/metrics")).get_data(as_text=True))

@@ -239,16 +239,22 @@ async def test_forty_streams_on_one_captured_signature_run_only_with_tokens(
     assert outcomes.count("closed") >= 8 and registry.total == 0 and registry.pending == 0
 
 
-async def test_an_expired_token_is_refused() -> None:
+async def test_an_expired_token_is_refused_and_a_token_is_good_once() -> None:
     now = [1000.0]
-    tokens = StreamTokens(b"k" * 32, ttl_s=30.0, clock=lambda: now[0])
-    token = tokens.issue(CALL_SID, ACCOUNT_SID)
+    registry = Registry(tokens=StreamTokens(b"k" * 32, ttl_s=30.0, clock=lambda: now[0]))
+    token = registry.issue(CALL_SID, ACCOUNT_SID)
+    assert token is not None and registry.outstanding() == 1
     now[0] += 32.0
-    assert tokens.redeem(token, CALL_SID, ACCOUNT_SID) is Refusal.EXPIRED
-    assert tokens.outstanding() == 0
-    token = tokens.issue(CALL_SID, ACCOUNT_SID)
-    assert tokens.redeem(token, CALL_SID, ACCOUNT_SID) is None
-    assert tokens.redeem(token, CALL_SID, ACCOUNT_SID) is Refusal.REUSED
+    assert registry.admit(CALL_SID, ACCOUNT_SID, token) is Refusal.EXPIRED
+    assert registry.outstanding() == 0
+    token = registry.issue(CALL_SID, ACCOUNT_SID)
+    assert token is not None
+    assert registry.admit(CALL_SID, ACCOUNT_SID, token) is None
+    assert registry.admit(CALL_SID, ACCOUNT_SID, token) is Refusal.REUSED
+    registry.release(CALL_SID)
+    assert registry.admit(CALL_SID, ACCOUNT_SID, token) is Refusal.REUSED  # spent, not freed
+    now[0] += 32.0
+    assert registry.admit(CALL_SID, ACCOUNT_SID, token) is Refusal.EXPIRED
 
 
 async def test_sockets_that_never_start_neither_make_the_line_busy_nor_stay(

@@ -10,6 +10,7 @@ the same CallSid before the socket counts as a call."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -151,15 +152,15 @@ class Endpoints:
                                f"voice webhook for call {shown(call_sid)}: {refusal.value}")
             self.metrics.refused.inc()
             return "", 403, {}
-        if not registry.has_room():
+        token = registry.issue(call_sid, account_sid)
+        if token is None:
             registry.busy += 1
             self.metrics.calls.labels("busy").inc()
-            log.warning("call %s: line busy (%d active, %d on their way%s)", call_sid,
-                        registry.active, registry.tokens.outstanding(),
+            log.warning("call %s: line busy (%d calls on this machine, %d on their way%s)",
+                        call_sid, registry.machine_calls(), registry.outstanding(),
                         ", shutting down" if registry.draining else "")
             return busy_twiml(self.cfg), 200, {"Content-Type": "text/xml"}
         log.info("incoming call %s from %s", call_sid, mask_number(caller) if caller else "unknown")
-        token = registry.tokens.issue(call_sid, account_sid)
         return twiml(self.cfg, caller, token), 200, {"Content-Type": "text/xml"}
 
     async def stream_status(self) -> tuple[str, int]:
@@ -174,7 +175,9 @@ class Endpoints:
     async def healthz(self) -> dict[str, Any]:
         registry = self.registry
         return {"status": "draining" if registry.draining else "ok",
-                "active_calls": registry.active, "calls_total": registry.total}
+                "active_calls": registry.active, "calls_total": registry.total,
+                "worker": registry.worker, "pid": os.getpid(),
+                "machine_calls": registry.machine_calls()}
 
     async def prometheus(self) -> tuple[bytes, int, dict[str, str]]:
         return self.metrics.render(), 200, {"Content-Type": CONTENT_TYPE_LATEST}

@@ -92,7 +92,7 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
             raise ConfigError("twilio.validate_signatures",
                               f"needs the auth token in ${cfg.twilio.auth_token_env} (or a systemd "
                               "credential of that name); for local development use --insecure-dev")
-        signatures = Signatures(auth_token, cfg.server.public_host)
+        signatures = Signatures(auth_token, cfg.server.public_host, cfg.server.media_host)
     metrics = metrics or Metrics()
     ep = Endpoints(cfg, engines, rest, registry or Registry.for_config(cfg, auth_token), metrics,
                    Observer(metrics, records), signatures)

@@ -47,13 +47,18 @@ def _apply_overrides(cfg: config_mod.Config, host: str | None, port: int | None)
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server import run_daemon
+    from .workers import default_workers, serve_workers
 
     cfg = _apply_overrides(load_config(args.config), args.host, args.port)
     if args.insecure_dev:
         cfg = dataclasses.replace(cfg, twilio=dataclasses.replace(cfg.twilio,
                                                                   validate_signatures=False))
     setup_logging(cfg.log.level)
-    trio.run(run_daemon, cfg)
+    workers = cfg.server.workers or default_workers()
+    if workers > 1:
+        serve_workers(cfg, workers)
+    else:
+        trio.run(run_daemon, cfg)
     return 0
 
 

@@ -14,6 +14,7 @@ the README's threat model), with that listener.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -127,8 +128,11 @@ async def serve(
     shutdown_trigger: Callable[[], Awaitable[Any]],
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
     listeners_out: list[CappedListener] | None = None,
+    sockets: list[socket.socket] | None = None,
 ) -> None:
-    """Serve ``app`` until ``shutdown_trigger`` returns; ``task_status`` gets the bound URLs."""
+    """Serve ``app`` until ``shutdown_trigger`` returns; ``task_status`` gets the bound URLs.
+    ``sockets``: listening already (a worker's, shared with its siblings), instead of
+    binding ``config.bind``."""
     wrapped = wrap_app(app, config.wsgi_max_body_size, "asgi")
     lifespan_state: dict[str, Any] = {}
     lifespan = Lifespan(wrapped, config, lifespan_state)
@@ -137,10 +141,12 @@ async def serve(
         await lifespan_nursery.start(lifespan.handle_lifespan)
         await lifespan.wait_for_startup()
         async with trio.open_nursery() as server_nursery:
-            sockets = config.create_sockets()
+            if sockets is None:
+                sockets = config.create_sockets().insecure_sockets
+                for sock in sockets:
+                    sock.listen(config.backlog)
             listeners, binds = [], []
-            for sock in sockets.insecure_sockets:
-                sock.listen(config.backlog)
+            for sock in sockets:
                 listeners.append(CappedListener(
                     trio.SocketListener(trio.socket.from_stdlib_socket(sock)), max_connections))
                 binds.append(f"http://{repr_socket_addr(sock.family, sock.getsockname())}")

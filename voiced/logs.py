@@ -18,9 +18,11 @@ _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERRO
 
 
 class OneLine(logging.Formatter):
-    def __init__(self, style: str) -> None:
-        super().__init__("%(levelname)s %(name)s: %(message)s")
+    def __init__(self, style: str, worker: int | None = None) -> None:
+        tag = "" if worker is None else f"[w{worker}] "
+        super().__init__(f"%(levelname)s {tag}%(name)s: %(message)s")
         self._style_name = style
+        self._worker = worker
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record).replace("\n", " | ")
@@ -29,16 +31,20 @@ class OneLine(logging.Formatter):
         if self._style_name == "json":
             event = {"level": record.levelname, "logger": record.name,
                      "message": record.getMessage(), "time": round(record.created, 3)}
+            if self._worker is not None:
+                event["worker"] = self._worker
             if record.exc_info:
                 event["exception"] = self.formatException(record.exc_info)
             return json.dumps(event, ensure_ascii=False)
         return text
 
 
-def setup(level: str = "INFO", style: str | None = None) -> None:
+def setup(level: str = "INFO", style: str | None = None, worker: int | None = None) -> None:
+    """``worker``: a worker process's index, on each of its lines (:mod:`voiced.workers`)."""
     style = style or os.environ.get("VOICED_LOG_FORMAT", "text")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(OneLine(style if style in ("text", "journal", "json") else "text"))
+    handler.setFormatter(OneLine(style if style in ("text", "journal", "json") else "text",
+                                 worker))
     logging.basicConfig(level=getattr(logging, level), handlers=[handler], force=True)
     for noisy in ("hypercorn.error", "httpx", "httpcore", "faster_whisper", "quart"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level)))

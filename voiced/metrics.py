@@ -1,12 +1,20 @@
 """``GET /metrics``: what an operator graphs and alerts on, in Prometheus' text format.
 
 One registry per app (not the library's global one), so two apps in one process (tests,
-benchmarks) count separately.
+benchmarks) count separately. With ``server.workers`` processes, prometheus-client's
+multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set by :mod:`voiced.workers` before any
+worker starts): each worker writes its samples to files there, and a scrape of any worker
+reads them all, so one target covers the machine.
 """
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Reply latencies live between 0.1 s and a few seconds; frame lag in milliseconds.
 _LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0)
@@ -26,7 +34,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.active_calls = Gauge("voiced_active_calls", "Calls in progress", registry=r)
+        # Summed over the live workers; a dead worker's calls leave with it.
+        self.active_calls = Gauge("voiced_active_calls", "Calls in progress", registry=r,
+                                  multiprocess_mode="livesum")
         self.calls = Counter("voiced_calls", "Calls ended, by outcome", ["outcome"], registry=r)
         self.stage_seconds = Histogram(
             "voiced_stage_latency_seconds",
@@ -55,4 +65,9 @@ class Metrics:
                 self.stage_seconds.labels(label).observe(max(0.0, stages[key]))
 
     def render(self) -> bytes:
-        return bytes(generate_latest(self.registry))
+        shared = os.environ.get(MULTIPROC_ENV)
+        if not shared:
+            return bytes(generate_latest(self.registry))
+        machine = CollectorRegistry()
+        MultiProcessCollector(machine, shared)  # type: ignore[no-untyped-call]
+        return bytes(generate_latest(machine))

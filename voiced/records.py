@@ -8,11 +8,14 @@ faults) and ``end`` (how it ended, frames, drops, faults). ``voiced calls`` read
 
 Records hold callers' numbers and words: the file is 0600 in a 0700 directory whatever the
 umask. A line cut short by a crash or a full disk is closed with a newline before the next
-append, so it costs only itself.
+append, so it costs only itself. Worker processes (``server.workers``) share the file: each
+append (the torn-line check and the write) holds an ``flock``, so their lines never
+interleave and a torn line is closed once.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -34,7 +37,6 @@ class CallRecords:
         os.chmod(self.path.parent, 0o700)
         self._lock = threading.Lock()
         self._failed = False
-        self._check_tail = True  # until the file's last byte is known to be a newline
 
     def _open(self) -> int:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -57,20 +59,21 @@ class CallRecords:
         line = (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         with self._lock:
             try:
-                if self._check_tail and self._torn():
-                    line = b"\n" + line
-                    log.warning("call records: %s ended mid-line; closed it", self.path)
                 fd = self._open()
                 try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    if self._torn():  # another process may have died mid-line
+                        line = b"\n" + line
+                        log.warning("call records: %s ended mid-line; closed it", self.path)
                     os.write(fd, line)
                     os.fsync(fd)
                 finally:
-                    os.close(fd)
-                self._failed = self._check_tail = False
+                    os.close(fd)  # and the lock with it
+                self._failed = False
             except OSError as exc:  # a full disk must not end calls
                 if not self._failed:
                     log.error("cannot write call records to %s: %s", self.path, exc)
-                self._failed = self._check_tail = True
+                self._failed = True
 
 
 @dataclass

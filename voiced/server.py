@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 import httpx
@@ -21,6 +24,7 @@ from .listener import CappedListener, serve
 from .loopwatch import LoopWatch, settle_heap
 from .metrics import Metrics
 from .records import CallRecords
+from .slots import CallSlots
 from .systemd import notify, watchdog
 from .twilio.rest import TwilioRest
 
@@ -55,10 +59,12 @@ async def serve_app(
     metrics: Metrics | None = None,
     listeners: list[CappedListener] | None = None,
     loop: LoopWatch | None = None,
+    sockets: list[socket.socket] | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until ``shutdown`` is set, watching the event loop's lateness meanwhile (into
-    ``loop`` when given, else one of its own on the app's metrics)."""
+    ``loop`` when given, else one of its own on the app's metrics); on ``sockets`` when
+    given (a worker's, bound by its supervisor), else on sockets of its own."""
     metrics = metrics or Metrics()
     app = create_app(cfg, engines, rest, auth_token, registry, metrics, records)
     loop = loop or LoopWatch()
@@ -67,13 +73,28 @@ async def serve_app(
         nursery.start_soon(loop.run)
         await serve(app, hypercorn_config(cfg, port), max_connections=cfg.server.max_connections,
                     shutdown_trigger=shutdown.wait, task_status=task_status,
-                    listeners_out=listeners)
+                    listeners_out=listeners, sockets=sockets)
         nursery.cancel_scope.cancel()
 
 
-async def run_daemon(cfg: Config) -> None:
+@dataclass(frozen=True)
+class Worker:
+    """One of ``server.workers`` processes (:mod:`voiced.workers`): the listening sockets its
+    supervisor bound, the machine's call slots, its index, how it says it is ready, and (for
+    tests and benchmarks) what builds its engines instead of the config."""
+
+    index: int
+    sockets: list[socket.socket]
+    slots_path: str
+    ready: Callable[[], None]
+    engines: Callable[[Config, httpx.AsyncClient], Engines] | None = None
+
+
+async def run_daemon(cfg: Config, worker: Worker | None = None) -> None:
     """``voiced serve``: build the engines once, serve until SIGTERM or SIGINT, then drain:
-    no new calls, the active ones get ``shutdown.grace_s`` to finish, the rest a goodbye."""
+    no new calls, the active ones get ``shutdown.grace_s`` to finish, the rest a goodbye.
+    As a ``worker``, serve on the supervisor's sockets and tell it when ready; it alone
+    speaks to systemd."""
     from .build import build_engines, warm_engines
 
     shutdown = trio.Event()
@@ -85,11 +106,13 @@ async def run_daemon(cfg: Config) -> None:
         raise ConfigError("twilio.validate_signatures",
                           f"set ${cfg.twilio.auth_token_env} or a systemd credential of that name "
                           "(LoadCredential=), or run with --insecure-dev for local development")
-    registry = Registry.for_config(cfg, auth_token)
+    slots = CallSlots.for_calls(cfg.server.max_calls, worker.slots_path) if worker else None
+    registry = Registry.for_config(cfg, auth_token, slots=slots,
+                                   worker=worker.index if worker else 0)
     records = CallRecords(cfg.server.records_dir())
     log.info("call records: %s", records.path)
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0)) as http:
-        engines = build_engines(cfg, http)
+        engines = (worker.engines if worker and worker.engines else build_engines)(cfg, http)
         await warm_engines(engines, cfg)
         settle_heap()
         async with trio.open_nursery() as nursery:
@@ -97,17 +120,22 @@ async def run_daemon(cfg: Config) -> None:
             if not rest.available():
                 log.warning("%s not set: calls end by closing the stream, not via the REST API",
                             cfg.twilio.auth_token_env)
-            binds = await nursery.start(partial(serve_app, cfg, engines, shutdown, rest=rest,
-                                                auth_token=auth_token, registry=registry,
-                                                records=records))
+            binds = await nursery.start(partial(
+                serve_app, cfg, engines, shutdown, rest=rest, auth_token=auth_token,
+                registry=registry, records=records, sockets=worker.sockets if worker else None))
             log.info("voiced listening on %s", ", ".join(binds))
-            notify("READY=1", f"STATUS=listening on {', '.join(binds)}")
-            nursery.start_soon(watchdog)
+            if worker:
+                worker.ready()
+            else:
+                notify("READY=1", f"STATUS=listening on {', '.join(binds)}")
+                nursery.start_soon(watchdog)
+            # Kept open while draining: a second SIGTERM (systemd's and the supervisor's) or a
+            # Ctrl-C is not the default action, which would drop every call.
             with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
                 async for signum in signals:
                     log.info("%s received: draining", signal.Signals(signum).name)
                     break
-            await drain(registry, cfg)
+                await drain(registry, cfg)
             shutdown.set()
             nursery.cancel_scope.cancel()
     log.info("voiced stopped")

@@ -16,12 +16,19 @@ class ServerConfig:
     port: int = field(default=8080, metadata=in_range(0, 65535))
     # The host Twilio reaches us at (behind a proxy this is not what the socket sees).
     public_host: str = "localhost:8080"
+    # This instance's own host name for the media socket (the TwiML's stream URL); empty: the
+    # public_host. Behind a load balancer in front of several VMs, each VM names itself here,
+    # so a call's media lands on the VM that answered its webhook (README, "Deployment").
+    stream_host: str = ""
     voice_path: str = "/twilio/voice"
     status_path: str = "/webhook/stream_status"
     media_path: str = "/ws/twilio-media"
     # Twilio's largest message is a media frame of a few hundred bytes.
     max_message_bytes: int = field(default=65536, metadata=in_range(1024, 16 * 1024 * 1024))
-    # Calls at once; the next caller hears that the line is busy.
+    # Daemon processes accepting on the one port, each with its own event loop and engines
+    # (docs/CAPACITY.md); 0: one per core. max_calls is the machine's, whatever this is.
+    workers: int = field(default=0, metadata=in_range(0, 256))
+    # Calls at once, on the whole machine; the next caller hears that the line is busy.
     max_calls: int = field(default=30, metadata=in_range(1, 100000))
     # Open TCP connections, all clients together. When full, the oldest without a complete
     # request is closed for a new one (or the new one, if all are busy). Twilio holds one per
@@ -44,6 +51,11 @@ class ServerConfig:
     # Where call records go; empty: $STATE_DIRECTORY (systemd's StateDirectory=), else
     # ~/.local/state/voiced.
     state_dir: str = ""
+
+    @property
+    def media_host(self) -> str:
+        """Where Twilio opens this instance's media sockets."""
+        return self.stream_host or self.public_host
 
     def records_dir(self) -> Path:
         if self.state_dir:

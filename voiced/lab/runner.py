@@ -82,7 +82,7 @@ async def dial_url(url: str, utterances: Sequence[Utterance], opts: DialOptions)
 
 def signed_options(cfg: Config, opts: DialOptions, auth_token: str) -> DialOptions:
     """``opts`` signing as Twilio would for this config's public URL."""
-    url = f"wss://{cfg.server.public_host}{cfg.server.media_path}"
+    url = f"wss://{cfg.server.media_host}{cfg.server.media_path}"
     voice = f"https://{cfg.server.public_host}{cfg.server.voice_path}"
     return dataclasses.replace(opts, auth_token=auth_token, signed_url=url, signed_voice_url=voice,
                                voice_path=cfg.server.voice_path,

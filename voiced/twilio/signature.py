@@ -18,13 +18,16 @@ HEADER = "X-Twilio-Signature"
 
 
 class Signatures:
-    def __init__(self, auth_token: str, public_host: str) -> None:
+    def __init__(self, auth_token: str, public_host: str, media_host: str | None = None) -> None:
         self._validator = RequestValidator(auth_token)
         self._host = public_host
+        self._media_host = media_host or public_host
 
     def url(self, scheme: str, path_and_query: str) -> str:
-        """The URL Twilio called: ``https`` for webhooks, ``wss`` for the media socket."""
-        return f"{scheme}://{self._host}{path_and_query}"
+        """The URL Twilio called: ``https`` for webhooks (at the public host), ``wss`` for the
+        media socket (at this instance's own host, which the TwiML named)."""
+        host = self._media_host if scheme == "wss" else self._host
+        return f"{scheme}://{host}{path_and_query}"
 
     def valid(self, url: str, params: Mapping[str, str], signature: str | None) -> bool:
         if not signature:

@@ -23,13 +23,13 @@ def busy_twiml(cfg: Config) -> str:
 def twiml(cfg: Config, caller: str, token: str) -> str:
     """``<Connect><Stream>``: with Connect only the inbound track exists, and the stream (and
     the call) lasts until either side hangs up. ``token`` comes back in the stream's
-    ``start`` as a custom parameter and binds the stream to this call."""
-    host = cfg.server.public_host
+    ``start`` as a custom parameter and binds the stream to this call. The stream goes to
+    this instance (``server.media_host``), the status callback wherever webhooks go."""
     response = VoiceResponse()
     connect = Connect()
     stream = connect.stream(
-        url=f"wss://{host}{cfg.server.media_path}",
-        status_callback=f"https://{host}{cfg.server.status_path}",
+        url=f"wss://{cfg.server.media_host}{cfg.server.media_path}",
+        status_callback=f"https://{cfg.server.public_host}{cfg.server.status_path}",
         status_callback_method="POST",
     )
     stream.parameter(name="caller", value=caller)

@@ -123,3 +123,9 @@ def fake_engines(
         fallback=scripted,
         classifier=lambda: EnergyClassifier(-40.0),
     )
+
+
+def fake_engines_for(cfg: Config, http: object) -> Engines:
+    """:func:`fake_engines` as a worker process builds its engines (``server.Worker.engines``):
+    importable by name, so a spawned worker can be given it."""
+    return fake_engines(cfg)

@@ -1,0 +1,256 @@
+"""``server.workers``: one listening socket, several daemon processes, a supervisor.
+
+One process runs every call on one Trio thread, so it uses one core. Calls are independent,
+so the kernel can spread them: the supervisor binds the port once and starts ``workers``
+processes (``multiprocessing``'s spawn, a fresh interpreter each: no Trio state forked) that
+all accept on that socket, each with its own event loop and engines. What must agree across
+them is shared properly: the machine's call slots (``max_calls``, stream tokens:
+:mod:`voiced.slots`), the Prometheus samples (multiprocess mode: one scrape sees every
+worker), and the call records (appends under ``flock``, :mod:`voiced.records`).
+
+The supervisor does nothing on the calls' path. It speaks to systemd (READY once every worker
+listens, the watchdog while they live), replaces a worker that dies (its calls are gone; the
+slots it held are freed; the other workers' calls never notice), and on SIGTERM or SIGINT
+asks every worker to drain (the single-process drain, in each) and waits for them.
+
+Measured against ``SO_REUSEPORT`` (a socket per worker, the kernel hashing connections over
+them): docs/CAPACITY.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copyreg
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import socket
+import tempfile
+import time
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from multiprocessing.context import SpawnProcess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+from .config import Config
+from .engines.base import Engines
+from .metrics import MULTIPROC_ENV
+from .server import Worker, hypercorn_config, run_daemon
+from .slots import CallSlots
+from .systemd import notify, watchdog_interval
+
+log = logging.getLogger("voiced.workers")
+
+# A Config holds read-only mappings (MappingProxyType), which pickle does not know; a worker
+# gets its config as a plain dict wrapped again on arrival.
+def _proxy(items: dict[Any, Any]) -> types.MappingProxyType[Any, Any]:
+    return types.MappingProxyType(items)
+
+
+copyreg.pickle(types.MappingProxyType, lambda m: (_proxy, (dict(m),)))
+
+# A worker that dies sooner than this after it started is restarted with a growing delay, so
+# a crash at start-up (a bad model file) does not spin.
+STABLE_S = 30.0
+MAX_BACKOFF_S = 30.0
+
+EnginesFactory = Callable[[Config, httpx.AsyncClient], Engines]
+
+
+def default_workers() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        (os.cpu_count() or 1)
+
+
+def bind(cfg: Config, port: int | None = None) -> list[socket.socket]:
+    """The listening sockets every worker accepts on, bound once, here."""
+    hc = hypercorn_config(cfg, port)
+    socks = list(hc.create_sockets().insecure_sockets)
+    for sock in socks:
+        sock.listen(hc.backlog)
+        sock.set_inheritable(True)
+    return socks
+
+
+@dataclass(frozen=True)
+class _Spec:
+    cfg: Config
+    index: int
+    sockets: list[socket.socket]
+    slots_path: str
+    log_level: str
+    env: Mapping[str, str]
+    engines: EnginesFactory | None
+
+
+def _worker_main(spec: _Spec, ready: Any) -> None:
+    """A worker process: the single-process daemon on the supervisor's sockets."""
+    from .logs import setup
+
+    os.environ.update(spec.env)
+    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+        os.environ.pop(name, None)  # the supervisor alone speaks to systemd
+    setup(spec.log_level, worker=spec.index)
+    # A Ctrl-C reaches the whole process group; the supervisor turns it into one SIGTERM.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    worker = Worker(spec.index, spec.sockets, spec.slots_path,
+                    lambda: ready.put((spec.index, os.getpid())), spec.engines)
+    trio.run(run_daemon, spec.cfg, worker)
+
+
+class Supervisor:
+    """Starts, watches and stops the workers. Blocking and single-threaded: it is not on any
+    call's path, it waits for a worker to exit, a signal, or the watchdog's next ping."""
+
+    def __init__(self, cfg: Config, workers: int, *, port: int | None = None,
+                 engines: EnginesFactory | None = None, run_dir: str | None = None) -> None:
+        self.cfg = cfg
+        self.n = workers
+        self._ctx = multiprocessing.get_context("spawn")
+        self._dir = Path(tempfile.mkdtemp(prefix="voiced-", dir=run_dir or
+                                          os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+                                          or None))
+        self.sockets = bind(cfg, port)
+        self.slots = CallSlots.for_calls(cfg.server.max_calls, self._dir / "slots")
+        metrics_dir = self._dir / "metrics"
+        metrics_dir.mkdir()
+        self._env = {MULTIPROC_ENV: str(metrics_dir)}
+        self._engines = engines
+        self._ready = self._ctx.Queue()
+        self.procs: dict[int, SpawnProcess] = {}
+        self._started: dict[int, float] = {}
+        self._failures: dict[int, int] = {}
+        self.restarts = 0
+        self.stopping = False
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+
+    @property
+    def port(self) -> int:
+        return int(self.sockets[0].getsockname()[1])
+
+    def _spawn(self, index: int) -> None:
+        spec = _Spec(self.cfg, index, self.sockets, str(self.slots.path), self.cfg.log.level,
+                     self._env, self._engines)
+        proc = self._ctx.Process(target=_worker_main, args=(spec, self._ready),
+                                 name=f"voiced-worker-{index}", daemon=False)
+        proc.start()
+        self.procs[index] = proc
+        self._started[index] = time.monotonic()
+
+    def start(self, timeout_s: float = 300.0) -> list[int]:
+        """Start every worker and wait until each listens; their pids."""
+        os.environ.update(self._env)  # for /metrics rendered in this process, if ever
+        for i in range(self.n):
+            self._spawn(i)
+        pids: list[int] = []
+        deadline = time.monotonic() + timeout_s
+        while len(pids) < self.n:
+            index, pid = self._ready.get(timeout=max(0.1, deadline - time.monotonic()))
+            pids.append(pid)
+            log.info("worker %d (pid %d) listening", index, pid)
+        notify("READY=1", f"STATUS={self.n} workers listening on port {self.port}")
+        return pids
+
+    def stop(self) -> None:
+        """From a signal handler or another thread: drain and stop."""
+        self.stopping = True
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+
+    def _reap(self, index: int) -> None:
+        proc = self.procs[index]
+        proc.join()
+        freed = self.slots.drop_worker(index)
+        _mark_dead(self._env[MULTIPROC_ENV], proc.pid)
+        if self.stopping:
+            return
+        lived = time.monotonic() - self._started[index]
+        self._failures[index] = 0 if lived >= STABLE_S else self._failures.get(index, 0) + 1
+        delay = min(MAX_BACKOFF_S, 0.5 * 2 ** self._failures[index]) if self._failures[index] \
+            else 0.0
+        log.error("worker %d (pid %s) exited with %s after %.0fs, %d calls with it; "
+                  "replacing it%s", index, proc.pid, proc.exitcode, lived, freed,
+                  f" in {delay:.1f}s" if delay else "")
+        if delay:
+            time.sleep(delay)
+        self.restarts += 1
+        self._spawn(index)
+
+    def _replaced(self) -> None:
+        """Log the replacements that have come up since."""
+        while True:
+            try:
+                index, pid = self._ready.get_nowait()
+            except queue.Empty:
+                return
+            log.info("worker %d (pid %d) listening", index, pid)
+
+    def run(self) -> None:
+        """Watch the workers until :meth:`stop`; then SIGTERM each and wait for them."""
+        interval = watchdog_interval()
+        while not self.stopping:
+            sentinels = {p.sentinel: i for i, p in self.procs.items()}
+            ready = wait([*sentinels, self._wake_r], timeout=interval)
+            if interval is not None:
+                notify("WATCHDOG=1")
+            for obj in ready:
+                if obj in sentinels:
+                    self._reap(sentinels[obj])
+            self._replaced()
+        self._drain()
+
+    def _drain(self) -> None:
+        notify("STOPPING=1", "STATUS=draining")
+        log.info("draining %d workers", len(self.procs))
+        for proc in self.procs.values():
+            if proc.is_alive() and proc.pid:
+                os.kill(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            proc.join()
+        self.close()
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        self.slots.close()
+        self._wake_r.close()
+        self._wake_w.close()
+        for path in sorted(self._dir.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+        self._dir.rmdir()
+
+
+def _mark_dead(metrics_dir: str, pid: int | None) -> None:
+    from prometheus_client import multiprocess
+
+    if pid is not None:
+        multiprocess.mark_process_dead(pid, metrics_dir)  # type: ignore[no-untyped-call]
+
+
+def serve_workers(cfg: Config, workers: int) -> None:
+    """``voiced serve`` with ``server.workers`` > 1."""
+    sup = Supervisor(cfg, workers)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("%s received: draining every worker", signal.Signals(signum).name)
+        signal.signal(signum, signal.SIG_IGN)
+        sup.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sup.start()
+    log.info("voiced: %d workers on %s", workers, ", ".join(
+        f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in sup.sockets))
+    sup.run()
+    log.info("voiced stopped")

@@ -280,6 +280,9 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     b.add_argument("--concurrency", type=int, default=1,
                    help="sim e2e and soak: calls at once (calls = the larger of --calls and this); "
                         "embedded e2e: always one at a time")
+    b.add_argument("--workers", type=int, default=1,
+                   help="e2e: daemon worker processes (server.workers) under a supervisor, as "
+                        "`voiced serve` runs them; 1: the daemon in this process")
     b.add_argument("--caller-procs", type=int, default=1,
                    help="sim e2e and soak: processes the emulated callers are spread over")
     b.add_argument("--turns", type=int, default=2, help="caller utterances per call")

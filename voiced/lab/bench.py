@@ -18,18 +18,44 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from ..config import Config
 from ..metrics import Metrics
 from ..records import CallRecords, CallView, read_calls
 from ..text import normalize
+from ..workers import Supervisor
 from .callers import caller_processes, sequential_calls
 from .corpus import corpus_files
 from .dial import DialOptions, Utterance
 from .line import Line, line_from
-from .runner import local_daemon, signed_options
+from .runner import http_base_for, local_daemon, local_workers, signed_options
 from .sim.servers import sim_engines
 from .speech import ErrorRate
-from .stats import cpu_seconds, frame_lag_p99_ms, machine, machine_cpu_pct, machine_ticks, percentile
+from .stats import (
+    cpu_seconds,
+    frame_lag_p99_ms,
+    machine,
+    machine_cpu_pct,
+    machine_ticks,
+    percentile,
+    process_cpu_seconds,
+    sample_value,
+    scrape,
+)
+
+
+def daemon_cpu_seconds(pids: list[int]) -> float:
+    """CPU the daemon has used: its worker processes', or this process's when it runs here."""
+    if pids:
+        return sum(process_cpu_seconds(pid) for pid in pids)
+    return cpu_seconds(resource.getrusage(resource.RUSAGE_SELF))
+
+
+async def scrape_metrics(media_url: str) -> str:
+    """The daemon's /metrics page (any worker's: each reports them all)."""
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        return (await http.get(http_base_for(media_url) + "/metrics")).text
 
 
 def stage_percentiles(views: list[CallView]) -> dict[str, dict[str, float]]:
@@ -102,7 +128,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     if sim:
         print(f"# voiced bench e2e --engines sim: {calls} calls x {args.turns} turns, "
-              f"{args.concurrency} at a time from {args.caller_procs} caller process(es); engines "
+              f"{args.concurrency} at a time from {args.caller_procs} caller process(es), {args.workers} "
+              f"daemon worker process(es); engines "
               f"and callers in processes of their own; {args.recognizer} recogniser; "
               f"{args.lang} corpus, vad.silence_ms={cfg.vad.silence_ms}; {machine()}")
     else:
@@ -121,13 +148,18 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         records = CallRecords(state)
         token = secrets.token_urlsafe(24)  # the daemon checks signatures as in production
         metrics = Metrics()
-        url = await stack.enter_async_context(local_daemon(cfg, auth_token=token, metrics=metrics,
-                                                           records=records))
+        sup: Supervisor | None = None
+        if args.workers > 1:
+            url, sup = await stack.enter_async_context(local_workers(cfg, args.workers, token))
+        else:
+            url = await stack.enter_async_context(local_daemon(
+                cfg, auth_token=token, metrics=metrics, records=records))
+        pids = [p.pid for p in sup.procs.values() if p.pid] if sup else []
         line = line_from(args)
         opts = signed_options(cfg, DialOptions(barge_in_after_ms=args.barge_in_after_ms,
                                                line=line), token)
         t_calls = time.perf_counter()
-        cpu_calls = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_calls = daemon_cpu_seconds(pids)
         ticks_calls = machine_ticks()
         if sim or args.callers_apart:
             stats = await caller_processes(url, opts, Path(args.corpus), args.lang, calls=calls,
@@ -136,9 +168,10 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         else:
             utterances = [Utterance.from_wav(f) for f, _ in files]
             stats = await sequential_calls(url, utterances, args.calls, args.turns, opts)
-        daemon_cpu = cpu_seconds(resource.getrusage(resource.RUSAGE_SELF)) - cpu_seconds(cpu_calls)
+        daemon_cpu = daemon_cpu_seconds(pids) - cpu_calls
         all_cpu = machine_cpu_pct(ticks_calls)
         calls_wall = time.perf_counter() - t_calls
+        families = scrape(await scrape_metrics(url)) if sup else None
         views = read_calls(records.path)
     stages = stage_percentiles(views)
     # Turns beyond the ``args.turns`` things each caller said: a cut-off caller's utterance
@@ -174,8 +207,11 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         # The daemon's process (Whisper included for the embedded engines) while calls ran.
         "daemon_cpu_pct": round(100 * daemon_cpu / calls_wall, 1),
         "machine_cpu_pct": all_cpu,
-        "dropped_frames": int(metrics.registry.get_sample_value("voiced_dropped_frames_total") or 0),
-        "frame_lag_p99_ms": frame_lag_p99_ms(metrics),
+        "workers": args.workers,
+        "dropped_frames": int(sample_value(families, "voiced_dropped_frames_total")
+                              if families is not None else
+                              metrics.registry.get_sample_value("voiced_dropped_frames_total") or 0),
+        "frame_lag_p99_ms": frame_lag_p99_ms(families if families is not None else metrics),
         "max_outbound_gap_ms": stats.max_gap_ms,
         "cut_off_rate": round(stats.cut_offs / stats.turns, 3) if stats.turns else None,
         "stages_ms": stages,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import secrets
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
@@ -21,6 +23,7 @@ from ..records import CallRecords
 from ..server import serve_app
 from ..twilio.signature import HEADER, sign
 from ..twilio.socket import TrioWebSocket
+from ..workers import Supervisor
 from .dial import (
     TEST_ACCOUNT_SID,
     DialOptions,
@@ -111,6 +114,26 @@ async def local_daemon(cfg: Config, engines: Engines | None = None,
             yield f"ws://{host_port}{cfg.server.media_path}"
         finally:
             shutdown.set()
+
+
+@asynccontextmanager
+async def local_workers(cfg: Config, workers: int,
+                        auth_token: str) -> AsyncIterator[tuple[str, Supervisor]]:
+    """``workers`` daemon processes under a supervisor (as `voiced serve` runs them with
+    ``server.workers``) on a free loopback port; yields the media socket URL and the
+    supervisor (its workers' pids, for their CPU). The engines come from ``cfg``."""
+    os.environ[cfg.twilio.auth_token_env] = auth_token  # the workers read it, as in production
+    cfg = dataclasses.replace(cfg, server=dataclasses.replace(cfg.server, host="127.0.0.1",
+                                                              port=0, workers=workers))
+    sup = Supervisor(cfg, workers)
+    await trio.to_thread.run_sync(sup.start)
+    watcher = threading.Thread(target=sup.run, name="voiced-supervisor")
+    watcher.start()
+    try:
+        yield f"ws://127.0.0.1:{sup.port}{cfg.server.media_path}", sup
+    finally:
+        sup.stop()
+        await trio.to_thread.run_sync(watcher.join)
 
 
 async def dial_in_process(

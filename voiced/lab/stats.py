@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import platform
 import resource
+from collections.abc import Iterable
 
 import numpy as np
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from ..metrics import Metrics
 
@@ -43,12 +46,35 @@ def machine_cpu_pct(before: tuple[int, int] | None) -> float | None:
     return round(100 * (os.cpu_count() or 1) * (after[0] - before[0]) / (after[1] - before[1]), 1)
 
 
-def frame_lag_p99_ms(metrics: Metrics) -> float | None:
-    """The histogram bucket bound under which 99 % of inbound frames were processed."""
+def frame_lag_p99_ms(metrics: Metrics | Iterable[Metric]) -> float | None:
+    """The histogram bucket bound under which 99 % of inbound frames were processed: from an
+    app's metrics, or from a scrape's families (worker processes)."""
+    families = metrics.frame_lag.collect() if isinstance(metrics, Metrics) else \
+        [f for f in metrics if f.name == "voiced_inbound_frame_lag_seconds"]
     buckets = [(float(sample.labels["le"]), sample.value)
-               for family in metrics.frame_lag.collect() for sample in family.samples
+               for family in families for sample in family.samples
                if sample.name.endswith("_bucket")]
     total = buckets[-1][1] if buckets else 0
     if not total:
         return None
     return next(1000 * le for le, count in buckets if count >= 0.99 * total)
+
+
+def scrape(text: str) -> list[Metric]:
+    """A /metrics page as metric families."""
+    return list(text_string_to_metric_families(text))
+
+
+def sample_value(families: Iterable[Metric], name: str) -> float:
+    """The sum of a sample's values over its labels (0 when absent)."""
+    return sum(s.value for f in families for s in f.samples if s.name == name)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU a live process has used, from Linux's /proc (0 when unknown)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -158,7 +158,7 @@ async def test_over_hypercorn_the_media_socket_refuses_an_unsigned_handshake_and
         assert ws.closed is not None and ws.closed.code == 1000
 
 
-async def test_while_draining_a_new_media_socket_is_answered_503() -> None:
+async def test_while_draining_a_new_media_socket_and_the_health_check_are_answered_503() -> None:
     from voiced.admission import Registry
 
     registry = Registry()
@@ -173,3 +173,6 @@ async def test_while_draining_a_new_media_socket_is_answered_503() -> None:
         refused = [e for e in group.exceptions if isinstance(e, WebsocketResponseError)]
     assert [e.response.status_code for e in refused] == [503]
     assert registry.total == 0
+    health = await client.get("/healthz")  # a load balancer takes the VM out of its pool
+    assert health.status_code == 503
+    assert json.loads(await health.get_data(as_text=True))["status"] == "draining"

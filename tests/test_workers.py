@@ -28,7 +28,8 @@ TOKEN = "workers-test-token"
 
 def config(tmp_path: Path) -> Config:
     return from_dict({"server": {"host": "127.0.0.1", "port": 0, "public_host": "agent.example.com",
-                                 "max_calls": 4, "state_dir": str(tmp_path / "state")},
+                                 "max_calls": 4, "state_dir": str(tmp_path / "state"),
+                                 "worker_stall_s": 2.0},
                       "shutdown": {"grace_s": 5.0, "goodbye_s": 2.0}})
 
 
@@ -57,14 +58,12 @@ def utterance(ms: int) -> Utterance:
 async def health(base: str) -> list[dict[str, int]]:
     """/healthz over fresh connections until both workers have answered."""
     seen: dict[int, dict[str, int]] = {}
-    async with httpx.AsyncClient(timeout=5.0) as http:
-        for _ in range(200):
-            async with httpx.AsyncClient(timeout=5.0) as fresh:  # a new connection each time
-                body = (await fresh.get(f"{base}/healthz")).json()
-            seen[body["worker"]] = body
-            if len(seen) == 2:
-                break
-        del http
+    for _ in range(200):
+        async with httpx.AsyncClient(timeout=5.0) as fresh:  # a new connection each time
+            body = (await fresh.get(f"{base}/healthz")).json()
+        seen[body["worker"]] = body
+        if len(seen) == 2:
+            break
     return list(seen.values())
 
 
@@ -123,6 +122,25 @@ def _append(state_dir: str, worker: int, n: int) -> None:
     for i in range(n):
         records.write({"type": "turn", "id": f"w{worker}", "call": f"w{worker}", "n": i,
                        "said": "x" * 3000})  # lines longer than a pipe's atomic write
+
+
+def test_a_worker_whose_event_loop_stalls_is_replaced(supervisor: Supervisor) -> None:
+    base = f"http://127.0.0.1:{supervisor.port}"
+    stuck = next(iter(supervisor.procs.values())).pid
+    assert stuck is not None
+    os.kill(stuck, signal.SIGSTOP)  # its loop runs no more, as if a call blocked it
+
+    async def replaced() -> set[int]:
+        with trio.fail_after(60):
+            while True:
+                pids = {w["pid"] for w in await health(base)}
+                if stuck not in pids and len(pids) == 2:
+                    return pids
+                await trio.sleep(0.2)
+
+    pids = trio.run(replaced)
+    assert supervisor.stalls == 1 and supervisor.restarts == 1
+    assert stuck not in pids
 
 
 def test_workers_append_call_records_without_interleaving(tmp_path: Path) -> None:

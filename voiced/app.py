@@ -94,8 +94,9 @@ def create_app(cfg: Config, engines: Engines, rest: TwilioRest | None = None,
                               "credential of that name); for local development use --insecure-dev")
         signatures = Signatures(auth_token, cfg.server.public_host, cfg.server.media_host)
     metrics = metrics or Metrics()
-    ep = Endpoints(cfg, engines, rest, registry or Registry.for_config(cfg, auth_token), metrics,
-                   Observer(metrics, records), signatures)
+    registry = registry or Registry.for_config(cfg, auth_token)
+    ep = Endpoints(cfg, engines, rest, registry, metrics,
+                   Observer(metrics, records, registry.worker), signatures)
     app.config["VOICED_REGISTRY"] = ep.registry
     app.post(cfg.server.voice_path)(ep.voice)
     app.post(cfg.server.status_path)(ep.stream_status)
@@ -172,12 +173,14 @@ class Endpoints:
                  shown(form.get("StreamEvent", "?")))
         return "", 204
 
-    async def healthz(self) -> dict[str, Any]:
+    async def healthz(self) -> tuple[dict[str, Any], int]:
+        """200 while taking calls, 503 while draining: a load balancer's health check takes a
+        VM that is shutting down out of the pool."""
         registry = self.registry
         return {"status": "draining" if registry.draining else "ok",
                 "active_calls": registry.active, "calls_total": registry.total,
                 "worker": registry.worker, "pid": os.getpid(),
-                "machine_calls": registry.machine_calls()}
+                "machine_calls": registry.machine_calls()}, 503 if registry.draining else 200
 
     async def prometheus(self) -> tuple[bytes, int, dict[str, str]]:
         return self.metrics.render(), 200, {"Content-Type": CONTENT_TYPE_LATEST}

@@ -174,6 +174,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     setup_logging("WARNING")
+    if args.kind == "balance":  # processes of its own, each with its own Trio run
+        from .lab.balance import run as bench_balance
+
+        print(json.dumps(bench_balance(args), sort_keys=True))
+        return 0
     bench = {"e2e": run_bench, "tts-roundtrip": tts_roundtrip, "stt": stt_corpus,
              "soak": run_soak, "transport": bench_transport, "attack": bench_attack,
              "echo": bench_echo, "booking-speech": booking_speech}[args.kind]
@@ -250,7 +255,7 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     b = sub.add_parser("bench", help="benchmarks (real clock): e2e, tts-roundtrip, stt, soak, "
                                      "transport, attack, echo")
     b.add_argument("kind", choices=["e2e", "tts-roundtrip", "stt", "soak", "transport", "attack",
-                                    "echo", "booking-speech"],
+                                    "echo", "booking-speech", "balance"],
                    help="e2e: emulated calls; tts-roundtrip: embedded TTS heard back by the "
                         "embedded STT; stt: the embedded STT on the corpus; soak: many calls, "
                         "watching threads, fds and memory; transport: only Twilio's messages "
@@ -259,7 +264,9 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "echo: the echo stage alone on corpus speech through a speakerphone line "
                         "(--calls replies): CPU, echo taken out, caller kept; booking-speech: "
                         "2x--calls booking requests by the embedded voice, heard by the embedded "
-                        "STT and read by the receptionist's rules (service, day, time, yes/no)")
+                        "STT and read by the receptionist's rules (service, day, time, yes/no); "
+                        "balance: how the kernel spreads --calls held connections over --workers "
+                        "processes, one shared socket against SO_REUSEPORT")
     b.add_argument("--engines", choices=["embedded", "sim"], default="embedded",
                    help="embedded: Whisper, espeak-ng; sim: local Google gRPC and OpenAI SSE servers "
                         "with the default latency profile")
@@ -280,6 +287,12 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     b.add_argument("--concurrency", type=int, default=1,
                    help="sim e2e and soak: calls at once (calls = the larger of --calls and this); "
                         "embedded e2e: always one at a time")
+    b.add_argument("--hold-s", type=float, default=20.0, help="balance: how long a call lasts")
+    b.add_argument("--arrive-s", type=float, default=1.0,
+                   help="balance: the calls arrive evenly over this long")
+    b.add_argument("--cpu-ms-per-s", type=float, default=17.0,
+                   help="balance: CPU a call costs its worker, ms a second")
+    b.add_argument("--rounds", type=int, default=3, help="balance: rounds per mode")
     b.add_argument("--workers", type=int, default=1,
                    help="e2e: daemon worker processes (server.workers) under a supervisor, as "
                         "`voiced serve` runs them; 1: the daemon in this process")

@@ -14,15 +14,18 @@ from .records import CallRecords
 
 
 class Observer:
-    def __init__(self, metrics: Metrics | None = None, records: CallRecords | None = None) -> None:
+    def __init__(self, metrics: Metrics | None = None, records: CallRecords | None = None,
+                 worker: int = 0) -> None:
         self.metrics = metrics
         self.records = records
+        self.worker = worker  # which of server.workers served the call
 
     def started(self, call: Call) -> None:
         if self.records is not None:
             self.records.write({"type": "start", "id": call.uid, "call": call.id,
                                 "stream": call.start.stream_sid,
-                                "caller": call.caller, "t": round(call.started_at, 3)})
+                                "caller": call.caller, "t": round(call.started_at, 3),
+                                "worker": self.worker})
 
     def fault(self, call: Call, engine: Engine, kind: FaultKind) -> None:
         if self.metrics is not None:

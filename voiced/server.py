@@ -88,6 +88,18 @@ class Worker:
     slots_path: str
     ready: Callable[[], None]
     engines: Callable[[Config, httpx.AsyncClient], Engines] | None = None
+    # Called every HEARTBEAT_S from the event loop: a worker whose beats stop has a stalled
+    # loop, and its supervisor replaces it (systemd's watchdog, per worker).
+    beat: Callable[[], None] | None = None
+
+
+HEARTBEAT_S = 1.0
+
+
+async def heartbeat(beat: Callable[[], None]) -> None:
+    while True:
+        beat()
+        await trio.sleep(HEARTBEAT_S)
 
 
 async def run_daemon(cfg: Config, worker: Worker | None = None) -> None:
@@ -125,6 +137,8 @@ async def run_daemon(cfg: Config, worker: Worker | None = None) -> None:
                 registry=registry, records=records, sockets=worker.sockets if worker else None))
             log.info("voiced listening on %s", ", ".join(binds))
             if worker:
+                if worker.beat is not None:
+                    nursery.start_soon(heartbeat, worker.beat)
                 worker.ready()
             else:
                 notify("READY=1", f"STATUS=listening on {', '.join(binds)}")

@@ -9,9 +9,10 @@ them is shared properly: the machine's call slots (``max_calls``, stream tokens:
 worker), and the call records (appends under ``flock``, :mod:`voiced.records`).
 
 The supervisor does nothing on the calls' path. It speaks to systemd (READY once every worker
-listens, the watchdog while they live), replaces a worker that dies (its calls are gone; the
-slots it held are freed; the other workers' calls never notice), and on SIGTERM or SIGINT
-asks every worker to drain (the single-process drain, in each) and waits for them.
+listens, the watchdog while it runs), replaces a worker that dies (its calls are gone; the
+slots it held are freed; the other workers' calls never notice) or whose event loop stalls
+(its heartbeats stop for ``server.worker_stall_s``: killed, then replaced), and on SIGTERM or
+SIGINT asks every worker to drain (the single-process drain, in each) and waits for them.
 
 Measured against ``SO_REUSEPORT`` (a socket per worker, the kernel hashing connections over
 them): docs/CAPACITY.md.
@@ -90,6 +91,7 @@ class _Spec:
     log_level: str
     env: Mapping[str, str]
     engines: EnginesFactory | None
+    beats: Any  # a shared array of doubles: each worker's last heartbeat (monotonic clock)
 
 
 def _worker_main(spec: _Spec, ready: Any) -> None:
@@ -102,8 +104,12 @@ def _worker_main(spec: _Spec, ready: Any) -> None:
     setup(spec.log_level, worker=spec.index)
     # A Ctrl-C reaches the whole process group; the supervisor turns it into one SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def beat() -> None:
+        spec.beats[spec.index] = time.monotonic()  # CLOCK_MONOTONIC: one clock for the machine
+
     worker = Worker(spec.index, spec.sockets, spec.slots_path,
-                    lambda: ready.put((spec.index, os.getpid())), spec.engines)
+                    lambda: ready.put((spec.index, os.getpid())), spec.engines, beat)
     trio.run(run_daemon, spec.cfg, worker)
 
 
@@ -126,6 +132,8 @@ class Supervisor:
         self._env = {MULTIPROC_ENV: str(metrics_dir)}
         self._engines = engines
         self._ready = self._ctx.Queue()
+        self._beats = self._ctx.RawArray("d", workers)
+        self.stalls = 0
         self.procs: dict[int, SpawnProcess] = {}
         self._started: dict[int, float] = {}
         self._failures: dict[int, int] = {}
@@ -141,7 +149,8 @@ class Supervisor:
 
     def _spawn(self, index: int) -> None:
         spec = _Spec(self.cfg, index, self.sockets, str(self.slots.path), self.cfg.log.level,
-                     self._env, self._engines)
+                     self._env, self._engines, self._beats)
+        self._beats[index] = 0.0  # starting: no beats until it listens
         proc = self._ctx.Process(target=_worker_main, args=(spec, self._ready),
                                  name=f"voiced-worker-{index}", daemon=False)
         proc.start()
@@ -196,14 +205,31 @@ class Supervisor:
                 return
             log.info("worker %d (pid %d) listening", index, pid)
 
+    def _kill_stalled(self) -> None:
+        """A worker whose heartbeats stopped is killed; :meth:`_reap` replaces it."""
+        now = time.monotonic()
+        for index, proc in self.procs.items():
+            last = self._beats[index]
+            if last and now - last > self.cfg.server.worker_stall_s and proc.is_alive() \
+                    and proc.pid:
+                log.error("worker %d (pid %d): its event loop has not run for %.0fs; killing it",
+                          index, proc.pid, now - last)
+                self.stalls += 1
+                self._beats[index] = 0.0
+                os.kill(proc.pid, signal.SIGKILL)
+
     def run(self) -> None:
         """Watch the workers until :meth:`stop`; then SIGTERM each and wait for them."""
         interval = watchdog_interval()
+        tick = min(interval or 1.0, 1.0)
+        next_ping = time.monotonic()
         while not self.stopping:
             sentinels = {p.sentinel: i for i, p in self.procs.items()}
-            ready = wait([*sentinels, self._wake_r], timeout=interval)
-            if interval is not None:
+            ready = wait([*sentinels, self._wake_r], timeout=tick)
+            if interval is not None and time.monotonic() >= next_ping:
                 notify("WATCHDOG=1")
+                next_ping = time.monotonic() + interval
+            self._kill_stalled()
             for obj in ready:
                 if obj in sentinels:
                     self._reap(sentinels[obj])

@@ -28,6 +28,9 @@ class ServerConfig:
     # Daemon processes accepting on the one port, each with its own event loop and engines
     # (docs/CAPACITY.md); 0: one per core. max_calls is the machine's, whatever this is.
     workers: int = field(default=0, metadata=in_range(0, 256))
+    # A worker whose event loop has not run for this long (a blocking call, a deadlock) is
+    # killed and replaced by the supervisor, as systemd's watchdog does a single process.
+    worker_stall_s: float = field(default=20.0, metadata=in_range(1.0, 3600.0))
     # Calls at once, on the whole machine; the next caller hears that the line is busy.
     max_calls: int = field(default=30, metadata=in_range(1, 100000))
     # Open TCP connections, all clients together. When full, the oldest without a complete

@@ -58,6 +58,15 @@ async def scrape_metrics(media_url: str) -> str:
         return (await http.get(http_base_for(media_url) + "/metrics")).text
 
 
+def calls_per_worker(views: list[CallView]) -> dict[str, int]:
+    """How the calls spread over the daemon's worker processes (the kernel's choice)."""
+    out: dict[str, int] = {}
+    for view in views:
+        key = str(view.start.get("worker", 0))
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))
+
+
 def stage_percentiles(views: list[CallView]) -> dict[str, dict[str, float]]:
     """p50 and p95 of each daemon-side stage over every answered turn, from the call records
     (the daemon's :class:`~voiced.callstate.CallObserver` writes each turn's timings there)."""
@@ -143,8 +152,10 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
                 cfg, args.lang, Path(args.corpus), args.concurrency, args.recognizer,
                 llm_only=not sim, llm_tools=args.llm_tools))
         state = stack.enter_context(tempfile.TemporaryDirectory(prefix="voiced-bench-"))
-        # The daemon's state (the appointment book) in the run's own directory too.
-        cfg = dataclasses.replace(cfg, server=dataclasses.replace(cfg.server, state_dir=state))
+        # The daemon's state (the appointment book) in the run's own directory too; room for
+        # every concurrent caller (this measures load, not the busy answer).
+        cfg = dataclasses.replace(cfg, server=dataclasses.replace(
+            cfg.server, state_dir=state, max_calls=max(cfg.server.max_calls, args.concurrency)))
         records = CallRecords(state)
         token = secrets.token_urlsafe(24)  # the daemon checks signatures as in production
         metrics = Metrics()
@@ -208,6 +219,7 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "daemon_cpu_pct": round(100 * daemon_cpu / calls_wall, 1),
         "machine_cpu_pct": all_cpu,
         "workers": args.workers,
+        "calls_per_worker": calls_per_worker(views),
         "dropped_frames": int(sample_value(families, "voiced_dropped_frames_total")
                               if families is not None else
                               metrics.registry.get_sample_value("voiced_dropped_frames_total") or 0),

@@ -143,6 +143,18 @@ async def test_interim_results_are_debounced(google: FakeGoogle) -> None:
     assert gaps.min() >= 0.16 - 1e-3
 
 
+async def test_a_final_while_the_caller_speaks_prepares_no_reply(google: FakeGoogle) -> None:
+    """Google finalises phrases at short gaps inside a turn; a reply prepared on each would be
+    dropped at the caller's next word (and billed). Words go downstream only once the caller
+    is quiet: the VAD's early pause, or here (no pause sent) the endpoint."""
+    out = await run_stage(google, stt_config(google), call_audio(words=4, gap_ms=250), words=4,
+                          pace=0.02)  # real time, so the finals come while the turn goes on
+    assert len(google.streams[0].finals) >= 3
+    transcripts = [e for e in out if isinstance(e, Transcript)]
+    assert transcripts and not any(t.speculative for t in transcripts)  # all at the endpoint
+    assert transcripts[-1].text == "w0 w1 w2 w3"
+
+
 async def test_cancelling_the_stage_ends_the_grpc_thread(google: FakeGoogle) -> None:
     cfg = stt_config(google)
     engine = GoogleSpeech(speech_client(cfg.google), 10)

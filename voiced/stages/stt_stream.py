@@ -6,10 +6,10 @@ the last *final* result has not been acknowledged; it is kept and replayed into 
 and the old stream is cancelled rather than drained so none of its words arrive twice (Google's
 "endless streaming" sample does the same).
 
-Our VAD still owns the turn: at each final result, and as soon as the caller has been quiet
-for ``turn.early_speculate_ms``, the words
-so far (finals plus the latest interim) go downstream as a speculative transcript; a later one
-that changes them replaces it until the reply is released.
+Our VAD still owns the turn: as soon as the caller has been quiet for
+``turn.early_speculate_ms``, and at each final result that comes while they are quiet, the
+words so far (finals plus the latest interim) go downstream as a speculative transcript; a
+later one that changes them replaces it until the reply is released.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ class _Turn:
 
     gen: int | None = None
     ended: bool = False
+    quiet: bool = False  # the caller is in a pause (the VAD's early pause or later)
     emitted: str | None = None
     t_end: float = 0.0
     onset: float = 0.0
@@ -169,12 +170,12 @@ class _StreamingCall:
             words.turn_start_s = max(0.0, self.feeder.sent_s - self.preroll_s)
             words.interim = ""
             state.gen, state.ended, state.emitted = item.gen, False, None
-            state.onset, state.first_partial = item.t, False
+            state.onset, state.first_partial, state.quiet = item.t, False, False
         elif isinstance(item, EarlyPause | SpeechPaused):
-            state.gen, state.t_end = item.gen, item.t_end
+            state.gen, state.t_end, state.quiet = item.gen, item.t_end, True
             await self.emit()
         elif isinstance(item, SpeechResumed):
-            state.gen, state.emitted = item.gen, None
+            state.gen, state.emitted, state.quiet = item.gen, None, False
         elif isinstance(item, SpeechEnded):
             state.gen, state.ended, state.t_end = item.gen, True, item.t_end
             log.info("call %s [ΔSTT] final text %s at the endpoint", self.call_id,
@@ -254,8 +255,12 @@ class _StreamingCall:
             words.interim = ""
             self.feeder.acked(end_s)
             # A final is Google's own guess that a phrase ended: a good moment to prepare the
-            # reply, often before our VAD's pause. A revision replaces it.
-            await self.emit()
+            # reply if the caller is quiet (it often comes late, inside the pause). While they
+            # still speak it is not: each such reply was dropped at the next word (14 LLM
+            # requests a turn with the realistic recogniser, docs/BENCHMARKS.md); the VAD's
+            # early pause, 60 ms into the silence, sends these words then.
+            if state.quiet or state.ended:
+                await self.emit()
             return
         words.interim = text
         now = trio.current_time()

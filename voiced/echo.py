@@ -21,6 +21,7 @@ VAD and the recogniser hear it.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -135,6 +136,37 @@ class FarEnd:
             self._energy[slot] = mean_square(self.samples(k * FRAME_SAMPLES, FRAME_SAMPLES))
 
 
+class Window:
+    """The last ``size`` values, also kept in order, for a percentile every frame without
+    sorting (``np.percentile`` of a deque copied it and sorted it each time: a tenth of the
+    echo stage's CPU). Percentiles interpolate linearly, as numpy's default does."""
+
+    def __init__(self, size: int) -> None:
+        self._values: deque[float] = deque()
+        self._sorted: list[float] = []
+        self._size = size
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def append(self, value: float) -> None:
+        if len(self._values) == self._size:
+            del self._sorted[bisect.bisect_left(self._sorted, self._values.popleft())]
+        self._values.append(value)
+        bisect.insort(self._sorted, value)
+
+    def clear(self) -> None:
+        self._values.clear()
+        self._sorted.clear()
+
+    def percentile(self, q: float) -> float:
+        a = self._sorted
+        pos = (len(a) - 1) * q / 100
+        lo = math.floor(pos)
+        hi = min(lo + 1, len(a) - 1)
+        return a[lo] + (a[hi] - a[lo]) * (pos - lo)
+
+
 @dataclass(frozen=True)
 class EchoEstimate:
     delay_frames: int
@@ -171,8 +203,8 @@ class EchoPath:
         # Inbound frames: index, energy, energy after cancellation, and whether it was the
         # caller (never learnt as echo).
         self._near: deque[tuple[int, float, float, bool]] = deque(maxlen=int(window_s / FRAME_S))
-        self._bound: deque[float] = deque(maxlen=int(window_s / FRAME_S))
-        self._left: deque[float] = deque(maxlen=int(3.0 / FRAME_S))  # residual / inbound
+        self._bound = Window(int(window_s / FRAME_S))
+        self._left = Window(int(3.0 / FRAME_S))  # residual / inbound
         self._min_bound = min_bound_frames
         self._every = every
         self._min_frames = min_frames
@@ -181,6 +213,7 @@ class EchoPath:
         self._talk = 10 ** (talk_db / 10)
         self._since = 0
         self._recent = (-1, 0.0)  # (frame, loudest reference that could echo in it)
+        self._heard = -(10**9)  # the last inbound frame the reference could have echoed in
         self.estimate: EchoEstimate | None = None
 
     def _loudest_recent(self, k: int) -> float:
@@ -211,10 +244,16 @@ class EchoPath:
             self._bound.append(near_energy / loudest)
             if near_energy > _AUDIBLE and echo_alone:
                 self._left.append(left / near_energy)
+        if loudest > 100 * _QUIET:
+            self._heard = k
         self._since += 1
         if self._since >= self._every:
             self._since = 0
-            self.estimate = self._estimate() or self.estimate
+            # No reference in reach of any frame of the window (the agent has been silent
+            # that long: most of a call): no lag can be judged, so none is tried. This is what
+            # made the stage a quarter of a call's CPU on the sim engines (docs/CAPACITY.md).
+            if k - self._heard < (self._near.maxlen or 0):
+                self.estimate = self._estimate() or self.estimate
 
     def is_echo(self, t: float, near_energy: float) -> bool:
         """Whether a frame this loud, arriving at ``t``, can be nothing but the agent's echo."""
@@ -222,7 +261,7 @@ class EchoPath:
         est = self.estimate
         if est is None:
             # No lag yet: any is possible, and the echo as loud as it has been seen to be.
-            gain = float(np.percentile(self._bound, 90)) if len(self._bound) >= self._min_bound \
+            gain = self._bound.percentile(90) if len(self._bound) >= self._min_bound \
                 else self._prior
             predicted = gain * self._loudest_recent(k)
         else:
@@ -230,7 +269,7 @@ class EchoPath:
             # taken out until its output has been trusted for 200 ms, then the median of what it left in
             # the last 3 s (the median, so a caller talking over the agent for a while, whose
             # voice it rightly leaves, does not count as echo it failed to take out).
-            left = float(np.median(self._left)) if len(self._left) >= _LEFT_SEEN else 1.0
+            left = self._left.percentile(50) if len(self._left) >= _LEFT_SEEN else 1.0
             lag = est.delay_frames
             predicted = est.gain * min(1.0, left) * self._far.loudest(k - lag - 1, k - lag + 1)
         # A silent frame is silence, not echo: nothing to take out.
@@ -246,32 +285,38 @@ class EchoPath:
         near = np.fromiter((e for _, e in kept), dtype=np.float64, count=len(kept)) + _QUIET
         base = int(ks.min()) - self._max_lag
         far_all = self._far.span(base, int(ks.max())) + _QUIET
-        scores: dict[int, float] = {}
-        for lag in range(self._max_lag + 1):
-            far = far_all[ks - lag - base]
-            active = far > 100 * _QUIET
-            if active.sum() < self._min_frames:
-                # Every lag is judged on enough frames, or none is: at the start of a reply
-                # only the shortest lags reach back into it, and one of them would win for
-                # want of rivals (it did, 0.5 s into Hebrew replies: the estimate jumped from
-                # 360 ms to 0, the canceller started afresh and the echo went through).
-                return None
-            scores[lag] = _similarity(np.log(near[active]), np.log(far[active]))
-        lag = max(scores, key=lambda x: scores[x])
+        # Every lag at once: row ``lag`` holds the reference each kept frame would echo.
+        lags = np.arange(self._max_lag + 1)
+        far = far_all[ks[None, :] - lags[:, None] - base]
+        active = far > 100 * _QUIET
+        if int(active.sum(axis=1).min()) < self._min_frames:
+            # Every lag is judged on enough frames, or none is: at the start of a reply
+            # only the shortest lags reach back into it, and one of them would win for
+            # want of rivals (it did, 0.5 s into Hebrew replies: the estimate jumped from
+            # 360 ms to 0, the canceller started afresh and the echo went through).
+            return None
+        scores = _similarities(np.log(near), np.log(far), active)
+        lag = int(np.argmax(scores))
         current = self.estimate.delay_frames if self.estimate is not None else None
         if current is not None and scores[lag] < scores[current] + _SWITCH:
             lag = current  # a new lag must explain the echo clearly better, or the old stays
         elif scores[lag] < _MIN_SCORE:
             return None  # no lag follows the reference: no echo to speak of, or not yet
-        far = far_all[ks - lag - base]
-        active = far > 100 * _QUIET
-        gain = float(np.median(near[active] / far[active]))
-        return EchoEstimate(lag, gain, int(active.sum()))
+        gain = float(np.median(near[active[lag]] / far[lag][active[lag]]))
+        return EchoEstimate(lag, gain, int(active[lag].sum()))
 
 
-def _similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of two log-energy envelopes; 0 when either is flat (no echo at all:
-    any lag explains it equally badly, and the gain says it is negligible)."""
-    a, b = a - a.mean(), b - b.mean()
-    den = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
-    return float(np.dot(a, b) / den) if den > 0 else 0.0
+def _similarities(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Pearson correlation of the log-energy envelope ``a`` with each row of ``b``, over that
+    row's ``mask``; 0 when either is flat (no echo at all: any lag explains it equally badly,
+    and the gain says it is negligible)."""
+    n = mask.sum(axis=1)
+    aa = np.where(mask, a[None, :], 0.0)
+    bb = np.where(mask, b, 0.0)
+    ma = aa.sum(axis=1) / n
+    mb = bb.sum(axis=1) / n
+    da = np.where(mask, aa - ma[:, None], 0.0)
+    db = np.where(mask, bb - mb[:, None], 0.0)
+    den = np.sqrt((da * da).sum(axis=1) * (db * db).sum(axis=1))
+    num = (da * db).sum(axis=1)
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)

@@ -27,8 +27,10 @@ F = 0.02
 
 
 def run(pattern: str, vad_cfg: VadConfig | None = None) -> list[tuple[int, VadEvent]]:
-    """Feed a pattern of '#' (speech) and '.' (silence) frames; events by frame index."""
-    ep = Endpointer(vad_cfg or VadConfig(), TurnConfig())
+    """Feed a pattern of '#' (speech) and '.' (silence) frames; events by frame index. The
+    early pause at 60 ms (the default is 200, with the pause Whisper waits for): its own
+    frame, so the test tells the two apart."""
+    ep = Endpointer(vad_cfg or VadConfig(), TurnConfig(early_speculate_ms=60))
     out = []
     for i, c in enumerate(pattern):
         out += [(i, e) for e in ep.push(c == "#", i * F)]

@@ -168,6 +168,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .lab.bench import run_bench
     from .lab.bookspeech import booking_speech
     from .lab.echobench import bench_echo
+    from .lab.pauses import bench_pauses
     from .lab.soak import run_soak
     from .lab.speech import stt_corpus, tts_roundtrip
     from .lab.transport import bench_transport
@@ -181,7 +182,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     bench = {"e2e": run_bench, "tts-roundtrip": tts_roundtrip, "stt": stt_corpus,
              "soak": run_soak, "transport": bench_transport, "attack": bench_attack,
-             "echo": bench_echo, "booking-speech": booking_speech}[args.kind]
+             "echo": bench_echo, "booking-speech": booking_speech,
+             "pauses": bench_pauses}[args.kind]
     summary = trio.run(bench, cfg, args)
     print(json.dumps(summary, sort_keys=True))
     return 0 if summary.get("errors", 1) == 0 else 1
@@ -255,7 +257,7 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     b = sub.add_parser("bench", help="benchmarks (real clock): e2e, tts-roundtrip, stt, soak, "
                                      "transport, attack, echo")
     b.add_argument("kind", choices=["e2e", "tts-roundtrip", "stt", "soak", "transport", "attack",
-                                    "echo", "booking-speech", "balance"],
+                                    "echo", "booking-speech", "balance", "pauses"],
                    help="e2e: emulated calls; tts-roundtrip: embedded TTS heard back by the "
                         "embedded STT; stt: the embedded STT on the corpus; soak: many calls, "
                         "watching threads, fds and memory; transport: only Twilio's messages "
@@ -266,7 +268,9 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "2x--calls booking requests by the embedded voice, heard by the embedded "
                         "STT and read by the receptionist's rules (service, day, time, yes/no); "
                         "balance: how the kernel spreads --calls held connections over --workers "
-                        "processes, one shared socket against SO_REUSEPORT")
+                        "processes, one shared socket against SO_REUSEPORT; pauses: at every "
+                        "pause of the corpus, whether the speculative transcript reads as "
+                        "finished (the smart endpoint's cut-offs at each wait, in one pass)")
     b.add_argument("--engines", choices=["embedded", "sim"], default="embedded",
                    help="embedded: Whisper, espeak-ng; sim: local Google gRPC and OpenAI SSE servers "
                         "with the default latency profile")

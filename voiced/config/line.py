@@ -149,7 +149,10 @@ class TurnConfig:
     speculate_after_ms: int = field(default=200, metadata=in_range(20, 5000))
     # With a streaming recognizer the words are already there: its reply may start preparing
     # after this much silence (a batch recognizer like Whisper waits for speculate_after_ms).
-    early_speculate_ms: int = field(default=60, metadata=in_range(20, 5000))
+    # 60 suits a recogniser whose words keep up with the audio; a real one's trail it by
+    # ~300 ms and are revised, so a reply prepared at 60 ms is mostly dropped: 200 bills a
+    # third of the LLM requests, no slower (docs/BENCHMARKS.md, "Worker processes").
+    early_speculate_ms: int = field(default=200, metadata=in_range(20, 5000))
     # Smart endpointing: when the transcript reads as a finished question or sentence, this
     # much silence ends the turn instead of vad.silence_ms. Lower answers sooner and risks
     # cutting off a caller who pauses after a complete-looking clause.

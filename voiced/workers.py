@@ -247,6 +247,8 @@ class Supervisor:
         self.close()
 
     def close(self) -> None:
+        self._ready.close()
+        self._ready.join_thread()
         for sock in self.sockets:
             sock.close()
         self.slots.close()

@@ -138,6 +138,7 @@ class Supervisor:
         self._started: dict[int, float] = {}
         self._failures: dict[int, int] = {}
         self.restarts = 0
+        self._due: dict[int, float] = {}  # workers to start again, and when
         self.stopping = False
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -178,7 +179,10 @@ class Supervisor:
             self._wake_w.send(b"x")
 
     def _reap(self, index: int) -> None:
-        proc = self.procs[index]
+        """A worker exited: free what it held and schedule its replacement (at once, or after
+        a growing delay if it keeps dying young; never by sleeping here, which would stop the
+        watchdog's pings and the other workers' care)."""
+        proc = self.procs.pop(index)
         proc.join()
         freed = self.slots.drop_worker(index)
         _mark_dead(self._env[MULTIPROC_ENV], proc.pid)
@@ -191,10 +195,15 @@ class Supervisor:
         log.error("worker %d (pid %s) exited with %s after %.0fs, %d calls with it; "
                   "replacing it%s", index, proc.pid, proc.exitcode, lived, freed,
                   f" in {delay:.1f}s" if delay else "")
-        if delay:
-            time.sleep(delay)
-        self.restarts += 1
-        self._spawn(index)
+        self._due[index] = time.monotonic() + delay
+
+    def _respawn(self) -> None:
+        now = time.monotonic()
+        for index, due in list(self._due.items()):
+            if due <= now:
+                del self._due[index]
+                self.restarts += 1
+                self._spawn(index)
 
     def _replaced(self) -> None:
         """Log the replacements that have come up since."""
@@ -233,6 +242,7 @@ class Supervisor:
             for obj in ready:
                 if obj in sentinels:
                     self._reap(sentinels[obj])
+            self._respawn()
             self._replaced()
         self._drain()
 

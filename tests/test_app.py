@@ -120,6 +120,36 @@ async def test_the_media_socket_handshake_needs_a_signature_for_its_own_url() ->
     assert json.loads(await health.get_data(as_text=True))["calls_total"] == 0
 
 
+async def test_behind_a_load_balancer_the_stream_goes_to_this_vm_and_is_signed_for_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cfg = from_dict({"server": {"public_host": "voice.example.com",
+                                "stream_host": "vm1.voice.example.com"}})
+    app = create_app(cfg, fake_engines(cfg), auth_token=TOKEN)
+    client = app.test_client()
+    form = voice_form()
+    resp = await client.post("/twilio/voice", form=form,
+                             headers=signed("https://voice.example.com/twilio/voice", form))
+    stream = ET.fromstring(await resp.get_data(as_text=True)).find("./Connect/Stream")
+    assert stream is not None
+    assert stream.get("url") == "wss://vm1.voice.example.com/ws/twilio-media"
+    assert stream.get("statusCallback") == "https://voice.example.com/webhook/stream_status"
+    # Twilio signs the media handshake for the URL it opened: this VM's, not the balancer's.
+    statuses = {}
+    for host in ("voice.example.com", "vm1.voice.example.com"):
+        refused: list[WebsocketResponseError] = []
+        try:
+            async with client.websocket("/ws/twilio-media",
+                                        headers=signed(f"wss://{host}/ws/twilio-media")) as ws:
+                await ws.receive()  # accepted: closed when no start comes
+        except* WebsocketResponseError as group:
+            refused = [e for e in group.exceptions if isinstance(e, WebsocketResponseError)]
+        except* Exception:  # the close of an accepted socket, however it shows
+            pass
+        statuses[host] = [e.response.status_code for e in refused]
+    assert statuses == {"voice.example.com": [403], "vm1.voice.example.com": []}
+
+
 async def test_validation_off_only_by_explicit_choice() -> None:
     with pytest.raises(ConfigError, match="TWILIO_AUTH_TOKEN"):
         create_app(CFG, fake_engines(CFG))  # no token, validation on: refuse to start

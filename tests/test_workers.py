@@ -160,3 +160,27 @@ def test_workers_append_call_records_without_interleaving(tmp_path: Path) -> Non
     lines = (state / "calls.jsonl").read_bytes().split(b"\n")
     assert lines[0] == b'{"type":"turn","id":"dead","n"'  # closed once, by whoever came first
     assert sum(1 for ln in lines if not ln) == 1  # the final newline only
+
+
+def test_a_slow_disk_does_not_hold_up_the_event_loop(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    def slow_fsync(fd: int) -> None:
+        time.sleep(0.05)  # a networked cloud disk on a bad day
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    records = CallRecords(tmp_path, background=True)
+    t0 = time.perf_counter()
+    for i in range(20):
+        records.write({"type": "turn", "id": "a", "call": "a", "n": i})
+    assert time.perf_counter() - t0 < 0.05  # queued, not written, before write() returns
+    records.close()  # what was queued is on disk
+    assert [t["n"] for t in read_calls(tmp_path / "calls.jsonl")[0].turns] == list(range(20))
+    assert records.dropped == 0
+    full = CallRecords(tmp_path / "full", background=True, queue_lines=2)
+    for i in range(50):
+        full.write({"type": "turn", "id": "b", "call": "b", "n": i})
+    full.close()
+    kept = len(read_calls(tmp_path / "full" / "calls.jsonl")[0].turns)
+    assert full.dropped == 50 - kept and full.dropped > 0  # bounded: dropped and counted

@@ -107,9 +107,6 @@ async def run_daemon(cfg: Config, worker: Worker | None = None) -> None:
     no new calls, the active ones get ``shutdown.grace_s`` to finish, the rest a goodbye.
     As a ``worker``, serve on the supervisor's sockets and tell it when ready; it alone
     speaks to systemd."""
-    from .build import build_engines, warm_engines
-
-    shutdown = trio.Event()
     auth_token = secret(cfg.twilio.auth_token_env)
     if not cfg.twilio.validate_signatures:
         log.warning("Twilio signature validation is OFF (--insecure-dev): anyone who can reach "
@@ -121,8 +118,22 @@ async def run_daemon(cfg: Config, worker: Worker | None = None) -> None:
     slots = CallSlots.for_calls(cfg.server.max_calls, worker.slots_path) if worker else None
     registry = Registry.for_config(cfg, auth_token, slots=slots,
                                    worker=worker.index if worker else 0)
-    records = CallRecords(cfg.server.records_dir())
+    # Written from a thread of their own: an fsync never holds up the calls.
+    records = CallRecords(cfg.server.records_dir(), background=True)
     log.info("call records: %s", records.path)
+    try:
+        await _serve_until_stopped(cfg, worker, registry, records, auth_token)
+    finally:
+        records.close()
+    log.info("voiced stopped")
+
+
+async def _serve_until_stopped(cfg: Config, worker: Worker | None, registry: Registry,
+                               records: CallRecords, auth_token: str | None) -> None:
+    """Engines built and warm, the app served, until a signal; then the drain."""
+    from .build import build_engines, warm_engines
+
+    shutdown = trio.Event()
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0)) as http:
         engines = (worker.engines if worker and worker.engines else build_engines)(cfg, http)
         await warm_engines(engines, cfg)
@@ -152,7 +163,6 @@ async def run_daemon(cfg: Config, worker: Worker | None = None) -> None:
                 await drain(registry, cfg)
             shutdown.set()
             nursery.cancel_scope.cancel()
-    log.info("voiced stopped")
 
 
 async def drain(registry: Registry, cfg: Config) -> None:

@@ -184,3 +184,21 @@ def test_a_slow_disk_does_not_hold_up_the_event_loop(tmp_path: Path,
     full.close()
     kept = len(read_calls(tmp_path / "full" / "calls.jsonl")[0].turns)
     assert full.dropped == 50 - kept and full.dropped > 0  # bounded: dropped and counted
+
+
+def test_a_worker_that_cannot_start_stops_the_start_up_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from voiced.errors import EngineError
+    from voiced.lab.testing.fakes import broken_engines_for
+
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
+    sup = Supervisor(config(tmp_path), 2, engines=broken_engines_for, run_dir=str(tmp_path))
+    t0 = time.monotonic()
+    with pytest.raises(EngineError, match="exited with 1 before it listened"):
+        sup.start(timeout_s=120)
+    assert time.monotonic() - t0 < 60  # at its first exit, not at the timeout
+    assert not any(p.is_alive() for p in sup.procs.values())
+    assert not any(tmp_path.glob("voiced-*"))  # its slots and metrics files removed

@@ -43,6 +43,7 @@ import trio
 
 from .config import Config
 from .engines.base import Engines
+from .errors import EngineError
 from .metrics import MULTIPROC_ENV
 from .server import Worker, hypercorn_config, run_daemon
 from .slots import CallSlots
@@ -166,11 +167,31 @@ class Supervisor:
         pids: list[int] = []
         deadline = time.monotonic() + timeout_s
         while len(pids) < self.n:
-            index, pid = self._ready.get(timeout=max(0.1, deadline - time.monotonic()))
+            try:
+                index, pid = self._ready.get(timeout=0.5)
+            except queue.Empty:
+                dead = [i for i, p in self.procs.items() if p.exitcode is not None]
+                if dead or time.monotonic() > deadline:
+                    self._abort()
+                    why = f"worker {dead[0]} exited with {self.procs[dead[0]].exitcode} " \
+                        "before it listened (its log says why)" if dead else \
+                        f"the workers did not listen within {timeout_s:.0f}s"
+                    raise EngineError(f"voiced could not start: {why}") from None
+                continue
             pids.append(pid)
             log.info("worker %d (pid %d) listening", index, pid)
         notify("READY=1", f"STATUS={self.n} workers listening on port {self.port}")
         return pids
+
+    def _abort(self) -> None:
+        """Start-up failed: stop the workers that did start, release everything."""
+        self.stopping = True
+        for proc in self.procs.values():
+            if proc.is_alive():
+                proc.kill()
+        for proc in self.procs.values():
+            proc.join()
+        self.close()
 
     def stop(self) -> None:
         """From a signal handler or another thread: drain and stop."""

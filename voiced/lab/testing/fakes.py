@@ -18,6 +18,7 @@ from ...config import Config
 from ...engines.base import Brain, Engines
 from ...engines.scripted import ScriptedBrain
 from ...engines.vad import EnergyClassifier
+from ...errors import EngineError
 from ...events import EndCall, Recognition, UserTurn
 from ...stages.stt import BatchRecognizer
 from ...tools.box import ReplyTools
@@ -129,3 +130,8 @@ def fake_engines_for(cfg: Config, http: object) -> Engines:
     """:func:`fake_engines` as a worker process builds its engines (``server.Worker.engines``):
     importable by name, so a spawned worker can be given it."""
     return fake_engines(cfg)
+
+
+def broken_engines_for(cfg: Config, http: object) -> Engines:
+    """A worker's engines that cannot be built (a missing model, a bad key)."""
+    raise EngineError("no model here")

@@ -290,7 +290,7 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     b.add_argument("--calls", type=int, default=10)
     b.add_argument("--concurrency", type=int, default=1,
                    help="sim e2e and soak: calls at once (calls = the larger of --calls and this); "
-                        "embedded e2e: always one at a time")
+                        "embedded e2e: one at a time unless --callers-apart")
     b.add_argument("--hold-s", type=float, default=20.0, help="balance: how long a call lasts")
     b.add_argument("--arrive-s", type=float, default=1.0,
                    help="balance: the calls arrive evenly over this long")

@@ -250,8 +250,7 @@ class EchoPath:
         if self._since >= self._every:
             self._since = 0
             # No reference in reach of any frame of the window (the agent has been silent
-            # that long: most of a call): no lag can be judged, so none is tried. This is what
-            # made the stage a quarter of a call's CPU on the sim engines (docs/CAPACITY.md).
+            # that long): no lag can be judged, so none is tried.
             if k - self._heard < (self._near.maxlen or 0):
                 self.estimate = self._estimate() or self.estimate
 

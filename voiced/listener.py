@@ -120,6 +120,14 @@ class CappedListener(trio.abc.Listener[_Slot]):
         await self._inner.aclose()
 
 
+def bind(config: HyperConfig) -> list[socket.socket]:
+    """Listening sockets on ``config.bind`` (plain TCP)."""
+    sockets = list(config.create_sockets().insecure_sockets)
+    for sock in sockets:
+        sock.listen(config.backlog)
+    return sockets
+
+
 async def serve(
     app: Any,
     config: HyperConfig,
@@ -142,9 +150,7 @@ async def serve(
         await lifespan.wait_for_startup()
         async with trio.open_nursery() as server_nursery:
             if sockets is None:
-                sockets = config.create_sockets().insecure_sockets
-                for sock in sockets:
-                    sock.listen(config.backlog)
+                sockets = bind(config)
             listeners, binds = [], []
             for sock in sockets:
                 listeners.append(CappedListener(

@@ -31,7 +31,7 @@ import socket
 import tempfile
 import time
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.context import SpawnProcess
@@ -44,6 +44,7 @@ import trio
 from .config import Config
 from .engines.base import Engines
 from .errors import EngineError
+from .listener import bind
 from .metrics import MULTIPROC_ENV
 from .server import Worker, hypercorn_config, run_daemon
 from .slots import CallSlots
@@ -73,24 +74,12 @@ def default_workers() -> int:
         (os.cpu_count() or 1)
 
 
-def bind(cfg: Config, port: int | None = None) -> list[socket.socket]:
-    """The listening sockets every worker accepts on, bound once, here."""
-    hc = hypercorn_config(cfg, port)
-    socks = list(hc.create_sockets().insecure_sockets)
-    for sock in socks:
-        sock.listen(hc.backlog)
-        sock.set_inheritable(True)
-    return socks
-
-
 @dataclass(frozen=True)
 class _Spec:
     cfg: Config
     index: int
     sockets: list[socket.socket]
     slots_path: str
-    log_level: str
-    env: Mapping[str, str]
     engines: EnginesFactory | None
     beats: Any  # a shared array of doubles: each worker's last heartbeat (monotonic clock)
 
@@ -99,10 +88,9 @@ def _worker_main(spec: _Spec, ready: Any) -> None:
     """A worker process: the single-process daemon on the supervisor's sockets."""
     from .logs import setup
 
-    os.environ.update(spec.env)
     for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
         os.environ.pop(name, None)  # the supervisor alone speaks to systemd
-    setup(spec.log_level, worker=spec.index)
+    setup(spec.cfg.log.level, worker=spec.index)
     # A Ctrl-C reaches the whole process group; the supervisor turns it into one SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -126,7 +114,8 @@ class Supervisor:
         self._dir = Path(tempfile.mkdtemp(prefix="voiced-", dir=run_dir or
                                           os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
                                           or None))
-        self.sockets = bind(cfg, port)
+        # Bound once, here: every worker accepts on these (multiprocessing hands each a copy).
+        self.sockets = bind(hypercorn_config(cfg, port))
         self.slots = CallSlots.for_calls(cfg.server.max_calls, self._dir / "slots")
         metrics_dir = self._dir / "metrics"
         metrics_dir.mkdir()
@@ -140,6 +129,7 @@ class Supervisor:
         self._failures: dict[int, int] = {}
         self.restarts = 0
         self._due: dict[int, float] = {}  # workers to start again, and when
+        self._saved_env: dict[str, str | None] = {}
         self.stopping = False
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -150,8 +140,8 @@ class Supervisor:
         return int(self.sockets[0].getsockname()[1])
 
     def _spawn(self, index: int) -> None:
-        spec = _Spec(self.cfg, index, self.sockets, str(self.slots.path), self.cfg.log.level,
-                     self._env, self._engines, self._beats)
+        spec = _Spec(self.cfg, index, self.sockets, str(self.slots.path), self._engines,
+                     self._beats)
         self._beats[index] = 0.0  # starting: no beats until it listens
         proc = self._ctx.Process(target=_worker_main, args=(spec, self._ready),
                                  name=f"voiced-worker-{index}", daemon=False)
@@ -161,7 +151,11 @@ class Supervisor:
 
     def start(self, timeout_s: float = 300.0) -> list[int]:
         """Start every worker and wait until each listens; their pids."""
-        os.environ.update(self._env)  # for /metrics rendered in this process, if ever
+        # Spawned workers inherit this environment, and prometheus-client picks its
+        # multiprocess mode when it is first imported: in a worker that is while its target
+        # is unpickled, before any of the worker's own code runs. Restored by :meth:`close`.
+        self._saved_env = {name: os.environ.get(name) for name in self._env}
+        os.environ.update(self._env)
         for i in range(self.n):
             self._spawn(i)
         pids: list[int] = []
@@ -278,6 +272,11 @@ class Supervisor:
         self.close()
 
     def close(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         self._ready.close()
         self._ready.join_thread()
         for sock in self.sockets:

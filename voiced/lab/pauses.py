@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from ..audio import FRAME_MS, RATE, frames, read_wav
+from ..audio import FRAME_BYTES_PCM, FRAME_MS, RATE, frames, read_wav
 from ..build import build_engines
 from ..config import Config
 from ..engines.vad import EnergyGate, WebRtcClassifier
@@ -49,7 +49,7 @@ def pauses_of(pcm: Any, cfg: Config) -> list[tuple[float, float, float | None]]:
     """(speech start, pause start, pause length or None for the end) per pause, in seconds."""
     gate = EnergyGate(WebRtcClassifier(cfg.vad.aggressiveness), cfg.vad.energy_floor_db)
     ep = Endpointer(cfg.vad, cfg.turn, cfg.bargein)
-    silence = [bytes(2 * len(frames(pcm)[0]))] * (cfg.vad.silence_ms // FRAME_MS + 5)
+    silence = [bytes(FRAME_BYTES_PCM)] * (cfg.vad.silence_ms // FRAME_MS + 5)
     out: list[tuple[float, float, float | None]] = []
     start: float | None = None
     paused: float | None = None

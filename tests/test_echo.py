@@ -314,3 +314,47 @@ def test_a_sentence_that_starts_late_mid_reply_is_realigned_on_too() -> None:
     echo = restart + 15
     window = range(echo + 12, echo + 40)  # 240 to 800 ms into the restarted sentence's echo
     assert 10 * np.log10(sum(raw[k] for k in window) / sum(left[k] for k in window)) >= 15.0
+
+
+def test_every_lags_similarity_is_the_pearson_correlation_over_that_lags_frames() -> None:
+    # The six sliding sums against the definition, lag by lag: kept frames with holes (the
+    # caller talking), a reference active only in places, one lag where the reference is flat.
+    from voiced.echo import _similarities
+
+    rng = np.random.default_rng(5)
+    max_lag, n = 30, 200
+    kept = (rng.uniform(size=n) > 0.2).astype(np.float64)
+    a = np.where(kept > 0, rng.normal(3.0, 2.0, n), 0.0)
+    active = (rng.uniform(size=n + max_lag) > 0.3).astype(np.float64)
+    b = np.where(active > 0, rng.normal(10.0, 3.0, n + max_lag), 0.0)
+    b[100 + max_lag - 7 : 100 + max_lag - 7 + 1] = b[100 + max_lag - 7]
+    scores, counts = _similarities(a, kept, b, active, max_lag)
+    for lag in range(max_lag + 1):
+        row_b = b[max_lag - lag : max_lag - lag + n]
+        mask = (kept > 0) & (active[max_lag - lag : max_lag - lag + n] > 0)
+        assert counts[lag] == mask.sum()
+        expected = np.corrcoef(a[mask], row_b[mask])[0, 1]
+        assert scores[lag] == pytest.approx(expected, abs=1e-9)
+
+
+def test_a_flat_envelope_explains_nothing() -> None:
+    from voiced.echo import _similarities
+
+    n, max_lag = 100, 5
+    kept = np.ones(n)
+    a = np.full(n, np.log(1e-2))  # line silence: every frame the same
+    active = np.ones(n + max_lag)
+    b = np.random.default_rng(1).normal(10.0, 3.0, n + max_lag)
+    scores, _ = _similarities(a, kept, b, active, max_lag)
+    assert np.all(scores == 0.0)
+
+
+def test_nothing_played_from_a_frame_on_reads_as_silence_without_looking() -> None:
+    far = FarEnd()
+    pcm = (np.ones(FRAME_SAMPLES * 10) * 3000).astype("<i2").tobytes()
+    far.play(pcm, 1.0)  # frames 50-59
+    assert far.loudest(40, 50) == far.at(50) > 0
+    assert far.loudest(60, 90) == 0.0 == float(far.span(60, 90).max())
+    far.clear(1.1)  # Twilio flushed from frame 55 on
+    assert far.loudest(56, 70) == 0.0 == float(far.span(56, 70).max())
+    assert far.loudest(50, 54) == far.at(50)

@@ -40,7 +40,12 @@ _LEFT_SEEN = 10  # frames of trusted output before what it leaves of the echo is
 
 
 def mean_square(x: np.ndarray) -> float:
-    return float(np.dot(x, x) / max(1, x.size))
+    """Not ``np.dot``: numpy lets the GIL go around every BLAS call (and in ``arange``, and
+    around any loop over more than 500 elements), and on the daemon's thread each of those
+    is a chance for a gRPC or engine thread to take it until it lets go. With one busy thread
+    beside it, a 160-sample ``np.dot`` took 24 us instead of 1. A frame is 160 samples:
+    squared and summed, the GIL stays."""
+    return float(np.square(x).sum()) / max(1, x.size)
 
 
 def energy(pcm: bytes) -> float:
@@ -74,6 +79,7 @@ class FarEnd:
         self._keep = int(keep_s / FRAME_S)
         self._frame = np.full(self._keep, -1, np.int64)  # which frame each slot holds
         self._energy = np.zeros(self._keep, np.float64)
+        self._iota = np.arange(self._keep)  # frame offsets for span(): np.arange lets the GIL go
         # Frames at which playback started again after a gap (a reply, or the next sentence
         # of one whose synthesis fell behind): the far end starts it on its own tick, a few
         # ms off the reference's timing.
@@ -103,10 +109,14 @@ class FarEnd:
 
     def samples(self, start: int, n: int) -> np.ndarray:
         """Samples ``start`` (absolute index) on, zeros where nothing (still held) played."""
-        out = np.zeros(n, np.float32)
+        out = np.empty(n, np.float32)
+        out.fill(0.0)
         lo, hi = max(start, self._end - self._size, 0), min(start + n, self._end)
-        if lo < hi:
-            out[lo - start : hi - start] = self._ring[np.arange(lo, hi) % self._size]
+        while lo < hi:  # at most twice: the ring wraps once
+            pos = lo % self._size
+            m = min(hi - lo, self._size - pos)
+            out[lo - start : lo - start + m] = self._ring[pos : pos + m]
+            lo += m
         return out
 
     def restarted(self, first: int, last: int) -> bool:
@@ -119,15 +129,23 @@ class FarEnd:
 
     def span(self, first: int, last: int) -> np.ndarray:
         """The energies of frames ``first`` to ``last``, 0 for those not held."""
-        ks = np.arange(first, last + 1)
+        n = last + 1 - first
+        ks = self._iota[:n] + first if n <= self._keep else np.arange(first, last + 1)
         slots = ks % self._keep
         return np.where(self._frame[slots] == ks, self._energy[slots], 0.0)
 
     def loudest(self, first: int, last: int) -> float:
-        return float(self.span(first, last).max()) if last >= first else 0.0
+        if last < first or first * FRAME_SAMPLES >= self._end:
+            return 0.0  # nothing played from ``first`` on: most frames while the caller talks
+        return float(self.span(first, last).max())
 
     def _write(self, start: int, x: np.ndarray) -> None:
-        self._ring[np.arange(start, start + x.size) % self._size] = x
+        done = 0
+        while done < x.size:  # at most twice: x is never longer than the ring
+            pos = (start + done) % self._size
+            m = min(x.size - done, self._size - pos)
+            self._ring[pos : pos + m] = x[done : done + m]
+            done += m
 
     def _frames(self, lo: int, hi: int) -> None:
         for k in range(lo // FRAME_SAMPLES, (max(hi, lo + 1) - 1) // FRAME_SAMPLES + 1):
@@ -200,9 +218,13 @@ class EchoPath:
                  prior_db: float = -6.0, margin_db: float = 6.0, talk_db: float = -3.0) -> None:
         self._far = far
         self._max_lag = max_delay_ms // FRAME_MS
-        # Inbound frames: index, energy, energy after cancellation, and whether it was the
-        # caller (never learnt as echo).
-        self._near: deque[tuple[int, float, float, bool]] = deque(maxlen=int(window_s / FRAME_S))
+        # The window's inbound frames, in rings: index, energy, and whether it was the caller
+        # (never learnt as echo). Order does not matter to the estimate.
+        self._size = int(window_s / FRAME_S)
+        self._near_k = np.zeros(self._size, np.int64)
+        self._near_e = np.zeros(self._size, np.float64)
+        self._near_talk = np.zeros(self._size, np.bool_)
+        self._pushed = 0
         self._bound = Window(int(window_s / FRAME_S))
         self._left = Window(int(3.0 / FRAME_S))  # residual / inbound
         self._min_bound = min_bound_frames
@@ -239,7 +261,9 @@ class EchoPath:
         loudest = self._loudest_recent(k)
         talk = near_energy >= self._talk * loudest
         left = near_energy if residual is None else residual
-        self._near.append((k, near_energy, left, talk))
+        i = self._pushed % self._size
+        self._near_k[i], self._near_e[i], self._near_talk[i] = k, near_energy, talk
+        self._pushed += 1
         if loudest > 100 * _QUIET and not talk:
             self._bound.append(near_energy / loudest)
             if near_energy > _AUDIBLE and echo_alone:
@@ -251,7 +275,7 @@ class EchoPath:
             self._since = 0
             # No reference in reach of any frame of the window (the agent has been silent
             # that long): no lag can be judged, so none is tried.
-            if k - self._heard < (self._near.maxlen or 0):
+            if k - self._heard < self._size:
                 self.estimate = self._estimate() or self.estimate
 
     def is_echo(self, t: float, near_energy: float) -> bool:
@@ -275,47 +299,71 @@ class EchoPath:
         return near_energy > _AUDIBLE and near_energy <= predicted * self._margin
 
     def _estimate(self) -> EchoEstimate | None:
-        if len(self._near) < 2 * self._min_frames:
+        n = min(self._pushed, self._size)
+        if n < 2 * self._min_frames:
             return None
-        kept = [(k, e) for k, e, _, talk in self._near if not talk]
-        if len(kept) < self._min_frames:
+        kept = ~self._near_talk[:n]
+        ks = self._near_k[:n][kept]
+        if ks.size < self._min_frames:
             return None
-        ks = np.fromiter((k for k, _ in kept), dtype=np.int64, count=len(kept))
-        near = np.fromiter((e for _, e in kept), dtype=np.float64, count=len(kept)) + _QUIET
-        base = int(ks.min()) - self._max_lag
+        near = self._near_e[:n][kept] + _QUIET
+        lo, max_lag = int(ks.min()), self._max_lag
+        base = lo - max_lag
         far_all = self._far.span(base, int(ks.max())) + _QUIET
-        # Every lag at once: row ``lag`` holds the reference each kept frame would echo.
-        lags = np.arange(self._max_lag + 1)
-        far = far_all[ks[None, :] - lags[:, None] - base]
-        active = far > 100 * _QUIET
-        if int(active.sum(axis=1).min()) < self._min_frames:
+        active = far_all > 100 * _QUIET
+        # The window on its own grid, frame ``lo`` on: which frames are kept, their log energy.
+        grid = ks - lo
+        kept_at = np.zeros(grid.size and int(grid.max()) + 1)
+        log_near = np.zeros(kept_at.size)
+        np.add.at(kept_at, grid, 1.0)
+        np.add.at(log_near, grid, np.log(near))
+        scores, counts = _similarities(log_near, kept_at, np.where(active, np.log(far_all), 0.0),
+                                       active.astype(np.float64), max_lag)
+        if int(counts.min()) < self._min_frames:
             # Every lag is judged on enough frames, or none is: at the start of a reply
             # only the shortest lags reach back into it, and one of them would win for
             # want of rivals (it did, 0.5 s into Hebrew replies: the estimate jumped from
             # 360 ms to 0, the canceller started afresh and the echo went through).
             return None
-        scores = _similarities(np.log(near), np.log(far), active)
         lag = int(np.argmax(scores))
         current = self.estimate.delay_frames if self.estimate is not None else None
         if current is not None and scores[lag] < scores[current] + _SWITCH:
             lag = current  # a new lag must explain the echo clearly better, or the old stays
         elif scores[lag] < _MIN_SCORE:
             return None  # no lag follows the reference: no echo to speak of, or not yet
-        gain = float(np.median(near[active[lag]] / far[lag][active[lag]]))
-        return EchoEstimate(lag, gain, int(active[lag].sum()))
+        far = far_all[grid + (max_lag - lag)]
+        heard = active[grid + (max_lag - lag)]
+        gain = float(np.median(near[heard] / far[heard]))
+        return EchoEstimate(lag, gain, int(heard.sum()))
 
 
-def _similarities(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Pearson correlation of the log-energy envelope ``a`` with each row of ``b``, over that
-    row's ``mask``; 0 when either is flat (no echo at all: any lag explains it equally badly,
-    and the gain says it is negligible)."""
-    n = mask.sum(axis=1)
-    aa = np.where(mask, a[None, :], 0.0)
-    bb = np.where(mask, b, 0.0)
-    ma = aa.sum(axis=1) / n
-    mb = bb.sum(axis=1) / n
-    da = np.where(mask, aa - ma[:, None], 0.0)
-    db = np.where(mask, bb - mb[:, None], 0.0)
-    den = np.sqrt((da * da).sum(axis=1) * (db * db).sum(axis=1))
-    num = (da * db).sum(axis=1)
-    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+_FLAT = 1e-9  # variance of a log-energy envelope, per frame, below which it is flat
+
+
+def _similarities(a: np.ndarray, kept: np.ndarray, b: np.ndarray, active: np.ndarray,
+                  max_lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each lag 0 to ``max_lag``: the Pearson correlation of the inbound log-energy
+    envelope ``a`` (frames where ``kept`` counts them) with the reference's ``b`` that lag
+    earlier (frames where it was ``active``), and on how many frames it rests. ``b`` and
+    ``active`` start ``max_lag`` frames before ``a``. 0 when either is flat (no echo at all:
+    any lag explains it equally badly, and the gain says it is negligible).
+
+    Six sliding sums give every lag's means and (co)variances at once, in ``np.correlate``
+    over arrays a window long (the first version built a lag-by-frame matrix, 31 x 300, and
+    took it through a dozen numpy passes: a quarter of the echo stage's CPU)."""
+
+    def by_lag(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        # sum over frames i of y[i] * x[i + max_lag - lag], for lag = 0..max_lag
+        return np.correlate(x, y, mode="valid")[::-1]
+
+    n = by_lag(active, kept)
+    sa, saa = by_lag(active, a), by_lag(active, a * a)
+    sb, sbb = by_lag(b, kept), by_lag(b * b, kept)
+    sab = by_lag(b, a)
+    safe = np.maximum(n, 1.0)
+    cov = sab - sa * sb / safe
+    va = saa - sa * sa / safe
+    vb = sbb - sb * sb / safe
+    ok = (va > _FLAT * safe) & (vb > _FLAT * safe)
+    scores = np.where(ok, cov / np.sqrt(np.where(ok, va * vb, 1.0)), 0.0)
+    return scores, n

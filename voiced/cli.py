@@ -300,6 +300,9 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     b.add_argument("--workers", type=int, default=1,
                    help="e2e: daemon worker processes (server.workers) under a supervisor, as "
                         "`voiced serve` runs them; 1: the daemon in this process")
+    b.add_argument("--cpu-by-task", action="store_true",
+                   help="e2e with one worker: the daemon's thread CPU by task (a trio "
+                        "instrument; about a microsecond a task step more)")
     b.add_argument("--caller-procs", type=int, default=1,
                    help="sim e2e and soak: processes the emulated callers are spread over")
     b.add_argument("--turns", type=int, default=2, help="caller utterances per call")

@@ -43,6 +43,16 @@ from .stats import (
     sample_value,
     scrape,
 )
+from .taskcpu import TaskCpu
+
+
+def _print_by_task(by_task: dict[str, Any], daemon_pct: float) -> None:
+    print(f"the daemon's CPU ({daemon_pct} % of one core): its loop's thread "
+          f"{by_task['loop_thread_pct']} %, of which {by_task['outside_steps_pct']} % outside "
+          "any task step (scheduler, epoll); other threads (engine clients) the rest. By task:")
+    for name, t in by_task["tasks"].items():
+        print(f"  {t['core_pct']:6.2f} %  {t['steps_per_s']:6d} steps/s  "
+              f"{t['us_per_step']:7.1f} us/step  {name}")
 
 
 def daemon_cpu_seconds(pids: list[int]) -> float:
@@ -169,6 +179,9 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         line = line_from(args)
         opts = signed_options(cfg, DialOptions(barge_in_after_ms=args.barge_in_after_ms,
                                                line=line), token)
+        by_task = TaskCpu() if args.cpu_by_task and sup is None else None
+        if by_task is not None:
+            by_task.start()
         t_calls = time.perf_counter()
         cpu_calls = daemon_cpu_seconds(pids)
         ticks_calls = machine_ticks()
@@ -180,6 +193,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
             utterances = [Utterance.from_wav(f) for f, _ in files]
             stats = await sequential_calls(url, utterances, args.calls, args.turns, opts)
         daemon_cpu = daemon_cpu_seconds(pids) - cpu_calls
+        if by_task is not None:
+            by_task.stop()
         all_cpu = machine_cpu_pct(ticks_calls)
         calls_wall = time.perf_counter() - t_calls
         families = scrape(await scrape_metrics(url)) if sup else None
@@ -233,6 +248,9 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "wall_s": round(time.perf_counter() - t0, 1),
         "machine": machine(),
     }
+    if by_task is not None:
+        summary["cpu_by_task"] = by_task.summary()
+        _print_by_task(summary["cpu_by_task"], summary["daemon_cpu_pct"])
     if stats.barge_in_stops:
         stops = stats.barge_in_stops
         summary |= {"barge_ins": len(stops),

@@ -219,3 +219,50 @@ async def test_a_hung_recognizer_yields_a_fallback_transcript(google: FakeGoogle
     out = await run_stage(google, cfg, call_audio(words=2, gap_ms=300), words=0)
     (t,) = [x for x in out if isinstance(x, Transcript)]
     assert t.text == "" and t.error == "no result from the recognizer"
+
+
+async def test_requests_are_small_while_the_callers_words_are_awaited_and_large_otherwise(
+    google: FakeGoogle,
+) -> None:
+    """120 ms requests while the caller speaks and until their words are in (final_timeout_ms
+    after the turn), 480 ms while nothing of theirs is awaited; the caller's first words go
+    at once, whatever the batch held."""
+    cfg = stt_config(google, final_timeout_ms=400)
+    engine = GoogleSpeech(speech_client(cfg.google), 10)
+    in_tx, in_rx = trio.open_memory_channel[Frame | VadEvent](100)
+    out_tx, out_rx = trio.open_memory_channel[DialogueEvent](10000)
+    silence = ulaw_encode(np.zeros(160, np.int16))
+    seq = 0
+
+    async def frames(n: int) -> None:
+        nonlocal seq
+        for _ in range(n):
+            await in_tx.send(Frame.decode(silence, trio.current_time(), seq))
+            seq += 1
+            if seq % 6 == 0:
+                await trio.sleep(0.0005)  # let the gRPC thread keep up
+
+    small, large = 6 * 160, 24 * 160
+    expected = [small] * 3 + [large] + [18 * 160] + [small] * 5 + [small] * 3 + [large]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(StreamingRecognizer(engine), in_rx, out_tx, cfg, VadConfig(), ("en",),
+                           "test")
+        nursery.start_soon(_drain, out_rx)
+        await frames(60)  # the greeting: the call's first 400 ms small, then large
+        await in_tx.send(SpeechStarted(trio.current_time(), 0))  # 18 frames held: sent now
+        await frames(30)  # the caller's turn
+        await in_tx.send(SpeechEnded(trio.current_time(), trio.current_time(), 0, 600))
+        await frames(60)  # their words awaited for 400 ms, then large again
+        # The server's own threads log the requests: nothing to wait on but the log itself,
+        # for at most 10 s (a bound on a hang, not a guess at the timing).
+        for _ in range(1000):
+            if google.streams and sum(google.streams[0].request_bytes) >= sum(expected):
+                break
+            await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    assert google.streams[0].request_bytes == expected
+
+
+async def _drain(rx: trio.MemoryReceiveChannel[DialogueEvent]) -> None:
+    async for _ in rx:
+        pass

@@ -131,6 +131,10 @@ class _StreamingCall:
         self.languages = tuple(languages)
         self.call_id = call_id
         self.batch_frames = max(1, self.gcfg.batch_ms // FRAME_MS)
+        self.quiet_batch_frames = max(1, self.gcfg.quiet_batch_ms // FRAME_MS)
+        # Frames since the caller's last turn ended (or the call began); None while they speak.
+        self.quiet_frames: int | None = 0
+        self.awaited_frames = self.gcfg.final_timeout_ms // FRAME_MS
         self.feeder = _Feeder()
         self.words = _Words()
         self.current = _Stream()
@@ -146,13 +150,27 @@ class _StreamingCall:
                 if isinstance(item, Frame):
                     # Google takes mu-law: the frames' own bytes from Twilio, not re-encoded.
                     batch.append(item.ulaw)
-                    if len(batch) >= self.batch_frames:
+                    if self.quiet_frames is not None:
+                        self.quiet_frames += 1
+                    if len(batch) >= self.batch_size():
                         self.feed(b"".join(batch))
                         batch.clear()
                     continue
+                if isinstance(item, SpeechStarted) and batch:
+                    self.feed(b"".join(batch))  # the caller's first words go at once
+                    batch.clear()
                 await self.on_event(item, nursery)
                 await self.tx.send(item)
             nursery.cancel_scope.cancel()
+
+    def batch_size(self) -> int:
+        """Frames a request: few while the caller speaks and until their turn's words are in
+        (``final_timeout_ms`` after it), many while nothing of theirs is awaited. Google wants
+        the audio in real time, not in small pieces; each request costs the gRPC client's
+        threads the same whatever its size."""
+        if self.quiet_frames is not None and self.quiet_frames > self.awaited_frames:
+            return self.quiet_batch_frames
+        return self.batch_frames
 
     def feed(self, chunk: bytes) -> None:
         feeder, current = self.feeder, self.current
@@ -167,6 +185,7 @@ class _StreamingCall:
     async def on_event(self, item: VadEvent, nursery: trio.Nursery) -> None:
         state, words = self.state, self.words
         if isinstance(item, SpeechStarted):
+            self.quiet_frames = None
             words.turn_start_s = max(0.0, self.feeder.sent_s - self.preroll_s)
             words.interim = ""
             state.gen, state.ended, state.emitted = item.gen, False, None
@@ -177,6 +196,7 @@ class _StreamingCall:
         elif isinstance(item, SpeechResumed):
             state.gen, state.emitted, state.quiet = item.gen, None, False
         elif isinstance(item, SpeechEnded):
+            self.quiet_frames = 0
             state.gen, state.ended, state.t_end = item.gen, True, item.t_end
             log.info("call %s [ΔSTT] final text %s at the endpoint", self.call_id,
                      "ready" if words.text() else "not yet")
@@ -184,6 +204,7 @@ class _StreamingCall:
             if state.emitted is None:
                 nursery.start_soon(self.no_words_watch, item.gen)
         elif isinstance(item, SpeechDiscarded):
+            self.quiet_frames = 0
             state.gen, state.ended = None, False
 
     async def run_streams(self) -> None:

@@ -66,6 +66,7 @@ class StreamLog:
     audio_s: float = 0.0
     finals: list[str] = field(default_factory=list)
     aborted: bool = False
+    request_bytes: list[int] = field(default_factory=list)  # the audio of each request
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,8 @@ class FakeGoogle:
         for req in requests:
             pcm = ulaw_decode(req.audio_content)
             received += pcm.size
+            if self.keep_log:
+                log_.request_bytes.append(len(req.audio_content))
             log_.audio_s = received / RATE
             if received / RATE > self.limit_s:
                 log_.aborted = True

@@ -31,7 +31,9 @@ class TaskCpu(trio.abc.Instrument):
         self.wall_s = 0.0
 
     def start(self) -> None:
+        """From now on; called in a task step, whose rest counts from here."""
         self._thread0, self._wall0 = time.thread_time_ns(), time.perf_counter()
+        self._started = self._thread0
         trio.lowlevel.add_instrument(self)
 
     def stop(self) -> None:

@@ -328,7 +328,7 @@ def test_every_lags_similarity_is_the_pearson_correlation_over_that_lags_frames(
     active = (rng.uniform(size=n + max_lag) > 0.3).astype(np.float64)
     b = np.where(active > 0, rng.normal(10.0, 3.0, n + max_lag), 0.0)
     b[100 + max_lag - 7 : 100 + max_lag - 7 + 1] = b[100 + max_lag - 7]
-    scores, counts = _similarities(a, kept, b, active, max_lag)
+    scores, counts = _similarities(a, a * a, kept, b, active, max_lag)
     for lag in range(max_lag + 1):
         row_b = b[max_lag - lag : max_lag - lag + n]
         mask = (kept > 0) & (active[max_lag - lag : max_lag - lag + n] > 0)
@@ -345,7 +345,7 @@ def test_a_flat_envelope_explains_nothing() -> None:
     a = np.full(n, np.log(1e-2))  # line silence: every frame the same
     active = np.ones(n + max_lag)
     b = np.random.default_rng(1).normal(10.0, 3.0, n + max_lag)
-    scores, _ = _similarities(a, kept, b, active, max_lag)
+    scores, _ = _similarities(a, a * a, kept, b, active, max_lag)
     assert np.all(scores == 0.0)
 
 

@@ -311,13 +311,15 @@ class EchoPath:
         base = lo - max_lag
         far_all = self._far.span(base, int(ks.max())) + _QUIET
         active = far_all > 100 * _QUIET
-        # The window on its own grid, frame ``lo`` on: which frames are kept, their log energy.
+        # The window on its own grid, frame ``lo`` on: how many frames are kept at each (one,
+        # or none), and their log energies and squares summed there.
         grid = ks - lo
-        kept_at = np.zeros(grid.size and int(grid.max()) + 1)
-        log_near = np.zeros(kept_at.size)
-        np.add.at(kept_at, grid, 1.0)
-        np.add.at(log_near, grid, np.log(near))
-        scores, counts = _similarities(log_near, kept_at, np.where(active, np.log(far_all), 0.0),
+        size = int(grid.max()) + 1
+        log_near = np.log(near)
+        kept_at = np.bincount(grid, minlength=size).astype(np.float64)
+        a = np.bincount(grid, weights=log_near, minlength=size)
+        a2 = np.bincount(grid, weights=log_near * log_near, minlength=size)
+        scores, counts = _similarities(a, a2, kept_at, np.where(active, np.log(far_all), 0.0),
                                        active.astype(np.float64), max_lag)
         if int(counts.min()) < self._min_frames:
             # Every lag is judged on enough frames, or none is: at the start of a reply
@@ -340,13 +342,14 @@ class EchoPath:
 _FLAT = 1e-9  # variance of a log-energy envelope, per frame, below which it is flat
 
 
-def _similarities(a: np.ndarray, kept: np.ndarray, b: np.ndarray, active: np.ndarray,
-                  max_lag: int) -> tuple[np.ndarray, np.ndarray]:
+def _similarities(a: np.ndarray, a2: np.ndarray, kept: np.ndarray, b: np.ndarray,
+                  active: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
     """For each lag 0 to ``max_lag``: the Pearson correlation of the inbound log-energy
-    envelope ``a`` (frames where ``kept`` counts them) with the reference's ``b`` that lag
-    earlier (frames where it was ``active``), and on how many frames it rests. ``b`` and
-    ``active`` start ``max_lag`` frames before ``a``. 0 when either is flat (no echo at all:
-    any lag explains it equally badly, and the gain says it is negligible).
+    envelope (``kept`` frames at each index, ``a`` and ``a2`` their values and squares
+    summed) with the reference's ``b`` that lag earlier (frames where it was ``active``), and
+    on how many frames it rests. ``b`` and ``active`` start ``max_lag`` frames before ``a``.
+    0 when either is flat (no echo at all: any lag explains it equally badly, and the gain
+    says it is negligible).
 
     Six sliding sums give every lag's means and (co)variances at once, in ``np.correlate``
     over arrays a window long (the first version built a lag-by-frame matrix, 31 x 300, and
@@ -357,7 +360,7 @@ def _similarities(a: np.ndarray, kept: np.ndarray, b: np.ndarray, active: np.nda
         return np.correlate(x, y, mode="valid")[::-1]
 
     n = by_lag(active, kept)
-    sa, saa = by_lag(active, a), by_lag(active, a * a)
+    sa, saa = by_lag(active, a), by_lag(active, a2)
     sb, sbb = by_lag(b, kept), by_lag(b * b, kept)
     sab = by_lag(b, a)
     safe = np.maximum(n, 1.0)

@@ -15,3 +15,17 @@ def test_a_self_reply_is_a_turn_of_the_agents_own_words_not_a_cut_off_callers_se
     view = CallView("CA1", turns=[greeting, echo, first_half, second])
     said = ["it is of the first importance that the letter used should be fine in form"]
     assert own_words_answered([view], said) == 1
+
+
+def test_the_frame_lag_p99_and_the_share_within_20_ms_from_the_histogram() -> None:
+    from voiced.lab.stats import frame_lag_p99_ms, frame_lag_within_pct
+    from voiced.metrics import Metrics
+
+    metrics = Metrics()
+    for _ in range(989):
+        metrics.frame_lag.observe(0.0005)
+    for _ in range(11):  # 1.1 % of frames late: the p99 lands in the 50 ms bucket
+        metrics.frame_lag.observe(0.03)
+    assert frame_lag_p99_ms(metrics) == 50.0
+    assert frame_lag_within_pct(metrics, 0.020) == 98.9
+    assert frame_lag_within_pct(metrics, 0.003) is None  # not a bucket bound

@@ -35,6 +35,7 @@ from .speech import ErrorRate
 from .stats import (
     cpu_seconds,
     frame_lag_p99_ms,
+    frame_lag_within_pct,
     machine,
     machine_cpu_pct,
     machine_ticks,
@@ -239,6 +240,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
                               if families is not None else
                               metrics.registry.get_sample_value("voiced_dropped_frames_total") or 0),
         "frame_lag_p99_ms": frame_lag_p99_ms(families if families is not None else metrics),
+        "frame_lag_within_20ms_pct": frame_lag_within_pct(
+            families if families is not None else metrics, 0.020),
         "max_outbound_gap_ms": stats.max_gap_ms,
         "cut_off_rate": round(stats.cut_offs / stats.turns, 3) if stats.turns else None,
         "stages_ms": stages,
@@ -271,7 +274,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     print(f"daemon process CPU while calls ran: {summary['daemon_cpu_pct']} % of one core; "
           f"whole machine (callers and sim engines too): {all_cpu} % of one core, of "
           f"{100 * (os.cpu_count() or 1)} %")
-    print(f"inbound frame lag p99 <= {summary['frame_lag_p99_ms']} ms; dropped frames "
+    print(f"inbound frame lag p99 <= {summary['frame_lag_p99_ms']} ms "
+          f"({summary['frame_lag_within_20ms_pct']} % of frames within 20 ms); dropped frames "
           f"{summary['dropped_frames']}; longest mid-sentence gap at the caller's ear "
           f"{stats.max_gap_ms} ms")
     if summary["heard_cer"] is not None:

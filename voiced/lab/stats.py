@@ -46,18 +46,33 @@ def machine_cpu_pct(before: tuple[int, int] | None) -> float | None:
     return round(100 * (os.cpu_count() or 1) * (after[0] - before[0]) / (after[1] - before[1]), 1)
 
 
+def _lag_buckets(metrics: Metrics | Iterable[Metric]) -> list[tuple[float, float]]:
+    families = metrics.frame_lag.collect() if isinstance(metrics, Metrics) else \
+        [f for f in metrics if f.name == "voiced_inbound_frame_lag_seconds"]
+    return [(float(sample.labels["le"]), sample.value)
+            for family in families for sample in family.samples
+            if sample.name.endswith("_bucket")]
+
+
 def frame_lag_p99_ms(metrics: Metrics | Iterable[Metric]) -> float | None:
     """The histogram bucket bound under which 99 % of inbound frames were processed: from an
     app's metrics, or from a scrape's families (worker processes)."""
-    families = metrics.frame_lag.collect() if isinstance(metrics, Metrics) else \
-        [f for f in metrics if f.name == "voiced_inbound_frame_lag_seconds"]
-    buckets = [(float(sample.labels["le"]), sample.value)
-               for family in families for sample in family.samples
-               if sample.name.endswith("_bucket")]
+    buckets = _lag_buckets(metrics)
     total = buckets[-1][1] if buckets else 0
     if not total:
         return None
     return next(1000 * le for le, count in buckets if count >= 0.99 * total)
+
+
+def frame_lag_within_pct(metrics: Metrics | Iterable[Metric], seconds: float) -> float | None:
+    """The share of inbound frames processed within ``seconds`` (a bucket bound), in %: how
+    far from a p99 target a run was, where the p99's bucket says only which side."""
+    buckets = _lag_buckets(metrics)
+    total = buckets[-1][1] if buckets else 0
+    within = [count for le, count in buckets if abs(le - seconds) < 1e-9]
+    if not total or not within:
+        return None
+    return round(100 * within[0] / total, 2)
 
 
 def scrape(text: str) -> list[Metric]:

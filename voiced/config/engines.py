@@ -67,8 +67,8 @@ class GoogleSttConfig(GoogleConfig):
     # Audio is sent in requests of this many milliseconds ...
     batch_ms: int = field(default=120, metadata=in_range(20, 1000))
     # ... and of this many while nothing of the caller's is awaited (from final_timeout_ms
-    # after their turn until they speak again): half the requests, and half the CPU of the
-    # gRPC client's threads at 20 calls, with no later answer (docs/BENCHMARKS.md).
+    # after their turn until they speak again): the gRPC client's threads 7.2 -> 5.9 % of a
+    # core at 20 calls, replies no later (docs/BENCHMARKS.md).
     quiet_batch_ms: int = field(default=480, metadata=in_range(20, 1000))
     # Interim results are passed on at most this often.
     partial_debounce_ms: int = field(default=160, metadata=in_range(0, 5000))

@@ -166,8 +166,9 @@ class _StreamingCall:
     def batch_size(self) -> int:
         """Frames a request: few while the caller speaks and until their turn's words are in
         (``final_timeout_ms`` after it), many while nothing of theirs is awaited. Google wants
-        the audio in real time, not in small pieces; each request costs the gRPC client's
-        threads the same whatever its size."""
+        the audio in real time, not in small pieces, and a request costs the gRPC client's
+        threads about the same whatever its size (360 ms requests throughout halved their
+        CPU against 120 ms ones, and cost 40 ms of reply p95: hence only while quiet)."""
         if self.quiet_frames is not None and self.quiet_frames > self.awaited_frames:
             return self.quiet_batch_frames
         return self.batch_frames

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import webrtcvad
 
-from ..audio import FRAME_BYTES_PCM, RATE
+from ..audio import FRAME_BYTES_PCM, RATE, rms_dbfs
 from .base import FrameClassifier
 
 
@@ -51,9 +49,6 @@ class EnergyGate:
         self._peak_db = max(self._peak_db - self.DECAY_DB_PER_FRAME, -60.0)
         if not self._inner.is_speech(pcm):
             return False  # most frames of a call: no need to measure the level (CPU per call)
-        x = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-        # Not np.dot: it lets the GIL go (voiced.echo.mean_square says why that costs).
-        rms = math.sqrt(float(np.square(x).sum()) / x.size) if x.size else 0.0
-        level = 20 * float(np.log10(max(rms, 1e-3) / 32768))
+        level = rms_dbfs(np.frombuffer(pcm, dtype="<i2"))
         self._peak_db = max(self._peak_db, level)
         return level > self._peak_db - self._floor_db

@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,11 +113,8 @@ class FarEnd:
         out = np.empty(n, np.float32)
         out.fill(0.0)
         lo, hi = max(start, self._end - self._size, 0), min(start + n, self._end)
-        while lo < hi:  # at most twice: the ring wraps once
-            pos = lo % self._size
-            m = min(hi - lo, self._size - pos)
-            out[lo - start : lo - start + m] = self._ring[pos : pos + m]
-            lo += m
+        for at, pos, m in self._pieces(lo, hi - lo):
+            out[at - start : at - start + m] = self._ring[pos : pos + m]
         return out
 
     def restarted(self, first: int, last: int) -> bool:
@@ -140,12 +138,18 @@ class FarEnd:
         return float(self.span(first, last).max())
 
     def _write(self, start: int, x: np.ndarray) -> None:
-        done = 0
-        while done < x.size:  # at most twice: x is never longer than the ring
-            pos = (start + done) % self._size
-            m = min(x.size - done, self._size - pos)
-            self._ring[pos : pos + m] = x[done : done + m]
-            done += m
+        for at, pos, m in self._pieces(start, x.size):
+            self._ring[pos : pos + m] = x[at - start : at - start + m]
+
+    def _pieces(self, start: int, n: int) -> Iterator[tuple[int, int, int]]:
+        """Samples ``start`` to ``start + n`` (at most the ring's size) as slices of the
+        ring: (absolute index, ring position, length), two where it wraps. Slices, not
+        ``np.arange`` indices, which let the GIL go."""
+        while n > 0:
+            pos = start % self._size
+            m = min(n, self._size - pos)
+            yield start, pos, m
+            start, n = start + m, n - m
 
     def _frames(self, lo: int, hi: int) -> None:
         for k in range(lo // FRAME_SAMPLES, (max(hi, lo + 1) - 1) // FRAME_SAMPLES + 1):
@@ -225,7 +229,7 @@ class EchoPath:
         self._near_e = np.zeros(self._size, np.float64)
         self._near_talk = np.zeros(self._size, np.bool_)
         self._pushed = 0
-        self._bound = Window(int(window_s / FRAME_S))
+        self._bound = Window(self._size)
         self._left = Window(int(3.0 / FRAME_S))  # residual / inbound
         self._min_bound = min_bound_frames
         self._every = every

@@ -5,9 +5,9 @@ instances would need).
 
 Each worker accepts connections and holds each like a call: it answers with its index, then
 burns ``cpu_ms_per_s`` of CPU each second for every call it holds (17 by default, a light
-call: a voiced call on the sim engines costs 23-27 ms a second, docs/CAPACITY.md), until the
-caller hangs up. Callers arrive
-evenly over ``arrive_s`` and stay ``hold_s``. Reported: calls per worker, per round.
+call: a voiced call on the sim engines costs 18-26 ms a second, docs/CAPACITY.md), until the
+caller hangs up. Callers arrive evenly over ``arrive_s`` and stay ``hold_s``. Reported: calls
+per worker, per round.
 """
 
 from __future__ import annotations

@@ -358,3 +358,49 @@ def test_nothing_played_from_a_frame_on_reads_as_silence_without_looking() -> No
     far.clear(1.1)  # Twilio flushed from frame 55 on
     assert far.loudest(56, 70) == 0.0 == float(far.span(56, 70).max())
     assert far.loudest(50, 54) == far.at(50)
+
+
+def test_a_caller_who_goes_on_as_a_reply_starts_is_not_learnt_as_echo() -> None:
+    """The agent answered in a pause and the caller goes on: their voice is there before the
+    reply's echo and all through its first 600 ms (then the agent stops). The filter cannot
+    realign on that stretch (the caller's voice is in it) and must learn nothing from it:
+    on ``voiced bench e2e`` it learnt the caller, the next reply would not realign, and the
+    echo path's gain rose 4 dB, so for the rest of the call a caller barging in was silenced
+    as echo for up to a second. Here the next reply, a few ms off again, is realigned on and
+    cancelled at once, and the delay estimate never moves."""
+    from voiced.audio import SILENT_FRAME_ULAW, ulaw_encode
+    from voiced.callstate import RecvStats
+    from voiced.canceller import EchoCanceller
+    from voiced.events import Frame
+    from voiced.stages.echo import clean
+
+    silence = [bytes(2 * FRAME_SAMPLES)] * 100
+    # Reply 1 (5 s), 2 s, reply 2 (stopped after 0.6 s), 2 s, reply 3 (3 s).
+    second, third = 350, 480
+    agent = _speechlike(5.0)[:250] + silence + _speechlike(0.6, seed=7) + silence + \
+        _speechlike(3.0, seed=9)
+    slips = {second: 0.0075, third: -0.005}  # each reply's own tick against the reference
+    caller = _speechlike(2.0, seed=21)  # from 0.3 s before reply 2, as loud as the agent
+    line = LineEffects(echo_db=-10.0, echo_ms=300)
+    far = FarEnd()
+    path, canceller, stats = EchoPath(far), EchoCanceller(far), RecvStats()
+    raw, left, delays = [], [], []
+    slip = 0.0
+    for k, frame in enumerate(agent):
+        t = k * FRAME_S
+        slip = slips.get(k, slip)
+        far.play(frame, t - slip)
+        said = caller[k - (second - 15)] if second - 15 <= k < second - 15 + len(caller) else None
+        mixed = line.mix(ulaw_encode(np.frombuffer(said, "<i2")) if said else SILENT_FRAME_ULAW,
+                         ulaw_encode(np.frombuffer(frame, "<i2")))
+        inbound = Frame.decode(mixed, t, k)
+        clean(inbound, t, path, canceller, stats)
+        raw.append(energy(inbound.pcm))
+        residual = canceller.residual
+        left.append(float(np.mean(residual**2)) if residual is not None else raw[-1])
+        delays.append(path.estimate.delay_frames if path.estimate else None)
+    assert set(delays[200:]) == {15}
+    assert canceller.slip == round(-0.005 * 8000)  # realigned on reply 3
+    echo = third + 15
+    window = range(echo + 12, echo + 40)  # 240 to 800 ms into reply 3's echo
+    assert 10 * np.log10(sum(raw[k] for k in window) / sum(left[k] for k in window)) >= 15.0

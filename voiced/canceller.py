@@ -10,6 +10,8 @@ from .audio import FRAME_SAMPLES
 from .echo import ADAPTED, FarEnd
 
 _SPOKEN = 1e4  # mean square of a reference frame with a voice in it (-50 dBFS)
+_MOST = 0.5  # a realignment's predicted echo: at least this share of what came in
+_MATCH = 0.15  # and found in it within this share of its own energy
 
 
 class EchoCanceller:
@@ -31,12 +33,15 @@ class EchoCanceller:
     """
 
     def __init__(self, far: FarEnd, *, partitions: int = 6, lead: int = 2, mu: float = 0.8,
-                 resync_frames: int = 10, max_slip: int = 240, trust_db: float = 10.0) -> None:
+                 resync_frames: int = 10, max_slip: int = 240, trust_db: float = 10.0,
+                 resync_tries: int = 5, hangover: int = 10) -> None:
         self._far = far
         self._parts = partitions
         self._lead = lead
         self._mu = mu
         self._resync_frames = resync_frames
+        self._resync_tries = resync_tries
+        self._hangover_frames = hangover
         self._max_slip = max_slip
         self._trust = 10 ** (-trust_db / 10)
         self._lag: int | None = None
@@ -54,6 +59,8 @@ class EchoCanceller:
         self._prev = np.zeros(FRAME_SAMPLES, np.float32)
         self._spurt: list[np.ndarray] | None = None  # a reply's first echo, to realign on
         self._spurt_start = 0
+        self._tries = 0  # realignments tried on this talk spurt
+        self._hangover = 0  # frames before it learns again, after the caller was heard
 
     def _shift(self) -> int:
         assert self._lag is not None
@@ -63,6 +70,7 @@ class EchoCanceller:
         """The inbound frame (samples ``start`` on, playout clock) with the echo taken out.
         :meth:`learn` then adapts the filter to it, if the caller judges it echo alone."""
         self._e = None
+        self._hangover = max(0, self._hangover - 1)
         if lag_frames is None:
             return near
         if self._lag is None or abs(lag_frames - self._lag) > 1:
@@ -79,14 +87,14 @@ class EchoCanceller:
             self._prev = self._far.samples(start - self._shift(), FRAME_SAMPLES)
             self.adapted = 0
             if self.learnt >= 2 * ADAPTED:
-                self._spurt = []
+                self._spurt, self._tries = [], 0
             return near
         if self._spurt is None and self.learnt >= 2 * ADAPTED and \
                 self._far.restarted(k - lag - 1, k - lag):
             # Mid-reply, the audio stopped and started again (the next sentence's synthesis
             # fell behind): the far end restarts it on its own tick, so realign on it too,
             # and trust nothing until then.
-            self._spurt = []
+            self._spurt, self._tries = [], 0
             self.adapted = 0
         if self._spurt is not None and (self._spurt or self._far.at(k - lag) > _SPOKEN):
             # The reply's voice is due in the echo (not the near-silence TTS and recordings
@@ -121,10 +129,17 @@ class EchoCanceller:
         cross = np.correlate(pred, near, mode="valid")  # index i: slip of (slack - i) samples
         cum = np.concatenate([[0.0], np.cumsum(pred**2)])
         power = float(np.dot(near, near))
-        left = power - 2 * cross + (cum[near.size :] - cum[: -near.size])
+        predicted = cum[near.size :] - cum[: -near.size]
+        left = power - 2 * cross + predicted
         best = int(np.argmin(left))
-        if power <= 0 or left[best] > self._trust * power:
-            return  # the caller, or a filter that never fitted: learn instead
+        if not self._fits(power, float(left[best]), float(predicted[best]), float(cross[best])):
+            # The caller talking in it (a caller who goes on as the agent answers), or an echo
+            # path that changed: try again on the next stretch, learning nothing meanwhile
+            # (it would learn the caller), and only after a few tries learn afresh.
+            self._tries += 1
+            if self._tries < self._resync_tries:
+                self._spurt = []
+            return
         self.slip += slack - best
         self.resyncs += 1
         # The reference history again, at the new alignment, so this frame is cancelled too:
@@ -134,10 +149,29 @@ class EchoCanceller:
         self._prev = self._far.samples(start - self._shift() - n, n)
         self.adapted = max(self.adapted, ADAPTED)
 
+    def _fits(self, power: float, left: float, predicted: float, cross: float) -> bool:
+        """Whether the filter's echo at the best slip is this stretch's echo: it takes
+        ``trust_db`` out, or it is most of what came in and is found in it at its own level
+        (``cross`` ~ ``predicted``). The second, for a reply whose echo the filter predicts
+        only in part (it took 4-8 dB out, at the same slip three tries running, on
+        ``voiced bench echo``): a filter that does not fit is not found at its own level."""
+        if power <= 0:
+            return False
+        if left <= self._trust * power:
+            return True
+        return predicted >= _MOST * power and abs(cross - predicted) <= _MATCH * predicted
+
     @property
     def residual(self) -> np.ndarray | None:
         """The frame just processed with the echo taken out (None: nothing was taken out)."""
         return self._e
+
+    @property
+    def doubting(self) -> bool:
+        """A filter that fitted earlier replies is not yet realigned on this one (the first
+        200 ms of its echo, or longer if the caller talks over it or the echo path changed):
+        what comes in is not known to be echo."""
+        return self.learnt >= 2 * ADAPTED and not self.trusted
 
     @property
     def trusted(self) -> bool:
@@ -145,11 +179,19 @@ class EchoCanceller:
         enough taken out, for its output to say what echo is left."""
         return self.adapted >= ADAPTED
 
+    def caller_heard(self) -> None:
+        """The frame just processed was the caller's voice: learn nothing from the next
+        ``hangover`` frames either. A caller's quiet syllables between loud ones pass for
+        echo, and a filter that learnt them forgot the echo (on ``voiced bench echo``: the
+        next reply would not realign, and its echo came through)."""
+        if self.learnt >= 2 * ADAPTED:  # before that, what it leaves says little
+            self._hangover = self._hangover_frames
+
     def learn(self) -> None:
         """Adapt to the frame just processed. Only on echo alone: learning the caller's voice
         as echo would make the filter cancel the caller and forget the echo. Not while a
         reply's first echo is gathered to realign on: it would learn the slip instead."""
-        if self._e is None or self._spurt is not None:
+        if self._hangover > 0 or self._e is None or self._spurt is not None:
             return
         n = FRAME_SAMPLES
         power = (np.abs(self._x) ** 2).sum(axis=0) + 1e4 * 2 * n

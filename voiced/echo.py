@@ -33,7 +33,7 @@ from .audio import FRAME_MS, FRAME_SAMPLES, RATE
 
 FRAME_S = FRAME_MS / 1000
 _QUIET = 1e-2  # mean square of 16-bit PCM below which a frame carries nothing (-99 dBFS)
-_AUDIBLE = 1.0  # below this (-90 dBFS) an inbound frame is line silence
+AUDIBLE = 1.0  # below this (-90 dBFS) an inbound frame is line silence
 _MIN_SCORE = 0.5  # how closely the inbound envelope must follow the reference to be its echo
 _SWITCH = 0.1  # how much better a new delay must explain it to replace the current one
 ADAPTED = 25  # frames of adaptation before a canceller's output is trusted
@@ -228,6 +228,7 @@ class EchoPath:
         self._near_k = np.zeros(self._size, np.int64)
         self._near_e = np.zeros(self._size, np.float64)
         self._near_talk = np.zeros(self._size, np.bool_)
+        self._near_caller = np.zeros(self._size, np.bool_)
         self._pushed = 0
         self._bound = Window(self._size)
         self._left = Window(int(3.0 / FRAME_S))  # residual / inbound
@@ -254,11 +255,14 @@ class EchoPath:
         return near_energy >= self._talk * self._loudest_recent(frame_index(t))
 
     def push(self, t: float, near_energy: float, residual: float | None = None,
-             adapted: int = 0, echo_alone: bool = True) -> None:
+             adapted: int = 0, echo_alone: bool = True, caller: bool = False,
+             hold: bool = False) -> None:
         """One inbound frame at ``t``; ``residual``: its energy after an
         :class:`EchoCanceller` that has ``adapted`` frames since it last started afresh;
         ``echo_alone``: whether what it left is taken for echo (else it is the caller, and
-        says nothing of how well the echo was taken out)."""
+        says nothing of how well the echo was taken out); ``caller``: the stage let it
+        through as the caller's voice (the estimate leaves it out, within limits); ``hold``:
+        the estimate stays as it is (the canceller doubts what it hears)."""
         if adapted < ADAPTED:
             self._left.clear()
         k = frame_index(t)
@@ -267,15 +271,16 @@ class EchoPath:
         left = near_energy if residual is None else residual
         i = self._pushed % self._size
         self._near_k[i], self._near_e[i], self._near_talk[i] = k, near_energy, talk
+        self._near_caller[i] = caller and loudest > 100 * _QUIET
         self._pushed += 1
         if loudest > 100 * _QUIET and not talk:
             self._bound.append(near_energy / loudest)
-            if near_energy > _AUDIBLE and echo_alone:
+            if near_energy > AUDIBLE and echo_alone:
                 self._left.append(left / near_energy)
         if loudest > 100 * _QUIET:
             self._heard = k
         self._since += 1
-        if self._since >= self._every:
+        if self._since >= self._every and not hold:
             self._since = 0
             # No reference in reach of any frame of the window (the agent has been silent
             # that long): no lag can be judged, so none is tried.
@@ -300,13 +305,21 @@ class EchoPath:
             lag = est.delay_frames
             predicted = est.gain * min(1.0, left) * self._far.loudest(k - lag - 1, k - lag + 1)
         # A silent frame is silence, not echo: nothing to take out.
-        return near_energy > _AUDIBLE and near_energy <= predicted * self._margin
+        return near_energy > AUDIBLE and near_energy <= predicted * self._margin
 
     def _estimate(self) -> EchoEstimate | None:
         n = min(self._pushed, self._size)
         if n < 2 * self._min_frames:
             return None
         kept = ~self._near_talk[:n]
+        caller = self._near_caller[:n] & kept
+        if 2 * int(caller.sum()) < int(np.count_nonzero(kept)):
+            # The caller's voice let through over the agent's echo is not the echo (a caller
+            # barging in raised the gain 3-6 dB, one who went on as a reply started moved
+            # the lag by 80-280 ms), unless it is most of what there is: the agent talked on
+            # over it for seconds, which barge-in would not allow, so it is more likely an
+            # echo the estimate no longer explains (its delay changed), and must be learnt.
+            kept &= ~caller
         ks = self._near_k[:n][kept]
         if ks.size < self._min_frames:
             return None

@@ -16,7 +16,7 @@ import trio
 from ..audio import FRAME_BYTES_PCM, RATE, SILENT_FRAME_ULAW, ulaw_encode
 from ..callstate import RecvStats
 from ..canceller import EchoCanceller
-from ..echo import FRAME_S, EchoPath, mean_square
+from ..echo import AUDIBLE, FRAME_S, EchoPath, mean_square
 from ..events import Frame
 
 SILENT_PCM = bytes(FRAME_BYTES_PCM)
@@ -52,11 +52,16 @@ def clean(frame: Frame, t: float, path: EchoPath, canceller: EchoCanceller,
         # caller a few ms off the last one's timing). It learns on; the frame goes as it came.
         left, residual = near, level
     echo_alone = not talking and path.is_echo(t, residual)
-    # The canceller learns from echo alone; until it is trusted, from all but the caller
-    # talking as loud as the agent (it must learn something before it can judge).
-    if echo_alone or (not talking and not canceller.trusted):
+    # The canceller learns from echo alone, and from nothing for a while after the caller
+    # was heard. (It once learnt from all but the caller as loud as the agent until it was
+    # trusted: a caller who went on as a reply started was learnt as echo.)
+    if echo_alone:
         canceller.learn()
-    path.push(t, level, residual, canceller.adapted, echo_alone or not canceller.trusted)
+    elif canceller.trusted and residual > AUDIBLE:
+        canceller.caller_heard()
+    path.push(t, level, residual, canceller.adapted, echo_alone or not canceller.trusted,
+              caller=canceller.doubting or (not echo_alone and residual > AUDIBLE),
+              hold=canceller.doubting)
     if echo_alone:
         stats.echo_frames += 1
         return Frame(SILENT_FRAME_ULAW, SILENT_PCM, frame.t, frame.seq)

@@ -404,3 +404,39 @@ def test_a_caller_who_goes_on_as_a_reply_starts_is_not_learnt_as_echo() -> None:
     echo = third + 15
     window = range(echo + 12, echo + 40)  # 240 to 800 ms into reply 3's echo
     assert 10 * np.log10(sum(raw[k] for k in window) / sum(left[k] for k in window)) >= 15.0
+
+
+def test_on_a_clean_line_a_caller_who_went_on_over_a_reply_is_not_the_echo_bound() -> None:
+    """No echo at all, so no lag ever follows the reference and the gate judges by the bound:
+    the loudest the line has come back against the agent. A caller who went on over a reply
+    (the agent answered in a pause) came back at -12 dB of it; at the 90th percentile, the
+    bound then made every barge-in for the next 6 s that much quieter than the agent "echo"
+    (on ``voiced bench echo`` at -inf dB: 37 of 404 caller frames silenced, barge-ins heard up
+    to 0.64 s; on the e2e bench one took 1.2 s). A whole window of the agent with no lag
+    following it means no echo: the median."""
+    from voiced.audio import SILENT_FRAME_ULAW, ulaw_encode
+    from voiced.callstate import RecvStats
+    from voiced.canceller import EchoCanceller
+    from voiced.events import Frame
+    from voiced.stages.echo import clean
+
+    agent = _speechlike(14.0)  # the agent, on and off
+    line = LineEffects()  # a clean line
+    far = FarEnd()
+    path, canceller, stats = EchoPath(far), EchoCanceller(far), RecvStats()
+    rng = np.random.default_rng(1)
+    went_on = range(450, 550)  # 9-11 s: the caller goes on over a reply
+    barge_in = range(640, 680)  # 12.8-13.6 s: a barge-in, ~3 dB quieter still
+    silenced = []
+    for k, frame in enumerate(agent):
+        far.play(frame, k * FRAME_S)
+        level = 1000 if k in went_on else 700 if k in barge_in else 0
+        said = (rng.standard_normal(FRAME_SAMPLES) * level).astype("<i2") if level else None
+        inbound = Frame.decode(line.mix(ulaw_encode(said) if said is not None else SILENT_FRAME_ULAW,
+                                        ulaw_encode(np.frombuffer(frame, "<i2"))), k * FRAME_S, k)
+        before = stats.echo_frames
+        clean(inbound, k * FRAME_S, path, canceller, stats)
+        if k in barge_in:
+            silenced.append(stats.echo_frames > before)
+    assert path.estimate is None
+    assert sum(silenced) == 0  # 28 of 40 before

@@ -35,6 +35,7 @@ FRAME_S = FRAME_MS / 1000
 _QUIET = 1e-2  # mean square of 16-bit PCM below which a frame carries nothing (-99 dBFS)
 AUDIBLE = 1.0  # below this (-90 dBFS) an inbound frame is line silence
 _MIN_SCORE = 0.5  # how closely the inbound envelope must follow the reference to be its echo
+_MIN_SCORE_CALLERS = 0.7  # ... when most of the window is what the stage let through as the caller
 _SWITCH = 0.1  # how much better a new delay must explain it to replace the current one
 ADAPTED = 25  # frames of adaptation before a canceller's output is trusted
 _LEFT_SEEN = 10  # frames of trusted output before what it leaves of the echo is believed
@@ -274,6 +275,9 @@ class EchoPath:
         self._near_caller[i] = caller and loudest > 100 * _QUIET
         self._pushed += 1
         if loudest > 100 * _QUIET and not talk:
+            # Not the caller either: on a clean line, a caller who went on over a reply at
+            # -5 to -9 dB of it put the bound there, and for the next 6 s every barge-in
+            # quieter than the agent was "echo" (silenced for up to 0.9 s).
             self._bound.append(near_energy / loudest)
             if near_energy > AUDIBLE and echo_alone:
                 self._left.append(left / near_energy)
@@ -293,7 +297,12 @@ class EchoPath:
         est = self.estimate
         if est is None:
             # No lag yet: any is possible, and the echo as loud as it has been seen to be.
-            gain = self._bound.percentile(90) if len(self._bound) >= self._min_bound \
+            # Once a whole window of the agent's speech has come and gone with no lag
+            # following it, there is no echo to speak of: what came back loudest then was
+            # the caller going on over a reply (on a clean line, at -5 to -9 dB of it: the
+            # 90th percentile made the next 6 s of barge-ins "echo"), so the median.
+            q = 50 if len(self._bound) >= self._size else 90
+            gain = self._bound.percentile(q) if len(self._bound) >= self._min_bound \
                 else self._prior
             predicted = gain * self._loudest_recent(k)
         else:
@@ -313,12 +322,14 @@ class EchoPath:
             return None
         kept = ~self._near_talk[:n]
         caller = self._near_caller[:n] & kept
-        if 2 * int(caller.sum()) < int(np.count_nonzero(kept)):
+        callers_in = 2 * int(caller.sum()) >= int(np.count_nonzero(kept))
+        if not callers_in:
             # The caller's voice let through over the agent's echo is not the echo (a caller
             # barging in raised the gain 3-6 dB, one who went on as a reply started moved
             # the lag by 80-280 ms), unless it is most of what there is: the agent talked on
             # over it for seconds, which barge-in would not allow, so it is more likely an
-            # echo the estimate no longer explains (its delay changed), and must be learnt.
+            # echo the estimate no longer explains (its delay changed), and must be learnt;
+            # then only a lag that follows the reference closely will do (below).
             kept &= ~caller
         ks = self._near_k[:n][kept]
         if ks.size < self._min_frames:
@@ -350,6 +361,12 @@ class EchoPath:
             lag = current  # a new lag must explain the echo clearly better, or the old stays
         elif scores[lag] < _MIN_SCORE:
             return None  # no lag follows the reference: no echo to speak of, or not yet
+        if callers_in and scores[lag] < _MIN_SCORE_CALLERS:
+            # Mostly the caller's voice, which no lag explains well: the caller talking over
+            # the agent on a clean line (correlations 0.15-0.54 on ``voiced bench echo``; a
+            # real echo's 0.58-0.85 there). Its gain would make the caller's next words
+            # "echo" (-8 to -15 dB, for seconds): the estimate there was stays.
+            return None
         far = far_all[grid + (max_lag - lag)]
         heard = active[grid + (max_lag - lag)]
         gain = float(np.median(near[heard] / far[heard]))

@@ -257,15 +257,22 @@ class EchoPath:
 
     def push(self, t: float, near_energy: float, residual: float | None = None,
              adapted: int = 0, echo_alone: bool = True, caller: bool = False,
-             hold: bool = False) -> None:
+             hold: bool = False, fit: float | None = None) -> None:
         """One inbound frame at ``t``; ``residual``: its energy after an
         :class:`EchoCanceller` that has ``adapted`` frames since it last started afresh;
         ``echo_alone``: whether what it left is taken for echo (else it is the caller, and
         says nothing of how well the echo was taken out); ``caller``: the stage let it
         through as the caller's voice (the estimate leaves it out, within limits); ``hold``:
-        the estimate stays as it is (the canceller doubts what it hears)."""
+        the estimate stays as it is (the canceller doubts what it hears); ``fit``: what a
+        realignment just measured the canceller leaving of this reply's echo."""
         if adapted < ADAPTED:
             self._left.clear()
+        if fit is not None:
+            # Start from what the realignment measured: a caller barging in as the reply's
+            # echo begins left only their own voice to judge by (and it was judged echo).
+            self._left.clear()
+            for _ in range(_LEFT_SEEN):
+                self._left.append(fit)
         k = frame_index(t)
         loudest = self._loudest_recent(k)
         talk = near_energy >= self._talk * loudest

@@ -13,7 +13,8 @@ import trio.testing
 
 from voiced.audio import FRAME_SAMPLES
 from voiced.config import Config, EchoConfig
-from voiced.echo import FRAME_S, EchoPath, FarEnd, energy
+from voiced.echo import EchoPath
+from voiced.farend import FRAME_S, FarEnd, energy
 from voiced.lab.line import LineEffects
 from voiced.lab.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
 from voiced.lab.testing.harness import CallHarness

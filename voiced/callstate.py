@@ -13,9 +13,9 @@ from typing import Any, Protocol
 import trio
 
 from .conversation import Conversation
-from .echo import FarEnd
 from .errors import Engine, FaultKind
 from .events import EndReason
+from .farend import FarEnd
 from .twilio.wire import Start
 
 log = logging.getLogger("voiced.call")

@@ -1,5 +1,5 @@
 """The echo canceller: the agent's own voice subtracted from the inbound audio, as a
-phone network's canceller does it, with the reference voiced holds (:class:`voiced.echo.FarEnd`)
+phone network's canceller does it, with the reference voiced holds (:class:`voiced.farend.FarEnd`)
 aligned at the delay :class:`voiced.echo.EchoPath` found."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from .audio import FRAME_SAMPLES
-from .echo import ADAPTED, FarEnd
+from .echo import ADAPTED
+from .farend import FarEnd
 
 _SPOKEN = 1e4  # mean square of a reference frame with a voice in it (-50 dBFS)
 _MOST = 0.5  # a realignment's predicted echo: at least this share of what came in

@@ -36,9 +36,10 @@ from ..audio import FRAME_SAMPLES, RATE, SILENT_FRAME_ULAW, Pcm, frames, read_wa
 from ..callstate import RecvStats
 from ..canceller import EchoCanceller
 from ..config import Config
-from ..echo import FRAME_S, EchoPath, FarEnd, energy
+from ..echo import EchoPath
 from ..engines.vad import EnergyGate, WebRtcClassifier
 from ..events import Frame, SpeechConfirmed
+from ..farend import FRAME_S, FarEnd, energy
 from ..stages.echo import clean
 from ..stages.vad import Endpointer
 from .corpus import corpus_files

@@ -16,8 +16,9 @@ import trio
 from ..audio import FRAME_BYTES_PCM, RATE, SILENT_FRAME_ULAW, ulaw_encode
 from ..callstate import RecvStats
 from ..canceller import EchoCanceller
-from ..echo import AUDIBLE, FRAME_S, EchoPath, mean_square
+from ..echo import AUDIBLE, EchoPath
 from ..events import Frame
+from ..farend import FRAME_S, mean_square
 
 SILENT_PCM = bytes(FRAME_BYTES_PCM)
 

@@ -23,9 +23,9 @@ from ..audio import ulaw_to_pcm_bytes
 from ..callstate import Call
 from ..config import Config
 from ..conversation import ReplyRecord
-from ..echo import FarEnd
 from ..engines.base import Brain, Engines
 from ..events import Audio, EndCall, Sentence, UserTurn
+from ..farend import FarEnd
 from ..latency import TurnLog
 from ..text import normalize
 from ..tools.box import ReplyTools, ToolBox

@@ -61,7 +61,6 @@ class EchoCanceller:
         self._spurt: list[np.ndarray] | None = None  # a reply's first echo, to realign on
         self._spurt_start = 0
         self._tries = 0  # realignments tried on this talk spurt
-        self._fit: float | None = None  # what the last realignment left of the echo, once
         self._hangover = 0  # frames before it learns again, after the caller was heard
 
     def _shift(self) -> int:
@@ -144,7 +143,6 @@ class EchoCanceller:
             return
         self.slip += slack - best
         self.resyncs += 1
-        self._fit = float(left[best]) / power
         # The reference history again, at the new alignment, so this frame is cancelled too:
         # the blocks of the frames before this one (process() shifts this one's in).
         for p in range(parts):
@@ -168,13 +166,6 @@ class EchoCanceller:
     def residual(self) -> np.ndarray | None:
         """The frame just processed with the echo taken out (None: nothing was taken out)."""
         return self._e
-
-    def take_fit(self) -> float | None:
-        """What the realignment just made left of its stretch of echo (residual / inbound
-        energy), once: how much the filter takes out of this reply, known before a caller
-        who talks over it can make that hard to tell."""
-        fit, self._fit = self._fit, None
-        return fit
 
     @property
     def doubting(self) -> bool:

@@ -114,7 +114,6 @@ class EchoPath:
         self._pushed = 0
         self._bound = Window(self._size)
         self._left = Window(int(3.0 / FRAME_S))  # residual / inbound
-        self._fit: float | None = None  # the same, as the canceller's realignment measured it
         self._min_bound = min_bound_frames
         self._every = every
         self._min_frames = min_frames
@@ -139,23 +138,15 @@ class EchoPath:
 
     def push(self, t: float, near_energy: float, residual: float | None = None,
              adapted: int = 0, echo_alone: bool = True, caller: bool = False,
-             hold: bool = False, fit: float | None = None) -> None:
+             hold: bool = False) -> None:
         """One inbound frame at ``t``; ``residual``: its energy after an
         :class:`EchoCanceller` that has ``adapted`` frames since it last started afresh;
         ``echo_alone``: whether what it left is taken for echo (else it is the caller, and
         says nothing of how well the echo was taken out); ``caller``: the stage let it
         through as the caller's voice (the estimate leaves it out, within limits); ``hold``:
-        the estimate stays as it is (the canceller doubts what it hears); ``fit``: what a
-        realignment just measured the canceller leaving of this reply's echo."""
+        the estimate stays as it is (the canceller doubts what it hears)."""
         if adapted < ADAPTED:
             self._left.clear()
-            self._fit = None
-        if fit is not None:
-            # What the realignment measured stands until echo alone has said otherwise: a
-            # caller barging in as the reply's echo begins leaves only their own voice to
-            # learn it from.
-            self._left.clear()
-            self._fit = fit
         k = frame_index(t)
         loudest = self._loudest_recent(k)
         talk = near_energy >= self._talk * loudest
@@ -200,8 +191,7 @@ class EchoPath:
             # taken out until its output has been trusted for 200 ms, then the median of what it left in
             # the last 3 s (the median, so a caller talking over the agent for a while, whose
             # voice it rightly leaves, does not count as echo it failed to take out).
-            left = self._left.percentile(50) if len(self._left) >= _LEFT_SEEN \
-                else self._fit if self._fit is not None else 1.0
+            left = self._left.percentile(50) if len(self._left) >= _LEFT_SEEN else 1.0
             lag = est.delay_frames
             predicted = est.gain * min(1.0, left) * self._far.loudest(k - lag - 1, k - lag + 1)
         # A silent frame is silence, not echo: nothing to take out.

@@ -62,7 +62,7 @@ def clean(frame: Frame, t: float, path: EchoPath, canceller: EchoCanceller,
         canceller.caller_heard()
     path.push(t, level, residual, canceller.adapted, echo_alone or not canceller.trusted,
               caller=canceller.doubting or (not echo_alone and residual > AUDIBLE),
-              hold=canceller.doubting, fit=canceller.take_fit())
+              hold=canceller.doubting)
     if echo_alone:
         stats.echo_frames += 1
         return Frame(SILENT_FRAME_ULAW, SILENT_PCM, frame.t, frame.seq)

@@ -5,8 +5,8 @@ A caller on a speakerphone sends the agent's audio back 100-500 ms late and 10-3
 reference (every byte it sent) and when Twilio played it (8000 bytes a second, in order,
 from when it arrived). Three parts:
 
-- :class:`voiced.farend.FarEnd` is the reference: the samples the agent played, on the playout clock,
-  and the energy of each 20 ms; ``clear`` removes what Twilio flushed.
+- :class:`voiced.farend.FarEnd` is the reference: the samples the agent played, on the
+  playout clock, and the energy of each 20 ms; ``clear`` removes what Twilio flushed.
 - :class:`EchoPath` learns the echo's delay and level from the call itself, by matching the
   inbound energy envelope with the reference's over the last seconds, and keeps learning (the
   delay drifts, a caller switches to speakerphone). It predicts how loud the echo in each
@@ -156,9 +156,6 @@ class EchoPath:
         self._near_caller[i] = caller and loudest > 100 * _QUIET
         self._pushed += 1
         if loudest > 100 * _QUIET and not talk:
-            # Not the caller either: on a clean line, a caller who went on over a reply at
-            # -5 to -9 dB of it put the bound there, and for the next 6 s every barge-in
-            # quieter than the agent was "echo" (silenced for up to 0.9 s).
             self._bound.append(near_energy / loudest)
             if near_energy > AUDIBLE and echo_alone:
                 self._left.append(left / near_energy)

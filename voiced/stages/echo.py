@@ -56,13 +56,13 @@ def clean(frame: Frame, t: float, path: EchoPath, canceller: EchoCanceller,
     # The canceller learns from echo alone, and from nothing for a while after the caller
     # was heard. (It once learnt from all but the caller as loud as the agent until it was
     # trusted: a caller who went on as a reply started was learnt as echo.)
+    caller = not echo_alone and residual > AUDIBLE  # let through as the caller's voice
     if echo_alone:
         canceller.learn()
-    elif canceller.trusted and residual > AUDIBLE:
+    elif caller and canceller.trusted:
         canceller.caller_heard()
     path.push(t, level, residual, canceller.adapted, echo_alone or not canceller.trusted,
-              caller=canceller.doubting or (not echo_alone and residual > AUDIBLE),
-              hold=canceller.doubting)
+              caller=caller or canceller.doubting, hold=canceller.doubting)
     if echo_alone:
         stats.echo_frames += 1
         return Frame(SILENT_FRAME_ULAW, SILENT_PCM, frame.t, frame.seq)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,11 +16,11 @@ import httpx
 
 from .business import Facts
 from .config import Config, secret
-from .engines.base import Brain, Engines, FrameClassifier, Recognizer, SpeechToText, TextToSpeech
+from .engines.base import Brain, Engines, Recognizer, SpeechToText, TextToSpeech
 from .engines.cache import CachedTTS, fixed_lines
 from .engines.scripted import ScriptedBrain
 from .engines.spoken import SpokenForm
-from .engines.vad import EnergyGate, WebRtcClassifier
+from .engines.vad import call_classifier
 from .errors import ConfigError
 from .stages.stt import BatchRecognizer
 from .stages.stt_stream import StreamingRecognizer
@@ -81,14 +82,8 @@ def build_engines(
             from .engines.espeak import EspeakTTS
 
             tts = CachedTTS(SpokenForm(EspeakTTS(cfg.tts.espeak)))
-    aggressiveness, floor_db = cfg.vad.aggressiveness, cfg.vad.energy_floor_db
-
-    def classifier() -> FrameClassifier:
-        webrtc = WebRtcClassifier(aggressiveness)
-        return EnergyGate(webrtc, floor_db) if floor_db > 0 else webrtc
-
-    return Engines(stt=recognizer, brain=brain, tts=tts, fallback=scripted, classifier=classifier,
-                   tools=tools or ())
+    return Engines(stt=recognizer, brain=brain, tts=tts, fallback=scripted,
+                   classifier=partial(call_classifier, cfg.vad), tools=tools or ())
 
 
 def book_path(cfg: Config) -> Path:

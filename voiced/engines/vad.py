@@ -6,6 +6,7 @@ import numpy as np
 import webrtcvad
 
 from ..audio import FRAME_BYTES_PCM, RATE, rms_dbfs
+from ..config import VadConfig
 from .base import FrameClassifier
 
 
@@ -52,3 +53,11 @@ class EnergyGate:
         level = rms_dbfs(np.frombuffer(pcm, dtype="<i2"))
         self._peak_db = max(self._peak_db, level)
         return level > self._peak_db - self._floor_db
+
+
+def call_classifier(vad: VadConfig) -> FrameClassifier:
+    """A call's classifier as ``vad`` sets it: webrtcvad, behind the energy gate unless
+    ``energy_floor_db`` is 0. The daemon makes one per call; the benchmarks that replay its
+    VAD (``voiced bench echo``, ``voiced bench pauses``) make theirs here too."""
+    webrtc = WebRtcClassifier(vad.aggressiveness)
+    return EnergyGate(webrtc, vad.energy_floor_db) if vad.energy_floor_db > 0 else webrtc

@@ -37,7 +37,7 @@ from ..callstate import RecvStats
 from ..canceller import EchoCanceller
 from ..config import Config
 from ..echo import EchoPath
-from ..engines.vad import EnergyGate, WebRtcClassifier
+from ..engines.vad import call_classifier
 from ..events import Frame, SpeechConfirmed
 from ..farend import FRAME_S, FarEnd, energy
 from ..stages.echo import clean
@@ -110,7 +110,7 @@ class Bench:
         self.far = FarEnd()
         self.path = EchoPath(self.far, max_delay_ms=e.max_delay_ms, window_s=e.window_s)
         self.canceller, self.stats = EchoCanceller(self.far), RecvStats()
-        self.vad = EnergyGate(WebRtcClassifier(cfg.vad.aggressiveness), cfg.vad.energy_floor_db)
+        self.vad = call_classifier(cfg.vad)
         self.endpointer = Endpointer(cfg.vad, cfg.turn, cfg.bargein)
         self.line, self.delay = line, delay
         self.confirm_ms = cfg.bargein.min_speech_ms

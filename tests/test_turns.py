@@ -4,6 +4,7 @@ dialogue is told to do when the caller speaks, pauses, goes on, or the words arr
 from __future__ import annotations
 
 from voiced.events import (
+    LongPause,
     ShortPause,
     SpeechConfirmed,
     SpeechDiscarded,
@@ -12,6 +13,7 @@ from voiced.events import (
     SpeechResumed,
     SpeechStarted,
     Transcript,
+    TurnJudged,
 )
 from voiced.stages.turns import (
     Agent,
@@ -76,6 +78,66 @@ def test_a_finished_sentence_is_released_at_the_short_pause_an_unfinished_one_is
 def test_words_that_arrive_after_the_short_pause_release_when_they_read_as_finished() -> None:
     t = turns()
     t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3)
+    said = words("Do you deliver?", 0)
+    assert t.on(said, SILENT, 1.45) == [Prepare(0, 1, said), Release(0, 1.45, 1.0)]
+
+
+def judged_turns() -> Turns:
+    """With an end-of-turn model that must hear the turn complete at 0.9 or more."""
+    return Turns(smart_endpoint=True, bargein=True, backchannels=["mm"], model_complete=0.9)
+
+
+def test_with_the_model_finished_words_are_released_once_it_hears_the_turn_complete() -> None:
+    t = judged_turns()
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    said = words("What time do you open?", 0)
+    t.on(said, SILENT, 1.1)
+    assert t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3) == []  # not judged yet: it waits
+    assert t.on(TurnJudged(0, 0.97, 1.34), SILENT, 1.34) == [Release(0, 1.34, 1.0)]
+
+
+def test_finished_words_the_model_doubts_wait_for_the_long_pause() -> None:
+    t = judged_turns()
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    t.on(words("The form of printed letters should be beautiful.", 0), SILENT, 1.1)
+    assert t.on(TurnJudged(0, 0.4, 1.25), SILENT, 1.25) == []
+    assert t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3) == []
+    assert t.on(LongPause(1.0, 1.6, 0), SILENT, 1.6) == [Release(0, 1.6, 1.0)]
+
+
+def test_with_no_judgement_the_long_pause_releases_finished_words_only() -> None:
+    """The model failed or was too slow: finished words wait turn.unsure_silence_ms, words
+    that promise more still wait for the full silence."""
+    t = judged_turns()
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    t.on(words("Do you deliver?", 0), SILENT, 1.1)
+    t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3)
+    assert t.on(LongPause(1.0, 1.6, 0), SILENT, 1.6) == [Release(0, 1.6, 1.0)]
+
+    t.on(SpeechStarted(5.0, 1), SILENT, 5.0)
+    t.on(words("I want to book a table for", 1), SILENT, 5.9)
+    assert t.on(TurnJudged(1, 0.99, 5.95), SILENT, 5.95) == []
+    assert t.on(ShortPause(5.8, 6.1, 1), SILENT, 6.1) == []
+    assert t.on(LongPause(5.8, 6.4, 1), SILENT, 6.4) == []
+    assert t.on(SpeechEnded(5.8, 6.6, 1, 800), SILENT, 6.6) == [Release(1, 6.6, 5.8)]
+
+
+def test_a_judgement_of_a_pause_the_caller_went_on_from_counts_for_nothing() -> None:
+    t = judged_turns()
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    t.on(words("I'm sorry.", 0), SILENT, 1.1)
+    t.on(SpeechResumed(1.35, 1), SILENT, 1.35)
+    assert t.on(TurnJudged(0, 0.99, 1.4), SILENT, 1.4) == []  # stale
+    t.on(words("I'm sorry. I meant Tuesday at noon.", 1, 3.0), SILENT, 3.1)
+    assert t.on(ShortPause(3.0, 3.3, 1), SILENT, 3.3) == []
+    assert t.on(TurnJudged(1, 0.95, 3.35), SILENT, 3.35) == [Release(1, 3.35, 3.0)]
+
+
+def test_words_that_arrive_after_the_model_heard_the_turn_complete_release_at_once() -> None:
+    t = judged_turns()
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    t.on(TurnJudged(0, 0.96, 1.26), SILENT, 1.26)
     t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3)
     said = words("Do you deliver?", 0)
     assert t.on(said, SILENT, 1.45) == [Prepare(0, 1, said), Release(0, 1.45, 1.0)]

@@ -11,6 +11,7 @@ from voiced.engines.vad import EnergyClassifier
 from voiced.events import (
     EarlyPause,
     Frame,
+    LongPause,
     ShortPause,
     SpeechConfirmed,
     SpeechDiscarded,
@@ -18,6 +19,7 @@ from voiced.events import (
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
+    TurnJudged,
     VadEvent,
 )
 from voiced.lab.testing.fakes import tone
@@ -45,6 +47,7 @@ def test_onset_pause_and_endpoint_times() -> None:
         (62, EarlyPause(59 * F, 0)),  # 60 ms: a streaming recognizer's words are ready
         (69, SpeechPaused(59 * F, 0)),  # 10 silent frames = 200 ms: speculate
         (74, ShortPause(59 * F, 74 * F, 0)),  # 300 ms: the endpoint if the words are complete
+        (89, LongPause(59 * F, 89 * F, 0)),  # 600 ms: ... and the end-of-turn model doubts it
         (99, SpeechEnded(59 * F, 99 * F, 0, 1000)),  # 40 silent frames = 800 ms
     ]
     t_end, t_endpoint = 59 * F, 99 * F
@@ -55,7 +58,8 @@ def test_a_pause_shorter_than_the_endpoint_resumes_the_same_turn() -> None:
     events = run("#" * 20 + "." * 15 + "#" * 20 + "." * 40)
     kinds = [type(e).__name__ for _, e in events]
     assert kinds == ["SpeechStarted", "SpeechConfirmed", "EarlyPause", "SpeechPaused", "ShortPause",
-                     "SpeechResumed", "EarlyPause", "SpeechPaused", "ShortPause", "SpeechEnded"]
+                     "SpeechResumed", "EarlyPause", "SpeechPaused", "ShortPause", "LongPause",
+                     "SpeechEnded"]
     assert events[5] == (36, SpeechResumed(36 * F, 1))
     assert events[-1][1] == SpeechEnded(54 * F, 94 * F, 1, 800)
 
@@ -64,7 +68,7 @@ def test_a_click_in_a_pause_neither_resumes_nor_delays_the_endpoint() -> None:
     events = run("#" * 20 + "." * 20 + "#" + "." * 19 + "....")
     kinds = [type(e).__name__ for _, e in events]
     assert kinds == ["SpeechStarted", "SpeechConfirmed", "EarlyPause", "SpeechPaused", "ShortPause",
-                     "SpeechEnded"]
+                     "LongPause", "SpeechEnded"]
     assert events[-1] == (59, SpeechEnded(19 * F, 59 * F, 0, 420))
 
 
@@ -97,9 +101,53 @@ async def test_vad_stage_forwards_every_frame_then_its_events(
     assert len(frames) == 100
     assert events == [SpeechStarted(5 * F, 0), SpeechConfirmed(19 * F, 0), EarlyPause(29 * F, 0),
                       SpeechPaused(29 * F, 0), ShortPause(29 * F, 44 * F, 0),
-                      SpeechEnded(29 * F, 69 * F, 0, 500)]
+                      LongPause(29 * F, 59 * F, 0), SpeechEnded(29 * F, 69 * F, 0, 500)]
     # each event follows the frame that caused it
     assert items.index(events[0]) == items.index(frames[7]) + 1
+
+
+async def test_the_end_of_turn_model_hears_the_turn_at_each_pause_and_its_judgement_follows(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Speech, a 400 ms pause, more speech, the end. The first judgement is slow and the
+    caller goes on before it is ready: cancelled, never sent. The second follows 50 ms after
+    its pause, with the turn's audio from the preroll on."""
+    heard: list[int] = []
+    delays = [0.3, 0.05]
+    cancelled = []
+
+    async def judge(pcm: bytes) -> float:
+        heard.append(len(pcm) // 320)
+        try:
+            await trio.sleep(delays[len(heard) - 1])
+        except trio.Cancelled:
+            cancelled.append(len(heard))
+            raise
+        return 0.93
+
+    in_tx, in_rx = trio.open_memory_channel[Frame](200)
+    out_tx, out_rx = trio.open_memory_channel[Frame | VadEvent](1000)
+    speech, silence = tone(20).tobytes(), bytes(320)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(vad, in_rx, out_tx, EnergyClassifier(), VadConfig(), TurnConfig(),
+                           BargeInConfig(), None, judge)
+        with in_tx:
+            for i in range(130):
+                await trio.sleep_until(i * F)  # frames arrive in real time
+                pcm = speech if 20 <= i < 45 or 65 <= i < 85 else silence
+                await in_tx.send(Frame(b"", pcm, i * F, i))
+    events = [x for x in [x async for x in out_rx] if not isinstance(x, Frame)]
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["SpeechStarted", "SpeechConfirmed", "EarlyPause", "SpeechPaused",
+                     "ShortPause", "SpeechResumed", "EarlyPause", "SpeechPaused", "TurnJudged",
+                     "ShortPause", "LongPause", "SpeechEnded"]
+    assert cancelled == [1]
+    judged = events[8]
+    assert isinstance(judged, TurnJudged) and judged.gen == 1 and judged.complete == 0.93
+    assert judged.t == pytest.approx(94 * F + 0.05)  # its pause: 10 silent frames after 84
+    # The turn's audio from frame 8 (the preroll: 15 frames up to the onset's, 22) to each
+    # pause (frames 54 and 94), the first part included in the second.
+    assert heard == [54 - 8 + 1, 94 - 8 + 1]
 
 
 def test_energy_gate_ends_speech_where_the_words_end() -> None:

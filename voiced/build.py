@@ -6,6 +6,7 @@ it sits above both :mod:`voiced.engines` and :mod:`voiced.stages`."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
@@ -16,15 +17,17 @@ import httpx
 
 from .business import Facts
 from .config import Config, secret
-from .engines.base import Brain, Engines, Recognizer, SpeechToText, TextToSpeech
+from .engines.base import Brain, Engines, Recognizer, SpeechToText, TextToSpeech, TurnModel
 from .engines.cache import CachedTTS, fixed_lines
 from .engines.scripted import ScriptedBrain
 from .engines.spoken import SpokenForm
 from .engines.vad import call_classifier
-from .errors import ConfigError
+from .errors import ConfigError, ModelError
 from .stages.stt import BatchRecognizer
 from .stages.stt_stream import StreamingRecognizer
 from .tools.base import Tool
+
+log = logging.getLogger("voiced.build")
 
 if TYPE_CHECKING:
     from .book.schedule import Schedule
@@ -83,7 +86,24 @@ def build_engines(
 
             tts = CachedTTS(SpokenForm(EspeakTTS(cfg.tts.espeak)))
     return Engines(stt=recognizer, brain=brain, tts=tts, fallback=scripted,
-                   classifier=partial(call_classifier, cfg.vad), tools=tools or ())
+                   classifier=partial(call_classifier, cfg.vad), tools=tools or (),
+                   turn_model=turn_model(cfg))
+
+
+def turn_model(cfg: Config) -> TurnModel | None:
+    """The end-of-turn model, if configured and installed. Without it the daemon still answers,
+    by the words alone (more callers cut off in a breath): said once, loudly, at start."""
+    if cfg.turn.model == "off" or not cfg.turn.smart_endpoint:
+        return None
+    from .engines.turn import SmartTurn
+    from .models import smart_turn_path
+
+    try:
+        return SmartTurn(smart_turn_path())
+    except ModelError as exc:
+        log.warning("end-of-turn model unavailable (%s): turns end by the words alone; "
+                    "`voiced models install`, or turn.model = \"off\" to silence this", exc)
+        return None
 
 
 def book_path(cfg: Config) -> Path:

@@ -137,7 +137,8 @@ async def _pipeline(ws: MessageSocket, start: Start, engines: Engines, cfg: Conf
                 heard_tx.close()
                 heard_rx = audio_rx
             nursery.start_soon(vad, heard_rx, vad_tx, engines.classifier(), cfg.vad, cfg.turn,
-                               cfg.bargein, observer.frame_lag if observer is not None else None)
+                               cfg.bargein, observer.frame_lag if observer is not None else None,
+                               engines.turn_model.judge if engines.turn_model else None)
             nursery.start_soon(engines.stt, vad_rx, dlg_tx.clone(), cfg.stt, cfg.vad,
                                cfg.call.ordered_languages(), call.id)
             nursery.start_soon(dialogue, dlg_rx, out_tx, engines, cfg, call, rest)

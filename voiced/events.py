@@ -82,6 +82,26 @@ class ShortPause:
 
 
 @dataclass(frozen=True)
+class LongPause:
+    """Silence reached ``turn.unsure_silence_ms``: the endpoint for words that read as
+    finished when the end-of-turn model doubted the caller was done."""
+
+    t_end: float
+    t: float
+    gen: int
+
+
+@dataclass(frozen=True)
+class TurnJudged:
+    """The end-of-turn model heard the caller up to pause ``gen``: how likely the turn is
+    finished (0 to 1), and when that was known."""
+
+    gen: int
+    complete: float
+    t: float
+
+
+@dataclass(frozen=True)
 class SpeechEnded:
     """The endpoint: silence reached ``vad.silence_ms``. The caller's turn is over."""
 
@@ -100,8 +120,8 @@ class SpeechDiscarded:
 
 
 VadEvent = (
-    SpeechStarted | SpeechConfirmed | EarlyPause | SpeechPaused | ShortPause | SpeechResumed
-    | SpeechEnded | SpeechDiscarded
+    SpeechStarted | SpeechConfirmed | EarlyPause | SpeechPaused | ShortPause | LongPause
+    | TurnJudged | SpeechResumed | SpeechEnded | SpeechDiscarded
 )
 
 

@@ -69,6 +69,10 @@ class Config:
         if self.turn.min_silence_ms > self.vad.silence_ms:
             raise ConfigError("turn.min_silence_ms",
                               f"must not exceed vad.silence_ms ({self.vad.silence_ms})")
+        if not self.turn.min_silence_ms <= self.turn.unsure_silence_ms <= self.vad.silence_ms:
+            raise ConfigError("turn.unsure_silence_ms",
+                              f"must lie between turn.min_silence_ms ({self.turn.min_silence_ms})"
+                              f" and vad.silence_ms ({self.vad.silence_ms})")
         if self.idle.hangup_s <= self.idle.reprompt_s:
             raise ConfigError("idle.hangup_s",
                               f"must be longer than idle.reprompt_s ({self.idle.reprompt_s})")

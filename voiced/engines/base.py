@@ -51,6 +51,15 @@ class TextToSpeech(Protocol):
     ) -> None: ...
 
 
+class TurnModel(Protocol):
+    """Hears whether a caller who paused has finished their turn (voiced.engines.turn)."""
+
+    async def judge(self, pcm: bytes) -> float:
+        """How likely the turn so far (8 kHz PCM) is complete, 0 to 1. Cancellable; raises
+        EngineError when it cannot say."""
+        ...
+
+
 class Recognizer(Protocol):
     """A recogniser as it runs in a call: the STT stage of its kind, bound to its engine.
 
@@ -78,3 +87,4 @@ class Engines:
     fallback: Brain  # answers when ``brain`` fails; the scripted receptionist
     classifier: Callable[[], FrameClassifier]
     tools: tuple[Tool, ...] = ()  # what the brain can do for a caller (voiced.tools)
+    turn_model: TurnModel | None = None  # None: the smart endpoint goes by the words alone

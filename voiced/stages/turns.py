@@ -5,8 +5,10 @@ tested event by event at exact times, the way :class:`voiced.stages.vad.Endpoint
 A caller's turn is *pending* from its first sound until its reply is released. Its reply is
 *prepared* as soon as a transcript exists (usually at the first pause, gate closed) and
 *released* at the endpoint: ``vad.silence_ms`` of silence, or ``turn.min_silence_ms`` when the
-words read as a finished sentence. If the caller goes on, the prepared reply is dropped; if the
-recogniser revises the words before the release, the reply is prepared again for the new words.
+words read as a finished sentence and the end-of-turn model (if there is one) hears the turn
+as complete, ``turn.unsure_silence_ms`` when it doubts it. If the caller goes on, the prepared
+reply is dropped; if the recogniser revises the words before the release, the reply is
+prepared again for the new words.
 While the agent talks, enough caller speech interrupts it; an acknowledgement ("mm", "כן")
 gets no answer of its own.
 """
@@ -20,6 +22,7 @@ from enum import StrEnum
 
 from ..events import (
     DialogueEvent,
+    LongPause,
     ShortPause,
     SpeechConfirmed,
     SpeechDiscarded,
@@ -28,6 +31,7 @@ from ..events import (
     SpeechResumed,
     SpeechStarted,
     Transcript,
+    TurnJudged,
 )
 from ..text import normalize
 
@@ -142,15 +146,18 @@ class _Pending:
     n: int | None = None  # the turn's number, once a reply was prepared for it
     over_agent: frozenset[str] | None = None  # began while the agent spoke: its words
     prepared: bool = False  # a reply to the current words exists
+    complete: float | None = None  # the end-of-turn model's judgement of this pause
+    long_pause: bool = False  # silence reached turn.unsure_silence_ms
 
 
 class Turns:
     """The turn-taking rules. ``on(event, agent, now)`` returns what to do, in order."""
 
     def __init__(self, *, smart_endpoint: bool, bargein: bool, backchannels: Iterable[str],
-                 min_complete_words: int = 3) -> None:
+                 min_complete_words: int = 3, model_complete: float | None = None) -> None:
         self._smart = smart_endpoint
         self._min_words = min_complete_words
+        self._model_complete = model_complete  # None: no end-of-turn model
         self._bargein = bargein
         self._backchannels = sorted({normalize(b) for b in backchannels}, key=len, reverse=True)
         self.pending: _Pending | None = None
@@ -178,10 +185,13 @@ class Turns:
                 self._new_turn(ev.gen, agent)
         if isinstance(ev, SpeechPaused) and (p := self._pending(ev.gen)):
             p.t_end = ev.t_end
-        elif isinstance(ev, ShortPause) and (p := self._pending(ev.gen)):
+        elif isinstance(ev, ShortPause | LongPause) and (p := self._pending(ev.gen)):
             p.short_pause, p.t_end = True, ev.t_end
-            if p.transcript is not None and p.prepared and self._complete(p.transcript.text):
-                return self._release(p, ev.t)
+            p.long_pause = p.long_pause or isinstance(ev, LongPause)
+            return self._release_if_done(p, ev.t)
+        elif isinstance(ev, TurnJudged) and (p := self._pending(ev.gen)):
+            p.complete = ev.complete
+            return self._release_if_done(p, ev.t)
         elif isinstance(ev, SpeechEnded):
             self.caller_speaking = False
             if p := self._pending(ev.gen):
@@ -207,9 +217,7 @@ class Turns:
                 # The same words, punctuated or cased anew: the prepared reply (its LLM request
                 # already paid for) stands; only whether the turn reads finished may change.
                 p.transcript = ev
-                if p.t_endpoint is None and p.short_pause and self._complete(ev.text):
-                    return self._release(p, now)
-                return []
+                return self._release_if_done(p, now) if p.t_endpoint is None else []
             # The recogniser revised the words before the reply was heard: prepare it again.
             if p.prepared:
                 actions.append(Drop(p.gen))
@@ -231,8 +239,8 @@ class Turns:
         actions.append(Prepare(ev.gen, p.n, ev))
         if p.t_endpoint is not None:
             actions += self._release(p, p.t_endpoint)
-        elif p.short_pause and self._complete(text):
-            actions += self._release(p, now)
+        else:
+            actions += self._release_if_done(p, now)
         return actions
 
     def _release(self, p: _Pending, t_endpoint: float) -> list[Action]:
@@ -255,8 +263,17 @@ class Turns:
         p, self.pending = self.pending, None
         return [Drop(p.gen)] if p is not None and p.prepared else []
 
-    def _complete(self, text: str) -> bool:
-        return self._smart and looks_complete(text, self._min_words)
+    def _release_if_done(self, p: _Pending, now: float) -> list[Action]:
+        """The smart endpoint: released before ``vad.silence_ms`` once the caller has paused
+        ``turn.min_silence_ms`` after words that read as finished, and the end-of-turn model
+        heard the turn as complete; or ``turn.unsure_silence_ms`` after such words whatever it
+        heard (or if it said nothing)."""
+        if not (self._smart and p.short_pause and p.prepared and p.transcript is not None
+                and looks_complete(p.transcript.text, self._min_words)):
+            return []
+        sure = self._model_complete is None or p.long_pause or \
+            (p.complete is not None and p.complete >= self._model_complete)
+        return self._release(p, now) if sure else []
 
     def _is_backchannel(self, text: str) -> bool:
         """Nothing but acknowledgements ("uh-huh, okay", "כן כן")."""

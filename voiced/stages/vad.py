@@ -8,16 +8,20 @@ inside a pause (a click, a breath) neither resumes the turn nor restarts the sil
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
 
 import trio
 
 from ..audio import FRAME_MS
 from ..config import BargeInConfig, TurnConfig, VadConfig
 from ..engines.base import FrameClassifier
+from ..errors import EngineError
 from ..events import (
     EarlyPause,
     Frame,
+    LongPause,
     ShortPause,
     SpeechConfirmed,
     SpeechDiscarded,
@@ -25,10 +29,19 @@ from ..events import (
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
+    TurnJudged,
     VadEvent,
 )
 
+log = logging.getLogger("voiced.vad")
+
 RESUME_FRAMES = 2  # voiced frames in a row that end a pause
+TURN_MODEL_FRAMES = 8000 // FRAME_MS  # the end-of-turn model hears the turn's last 8 s
+
+# The end-of-turn model as the stage uses it: the caller's audio so far (8 kHz PCM), judged
+# off the loop, cancellably (voiced.engines.turn.SmartTurn.judge); how likely it is complete.
+TurnJudge = Callable[[bytes], Awaitable[float]]
+_MOOT = (SpeechStarted, SpeechPaused, SpeechResumed, SpeechEnded, SpeechDiscarded)
 
 
 class Endpointer:
@@ -38,6 +51,7 @@ class Endpointer:
         self._silence_pause = turn.speculate_after_ms // FRAME_MS
         self._silence_early = turn.early_speculate_ms // FRAME_MS
         self._silence_short = turn.min_silence_ms // FRAME_MS
+        self._silence_unsure = turn.unsure_silence_ms // FRAME_MS
         self._confirm_ms = (bargein or BargeInConfig()).min_speech_ms
         self._confirmed = False
         self._min_voiced_ms = vad.min_speech_ms
@@ -95,6 +109,8 @@ class Endpointer:
             events.append(SpeechPaused(self._last_voiced_t, self._gen))
         if self._silence == self._silence_short and worth_it:
             events.append(ShortPause(self._last_voiced_t, t, self._gen))
+        if self._silence == self._silence_unsure and worth_it:
+            events.append(LongPause(self._last_voiced_t, t, self._gen))
         if self._silence >= self._silence_end:
             self._speaking = False
             self._streak = 0
@@ -121,16 +137,47 @@ async def vad(
     turn: TurnConfig,
     bargein: BargeInConfig,
     lag: Callable[[float], None] | None = None,
+    judge: TurnJudge | None = None,
 ) -> None:
     """Every frame goes on downstream (streaming STT wants all audio, silence included),
     followed by the events it caused. ``lag`` hears how long each frame waited since it
-    arrived: the inbound processing lag, which grows when the daemon falls behind."""
+    arrived: the inbound processing lag, which grows when the daemon falls behind.
+
+    With an end-of-turn model (``judge``), the caller's audio since the turn began is judged
+    at each pause (``SpeechPaused``), off the loop, and a :class:`TurnJudged` follows the
+    events when it is ready; the caller going on cancels it."""
     with rx, tx:
         endpointer = Endpointer(cfg, turn, bargein)
-        async for frame in rx:
-            if lag is not None:
-                lag(trio.current_time() - frame.t)
-            events = endpointer.push(classifier.is_speech(frame.pcm), frame.t)
-            await tx.send(frame)
-            for event in events:
-                await tx.send(event)
+        heard: deque[bytes] = deque(maxlen=TURN_MODEL_FRAMES)
+        preroll = max(1, cfg.preroll_ms // FRAME_MS)
+        judging = trio.CancelScope()
+        async with trio.open_nursery() as nursery:
+
+            async def judged(pcm: bytes, gen: int, scope: trio.CancelScope) -> None:
+                assert judge is not None
+                with scope:
+                    try:
+                        complete = await judge(pcm)
+                    except EngineError as exc:
+                        log.warning("end-of-turn model: %s; the words alone decide", exc)
+                        return
+                    await tx.send(TurnJudged(gen, complete, trio.current_time()))
+
+            async for frame in rx:
+                if lag is not None:
+                    lag(trio.current_time() - frame.t)
+                events = endpointer.push(classifier.is_speech(frame.pcm), frame.t)
+                heard.append(frame.pcm)
+                await tx.send(frame)
+                for event in events:
+                    if judge is not None:
+                        if isinstance(event, SpeechStarted):
+                            while len(heard) > preroll:  # the turn, from its preroll on
+                                heard.popleft()
+                        if isinstance(event, _MOOT):
+                            judging.cancel()  # a new pause, or none: that judgement is moot
+                        if isinstance(event, SpeechPaused):
+                            judging = trio.CancelScope()
+                            nursery.start_soon(judged, b"".join(heard), event.gen, judging)
+                    await tx.send(event)
+            nursery.cancel_scope.cancel()

@@ -8,6 +8,7 @@ import trio.testing
 
 from voiced.config import BargeInConfig, TurnConfig, VadConfig
 from voiced.engines.vad import EnergyClassifier
+from voiced.errors import EngineError
 from voiced.events import (
     EarlyPause,
     Frame,
@@ -148,6 +149,30 @@ async def test_the_end_of_turn_model_hears_the_turn_at_each_pause_and_its_judgem
     # The turn's audio from frame 8 (the preroll: 15 frames up to the onset's, 22) to each
     # pause (frames 54 and 94), the first part included in the second.
     assert heard == [54 - 8 + 1, 94 - 8 + 1]
+
+
+async def test_a_failing_end_of_turn_model_is_logged_once_and_judges_nothing(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def judge(pcm: bytes) -> float:
+        raise EngineError("end-of-turn model failed: broken")
+
+    in_tx, in_rx = trio.open_memory_channel[Frame](200)
+    out_tx, out_rx = trio.open_memory_channel[Frame | VadEvent](1000)
+    speech, silence = tone(20).tobytes(), bytes(320)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(vad, in_rx, out_tx, EnergyClassifier(), VadConfig(), TurnConfig(),
+                           BargeInConfig(), None, judge)
+        with in_tx:
+            for i in range(130):
+                await trio.sleep_until(i * F)
+                pcm = speech if 20 <= i < 45 or 65 <= i < 85 else silence
+                await in_tx.send(Frame(b"", pcm, i * F, i))
+    events = [x for x in [x async for x in out_rx] if not isinstance(x, Frame)]
+    assert sum(isinstance(e, SpeechPaused) for e in events) == 2
+    assert not any(isinstance(e, TurnJudged) for e in events)
+    assert [r.message for r in caplog.records if "end-of-turn" in r.message] == [
+        "end-of-turn model failed: broken; where it fails, the words alone decide"]
 
 
 def test_energy_gate_ends_speech_where_the_words_end() -> None:

@@ -74,7 +74,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     cache = Path(args.cache_dir) if args.cache_dir else None
     print(f"Whisper base ready in {models.whisper_base(cache)}")
-    print(f"end-of-turn model ready in {models.smart_turn(cache)}")
+    print(f"end-of-turn model ready in {models.smart_turn()}")
     return 0
 
 

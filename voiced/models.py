@@ -118,9 +118,16 @@ SMART_TURN_SHA256 = "2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca9
 SMART_TURN_FILE = "smart-turn-v3.2-cpu.onnx"
 
 
+def data_dir() -> Path:
+    """``share/voiced`` in the Python environment voiced runs from: installed with the
+    packages, readable by whichever user the service runs as (systemd's ``DynamicUser``
+    has a cache directory of its own, which an install run as root would not fill)."""
+    return Path(sys.prefix) / "share" / "voiced"
+
+
 def smart_turn_path(target: Path | None = None) -> Path:
     """Where the end-of-turn model lives once installed (it may not be: :func:`smart_turn`)."""
-    return (target or cache_dir()) / "smart-turn" / SMART_TURN_FILE
+    return (target or data_dir()) / "smart-turn" / SMART_TURN_FILE
 
 
 def smart_turn(target: Path | None = None, *, wheel: Path | None = None,

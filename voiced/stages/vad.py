@@ -151,15 +151,19 @@ async def vad(
         heard: deque[bytes] = deque(maxlen=TURN_MODEL_FRAMES)
         preroll = max(1, cfg.preroll_ms // FRAME_MS)
         judging = trio.CancelScope()
+        failed = False
         async with trio.open_nursery() as nursery:
 
             async def judged(pcm: bytes, gen: int, scope: trio.CancelScope) -> None:
+                nonlocal failed
                 assert judge is not None
                 with scope:
                     try:
                         complete = await judge(pcm)
                     except EngineError as exc:
-                        log.warning("end-of-turn model: %s; the words alone decide", exc)
+                        if not failed:  # once a call: it may fail at every pause
+                            log.warning("%s; where it fails, the words alone decide", exc)
+                        failed = True
                         return
                     await tx.send(TurnJudged(gen, complete, trio.current_time()))
 
@@ -167,7 +171,8 @@ async def vad(
                 if lag is not None:
                     lag(trio.current_time() - frame.t)
                 events = endpointer.push(classifier.is_speech(frame.pcm), frame.t)
-                heard.append(frame.pcm)
+                if judge is not None:
+                    heard.append(frame.pcm)
                 await tx.send(frame)
                 for event in events:
                     if judge is not None:

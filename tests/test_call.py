@@ -15,8 +15,16 @@ import trio.testing
 
 from voiced import config
 from voiced.config import Config, IdleConfig
+from voiced.errors import EngineError
 from voiced.events import EndReason
-from voiced.lab.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
+from voiced.lab.testing.fakes import (
+    FakeBrain,
+    FakeSTT,
+    FakeTTS,
+    FakeTurnModel,
+    fake_engines,
+    tone,
+)
 from voiced.lab.testing.harness import CallHarness, voiced_tasks
 from voiced.metrics import Metrics
 from voiced.observe import Observer
@@ -371,6 +379,55 @@ async def test_smart_endpoint_answers_complete_sentences_sooner(
         t_end = await speak_and_wait(h)
         await h.peer.send(Stop())
     assert h.peer.first_media_after(t_end) == pytest.approx(t_end + endpoint)
+
+
+@pytest.mark.parametrize(
+    ("words", "complete", "endpoint", "asked"),
+    [
+        ("What time do you open tomorrow?", 0.97, 0.300, 1),  # heard complete: the short wait
+        ("What time do you open tomorrow?", 0.40, 0.600, 1),  # doubted: turn.unsure_silence_ms
+        ("so I was wondering", 0.97, 0.800, 0),  # words that promise more: never asked
+    ],
+)
+async def test_the_end_of_turn_model_decides_how_long_finished_words_wait(
+    autojump_clock: trio.testing.MockClock, words: str, complete: float, endpoint: float,
+    asked: int,
+) -> None:
+    cfg = Config()
+    model = FakeTurnModel(complete, delay=0.03)
+    stt = FakeSTT(text=words, delay=0.05)
+    h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0), turn_model=model))
+    async with h.running():
+        t_end = await speak_and_wait(h)
+        await h.peer.send(Stop())
+    assert h.peer.first_media_after(t_end) == pytest.approx(t_end + endpoint)
+    assert len(model.heard) == asked
+    if asked:
+        # Asked when the words came (250 ms into the pause): the turn from its 300 ms of
+        # preroll on, its 1 s of speech, the pause so far.
+        assert model.heard[0] == pytest.approx(16000 * (0.3 + 1.0 + 0.25), abs=16000 * 0.08)
+
+
+async def test_a_failing_end_of_turn_model_is_logged_once_and_finished_words_wait_600ms(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken(FakeTurnModel):
+        async def judge(self, pcm: bytes) -> float:
+            self.heard.append(len(pcm))
+            raise EngineError("end-of-turn model failed: broken")
+
+    cfg = Config()
+    model = Broken()
+    stt = FakeSTT(text="What time do you open tomorrow?", delay=0.05)
+    h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0), turn_model=model))
+    async with h.running():
+        t_end = await speak_and_wait(h)
+        t_end2 = await speak_and_wait(h)
+        await h.peer.send(Stop())
+    assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.600)
+    assert h.peer.first_media_after(t_end2) == pytest.approx(t_end2 + 0.600)
+    assert len(model.heard) == 2
+    assert len([r for r in caplog.records if "end-of-turn model failed" in r.message]) == 1
 
 
 async def test_filler_plays_when_the_brain_is_slow_and_not_otherwise(

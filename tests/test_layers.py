@@ -16,7 +16,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("voiced", "voiced.errors", "voiced.sids", "voiced.limits", "voiced.loopwatch", "voiced.text",
      "voiced.business",
      "voiced.hebrew", "voiced.lang", "voiced.audio", "voiced.threads", "voiced.models", "voiced.logs",
-     "voiced.systemd", "voiced.metrics", "voiced.config", "voiced.farend", "voiced.echo",
+     "voiced.systemd", "voiced.metrics", "voiced.config", "voiced.farend", "voiced.nearend", "voiced.echo",
      "voiced.canceller", "voiced.slots"),
     ("voiced.twilio",),
     ("voiced.events", "voiced.conversation", "voiced.callstate", "voiced.latency"),

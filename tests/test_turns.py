@@ -20,6 +20,7 @@ from voiced.stages.turns import (
     Drop,
     Interrupt,
     Interruption,
+    Judge,
     Prepare,
     Release,
     Turns,
@@ -92,7 +93,8 @@ def test_with_the_model_finished_words_are_released_once_it_hears_the_turn_compl
     t = judged_turns()
     t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
     said = words("What time do you open?", 0)
-    t.on(said, SILENT, 1.1)
+    assert t.on(said, SILENT, 1.1) == [Prepare(0, 1, said)]  # still talking: nothing to judge
+    assert t.on(SpeechPaused(1.0, 0), SILENT, 1.2) == [Judge(0)]  # paused after them: ask
     assert t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3) == []  # not judged yet: it waits
     assert t.on(TurnJudged(0, 0.97, 1.34), SILENT, 1.34) == [Release(0, 1.34, 1.0)]
 
@@ -101,46 +103,53 @@ def test_finished_words_the_model_doubts_wait_for_the_long_pause() -> None:
     t = judged_turns()
     t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
     t.on(words("The form of printed letters should be beautiful.", 0), SILENT, 1.1)
+    assert t.on(SpeechPaused(1.0, 0), SILENT, 1.2) == [Judge(0)]
     assert t.on(TurnJudged(0, 0.4, 1.25), SILENT, 1.25) == []
     assert t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3) == []
     assert t.on(LongPause(1.0, 1.6, 0), SILENT, 1.6) == [Release(0, 1.6, 1.0)]
 
 
-def test_with_no_judgement_the_long_pause_releases_finished_words_only() -> None:
-    """The model failed or was too slow: finished words wait turn.unsure_silence_ms, words
-    that promise more still wait for the full silence."""
+def test_words_that_promise_more_are_not_judged_and_wait_for_the_full_silence() -> None:
+    """The model is asked only where its answer can change something: never after words
+    that read unfinished (they wait vad.silence_ms whatever it would say)."""
     t = judged_turns()
-    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
-    t.on(words("Do you deliver?", 0), SILENT, 1.1)
-    t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3)
-    assert t.on(LongPause(1.0, 1.6, 0), SILENT, 1.6) == [Release(0, 1.6, 1.0)]
-
     t.on(SpeechStarted(5.0, 1), SILENT, 5.0)
     t.on(words("I want to book a table for", 1), SILENT, 5.9)
-    assert t.on(TurnJudged(1, 0.99, 5.95), SILENT, 5.95) == []
+    assert t.on(SpeechPaused(5.8, 1), SILENT, 6.0) == []
     assert t.on(ShortPause(5.8, 6.1, 1), SILENT, 6.1) == []
     assert t.on(LongPause(5.8, 6.4, 1), SILENT, 6.4) == []
     assert t.on(SpeechEnded(5.8, 6.6, 1, 800), SILENT, 6.6) == [Release(1, 6.6, 5.8)]
 
 
+def test_with_no_judgement_the_long_pause_releases_finished_words() -> None:
+    """The model failed or was too slow: finished words wait turn.unsure_silence_ms."""
+    t = judged_turns()
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    t.on(words("Do you deliver?", 0), SILENT, 1.1)
+    assert t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3) == [Judge(0)]
+    assert t.on(LongPause(1.0, 1.6, 0), SILENT, 1.6) == [Release(0, 1.6, 1.0)]
+
+
 def test_a_judgement_of_a_pause_the_caller_went_on_from_counts_for_nothing() -> None:
     t = judged_turns()
     t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
-    t.on(words("I'm sorry.", 0), SILENT, 1.1)
-    t.on(SpeechResumed(1.35, 1), SILENT, 1.35)
+    t.on(words("I'd like a haircut.", 0), SILENT, 1.1)
+    assert t.on(SpeechPaused(1.0, 0), SILENT, 1.2) == [Judge(0)]
+    assert t.on(SpeechResumed(1.35, 1), SILENT, 1.35) == [Drop(0)]
     assert t.on(TurnJudged(0, 0.99, 1.4), SILENT, 1.4) == []  # stale
-    t.on(words("I'm sorry. I meant Tuesday at noon.", 1, 3.0), SILENT, 3.1)
-    assert t.on(ShortPause(3.0, 3.3, 1), SILENT, 3.3) == []
+    said = words("I'd like a haircut. I meant Tuesday at noon.", 1, 3.0)
+    assert t.on(said, SILENT, 3.1) == [Prepare(1, 2, said)]
+    assert t.on(ShortPause(3.0, 3.3, 1), SILENT, 3.3) == [Judge(1)]  # asked again, anew
     assert t.on(TurnJudged(1, 0.95, 3.35), SILENT, 3.35) == [Release(1, 3.35, 3.0)]
 
 
-def test_words_that_arrive_after_the_model_heard_the_turn_complete_release_at_once() -> None:
+def test_words_that_arrive_after_the_short_pause_are_judged_then_released() -> None:
     t = judged_turns()
     t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
-    t.on(TurnJudged(0, 0.96, 1.26), SILENT, 1.26)
     t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3)
     said = words("Do you deliver?", 0)
-    assert t.on(said, SILENT, 1.45) == [Prepare(0, 1, said), Release(0, 1.45, 1.0)]
+    assert t.on(said, SILENT, 1.45) == [Prepare(0, 1, said), Judge(0)]
+    assert t.on(TurnJudged(0, 0.96, 1.5), SILENT, 1.5) == [Release(0, 1.5, 1.0)]
 
 
 def test_the_smart_endpoint_off_waits_for_the_full_silence() -> None:

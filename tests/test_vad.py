@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import trio
 import trio.testing
 
 from voiced.config import BargeInConfig, TurnConfig, VadConfig
 from voiced.engines.vad import EnergyClassifier
-from voiced.errors import EngineError
 from voiced.events import (
     EarlyPause,
     Frame,
@@ -20,10 +20,10 @@ from voiced.events import (
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
-    TurnJudged,
     VadEvent,
 )
 from voiced.lab.testing.fakes import tone
+from voiced.nearend import TurnAudio
 from voiced.stages.vad import Endpointer, vad
 
 F = 0.02
@@ -107,72 +107,38 @@ async def test_vad_stage_forwards_every_frame_then_its_events(
     assert items.index(events[0]) == items.index(frames[7]) + 1
 
 
-async def test_the_end_of_turn_model_hears_the_turn_at_each_pause_and_its_judgement_follows(
+async def test_the_vad_stage_keeps_the_turn_for_the_end_of_turn_model(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """Speech, a 400 ms pause, more speech, the end. The first judgement is slow and the
-    caller goes on before it is ready: cancelled, never sent. The second follows 50 ms after
-    its pause, with the turn's audio from the preroll on."""
-    heard: list[int] = []
-    delays = [0.3, 0.05]
-    cancelled = []
+    """From the turn's preroll on (15 frames up to the onset's), bounded at 8 s; each new
+    turn starts it afresh. Silent frames carry their index, to be found again."""
+    in_tx, in_rx = trio.open_memory_channel[Frame](1000)
+    out_tx, out_rx = trio.open_memory_channel[Frame | VadEvent](5000)
+    heard = TurnAudio(preroll_ms=300)
+    speech = tone(20).tobytes()
 
-    async def judge(pcm: bytes) -> float:
-        heard.append(len(pcm) // 320)
-        try:
-            await trio.sleep(delays[len(heard) - 1])
-        except trio.Cancelled:
-            cancelled.append(len(heard))
-            raise
-        return 0.93
+    def quiet(i: int) -> bytes:
+        return np.full(160, i, "<i2").tobytes()
 
-    in_tx, in_rx = trio.open_memory_channel[Frame](200)
-    out_tx, out_rx = trio.open_memory_channel[Frame | VadEvent](1000)
-    speech, silence = tone(20).tobytes(), bytes(320)
+    snapshots = {}
     async with trio.open_nursery() as nursery:
         nursery.start_soon(vad, in_rx, out_tx, EnergyClassifier(), VadConfig(), TurnConfig(),
-                           BargeInConfig(), None, judge)
+                           BargeInConfig(), None, heard)
         with in_tx:
-            for i in range(130):
-                await trio.sleep_until(i * F)  # frames arrive in real time
-                pcm = speech if 20 <= i < 45 or 65 <= i < 85 else silence
+            for i in range(1000):
+                pcm = speech if 20 <= i < 45 or 100 <= i < 600 else quiet(i)
                 await in_tx.send(Frame(b"", pcm, i * F, i))
-    events = [x for x in [x async for x in out_rx] if not isinstance(x, Frame)]
-    kinds = [type(e).__name__ for e in events]
-    assert kinds == ["SpeechStarted", "SpeechConfirmed", "EarlyPause", "SpeechPaused",
-                     "ShortPause", "SpeechResumed", "EarlyPause", "SpeechPaused", "TurnJudged",
-                     "ShortPause", "LongPause", "SpeechEnded"]
-    assert cancelled == [1]
-    judged = events[8]
-    assert isinstance(judged, TurnJudged) and judged.gen == 1 and judged.complete == 0.93
-    assert judged.t == pytest.approx(94 * F + 0.05)  # its pause: 10 silent frames after 84
-    # The turn's audio from frame 8 (the preroll: 15 frames up to the onset's, 22) to each
-    # pause (frames 54 and 94), the first part included in the second.
-    assert heard == [54 - 8 + 1, 94 - 8 + 1]
-
-
-async def test_a_failing_end_of_turn_model_is_logged_once_and_judges_nothing(
-    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture,
-) -> None:
-    async def judge(pcm: bytes) -> float:
-        raise EngineError("end-of-turn model failed: broken")
-
-    in_tx, in_rx = trio.open_memory_channel[Frame](200)
-    out_tx, out_rx = trio.open_memory_channel[Frame | VadEvent](1000)
-    speech, silence = tone(20).tobytes(), bytes(320)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(vad, in_rx, out_tx, EnergyClassifier(), VadConfig(), TurnConfig(),
-                           BargeInConfig(), None, judge)
-        with in_tx:
-            for i in range(130):
-                await trio.sleep_until(i * F)
-                pcm = speech if 20 <= i < 45 or 65 <= i < 85 else silence
-                await in_tx.send(Frame(b"", pcm, i * F, i))
-    events = [x for x in [x async for x in out_rx] if not isinstance(x, Frame)]
-    assert sum(isinstance(e, SpeechPaused) for e in events) == 2
-    assert not any(isinstance(e, TurnJudged) for e in events)
-    assert [r.message for r in caplog.records if "end-of-turn" in r.message] == [
-        "end-of-turn model failed: broken; where it fails, the words alone decide"]
+                await trio.sleep(F)
+                if i in (60, 999):
+                    snapshots[i] = heard.pcm()
+    async for _ in out_rx:
+        pass
+    # The first turn's onset is frame 22 (60 ms of speech from 20): frames 8 to 60.
+    assert len(snapshots[60]) == (60 - 8 + 1) * 320
+    assert snapshots[60][:320] == quiet(8)
+    # Never more than the last 8 s (400 frames): here the end of a 10 s turn and the
+    # silence after it.
+    assert len(snapshots[999]) == 400 * 320 and snapshots[999][-320:] == quiet(999)
 
 
 def test_energy_gate_ends_speech_where_the_words_end() -> None:

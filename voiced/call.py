@@ -26,6 +26,7 @@ from .echo import EchoPath
 from .engines.base import Engines
 from .errors import CallClosed, EngineError, FloodError, ProtocolError
 from .events import Audio, DialogueEvent, EndReason, Frame, VadEvent
+from .nearend import TurnAudio
 from .sids import mask_number
 from .stages.dialogue import dialogue
 from .stages.echo import echo
@@ -118,6 +119,9 @@ async def _pipeline(ws: MessageSocket, start: Start, engines: Engines, cfg: Conf
     vad_tx, vad_rx = trio.open_memory_channel[Frame | VadEvent](64)
     dlg_tx, dlg_rx = trio.open_memory_channel[DialogueEvent](64)
     out_tx, out_rx = trio.open_memory_channel[Audio | Mark | Clear](64)
+    # The caller's current turn, for the end-of-turn model: kept by the VAD stage, judged
+    # by the dialogue when the rules ask.
+    heard = TurnAudio(cfg.vad.preroll_ms) if engines.turn_model is not None else None
 
     async def recv_then_hangup() -> None:
         await recv(ws, audio_tx, dlg_tx, audio_rx.clone(), call.stats, cfg.call, call.id, cfg.flood)
@@ -138,10 +142,10 @@ async def _pipeline(ws: MessageSocket, start: Start, engines: Engines, cfg: Conf
                 heard_rx = audio_rx
             nursery.start_soon(vad, heard_rx, vad_tx, engines.classifier(), cfg.vad, cfg.turn,
                                cfg.bargein, observer.frame_lag if observer is not None else None,
-                               engines.turn_model.judge if engines.turn_model else None)
+                               heard)
             nursery.start_soon(engines.stt, vad_rx, dlg_tx.clone(), cfg.stt, cfg.vad,
                                cfg.call.ordered_languages(), call.id)
-            nursery.start_soon(dialogue, dlg_rx, out_tx, engines, cfg, call, rest)
+            nursery.start_soon(dialogue, dlg_rx, out_tx, engines, cfg, call, rest, heard)
             nursery.start_soon(send, out_rx, ws, start.stream_sid, call.hangup)
     except* FloodError as group:
         call.ending(EndReason.FLOOD, str(group.exceptions[0]))

@@ -93,8 +93,9 @@ class LongPause:
 
 @dataclass(frozen=True)
 class TurnJudged:
-    """The end-of-turn model heard the caller up to pause ``gen``: how likely the turn is
-    finished (0 to 1), and when that was known."""
+    """The end-of-turn model heard the caller's turn ``gen`` (asked by the turn-taking rules,
+    in a pause after words that read as finished): how likely it is finished (0 to 1), and
+    when that was known."""
 
     gen: int
     complete: float
@@ -121,7 +122,7 @@ class SpeechDiscarded:
 
 VadEvent = (
     SpeechStarted | SpeechConfirmed | EarlyPause | SpeechPaused | ShortPause | LongPause
-    | TurnJudged | SpeechResumed | SpeechEnded | SpeechDiscarded
+    | SpeechResumed | SpeechEnded | SpeechDiscarded
 )
 
 
@@ -157,7 +158,7 @@ class Partial:
     t: float
 
 
-DialogueEvent = Transcript | Partial | VadEvent | Mark | Dtmf
+DialogueEvent = Transcript | Partial | VadEvent | TurnJudged | Mark | Dtmf
 
 
 @dataclass(frozen=True)

@@ -38,10 +38,12 @@ from ..events import (
     SpeechResumed,
     SpeechStarted,
     Transcript,
+    TurnJudged,
     UserTurn,
 )
 from ..latency import TurnLog
 from ..limits import SummaryLog
+from ..nearend import TurnAudio
 from ..tools.base import CallContext
 from ..tools.box import ToolBox
 from ..twilio.rest import TwilioRest
@@ -49,7 +51,18 @@ from ..twilio.wire import Clear, Dtmf, Mark
 from .idle import IdleTimer
 from .reply import ULAW_BYTES_PER_MS, Playout, Reply, ReplySlot, Say
 from .tts import audio_messages
-from .turns import Action, Agent, Drop, Interrupt, Interruption, Prepare, Release, Turns, Unanswered
+from .turns import (
+    Action,
+    Agent,
+    Drop,
+    Interrupt,
+    Interruption,
+    Judge,
+    Prepare,
+    Release,
+    Turns,
+    Unanswered,
+)
 
 log = logging.getLogger("voiced.dialogue")
 
@@ -67,8 +80,15 @@ def _toolbox(nursery: trio.Nursery, engines: Engines, cfg: Config, call: Call) -
 
 class Dialogue:
     def __init__(self, nursery: trio.Nursery, tx: trio.MemorySendChannel[Audio | Mark | Clear],
-                 engines: Engines, cfg: Config, call: Call, rest: TwilioRest | None) -> None:
+                 engines: Engines, cfg: Config, call: Call, rest: TwilioRest | None,
+                 heard: TurnAudio | None = None) -> None:
         self._nursery = nursery
+        self._heard = heard if engines.turn_model is not None else None
+        self._judging = trio.CancelScope()
+        self._judge_failed = False
+        # Events come from the stage's loop and, judged, from the end-of-turn model's task:
+        # one at a time, as the turn-taking rules expect.
+        self._handling = trio.Lock()
         self._engines = engines
         self._cfg = cfg
         self._call = call
@@ -81,7 +101,7 @@ class Dialogue:
         self.turns = Turns(smart_endpoint=cfg.turn.smart_endpoint, bargein=cfg.bargein.enabled,
                            backchannels=cfg.bargein.backchannels,
                            min_complete_words=cfg.turn.min_complete_words,
-                           model_complete=cfg.turn.model_complete if engines.turn_model else None)
+                           model_complete=cfg.turn.model_complete if self._heard else None)
         self.idle = IdleTimer(cfg.idle)
         self._prepared: Reply | None = None  # the pending caller turn's reply, gate closed
         self._dropped = (0, 0)  # replies dropped since the last release, their fragments
@@ -98,6 +118,10 @@ class Dialogue:
     # -- the caller ------------------------------------------------------------------------
 
     async def handle(self, ev: DialogueEvent) -> None:
+        async with self._handling:
+            await self._handle(ev)
+
+    async def _handle(self, ev: DialogueEvent) -> None:
         if isinstance(ev, Mark):
             await self.on_mark(ev)
             return
@@ -133,6 +157,10 @@ class Dialogue:
                 wasted = self._prepared.turnlog.fragments if self._prepared.turnlog else 0
                 self._dropped = (self._dropped[0] + 1, self._dropped[1] + wasted)
                 self._prepared = None
+        elif isinstance(action, Judge) and self._heard is not None:
+            self._judging.cancel()  # an earlier turn's: moot
+            self._judging = trio.CancelScope()
+            self._nursery.start_soon(self._judge, action.gen, self._heard.pcm(), self._judging)
         elif isinstance(action, Interrupt):
             if action.why is Interruption.BARGE_IN:
                 self._call.barge_ins += 1
@@ -141,6 +169,21 @@ class Dialogue:
             log.info("call %s: caller said %s (%s); not answering", self._call.id,
                      self.private(action.text), action.why)
             self._check_quiet()
+
+    async def _judge(self, gen: int, pcm: bytes, scope: trio.CancelScope) -> None:
+        """The end-of-turn model's judgement of the caller's turn so far, back to the rules."""
+        assert self._engines.turn_model is not None
+        complete: float | None = None
+        with scope:
+            try:
+                complete = await self._engines.turn_model.judge(pcm)
+            except EngineError as exc:
+                if not self._judge_failed:  # once a call: it may fail at every pause
+                    log.warning("call %s: %s; where it fails, the words alone decide",
+                                self._call.id, exc)
+                self._judge_failed = True
+        if complete is not None:
+            await self.handle(TurnJudged(gen, complete, trio.current_time()))
 
     async def _prepare_answer(self, action: Prepare) -> None:
         ev, text = action.transcript, action.transcript.text.strip()
@@ -319,10 +362,12 @@ async def dialogue(
     cfg: Config,
     call: Call,
     rest: TwilioRest | None,
+    heard: TurnAudio | None = None,
 ) -> None:
+    """``heard``: the caller's current turn, kept by the VAD stage, for the end-of-turn model."""
     with rx, tx:
         async with trio.open_nursery() as nursery:
-            d = Dialogue(nursery, tx, engines, cfg, call, rest)
+            d = Dialogue(nursery, tx, engines, cfg, call, rest, heard)
             await d.say_line(cfg.brain.script.greeting)
             nursery.start_soon(d.idle.run, d.reprompt, d.idle_goodbye)
             nursery.start_soon(d.max_duration)

@@ -104,6 +104,14 @@ class Release:
 
 
 @dataclass(frozen=True)
+class Judge:
+    """Ask the end-of-turn model whether the caller's turn ``gen`` is complete: they paused
+    after words that read as finished (its answer comes back as a ``TurnJudged``)."""
+
+    gen: int
+
+
+@dataclass(frozen=True)
 class Interrupt:
     """Stop the agent mid-reply."""
 
@@ -117,7 +125,7 @@ class Unanswered:
     text: str
 
 
-Action = Prepare | Drop | Release | Interrupt | Unanswered
+Action = Prepare | Drop | Release | Judge | Interrupt | Unanswered
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,7 @@ class _Pending:
     over_agent: frozenset[str] | None = None  # began while the agent spoke: its words
     prepared: bool = False  # a reply to the current words exists
     complete: float | None = None  # the end-of-turn model's judgement of this pause
+    judging: bool = False  # it was asked
     long_pause: bool = False  # silence reached turn.unsure_silence_ms
 
 
@@ -185,6 +194,7 @@ class Turns:
                 self._new_turn(ev.gen, agent)
         if isinstance(ev, SpeechPaused) and (p := self._pending(ev.gen)):
             p.t_end = ev.t_end
+            return self._release_if_done(p, ev.t_end)  # not yet: the model may be asked
         elif isinstance(ev, ShortPause | LongPause) and (p := self._pending(ev.gen)):
             p.short_pause, p.t_end = True, ev.t_end
             p.long_pause = p.long_pause or isinstance(ev, LongPause)
@@ -267,13 +277,20 @@ class Turns:
         """The smart endpoint: released before ``vad.silence_ms`` once the caller has paused
         ``turn.min_silence_ms`` after words that read as finished, and the end-of-turn model
         heard the turn as complete; or ``turn.unsure_silence_ms`` after such words whatever it
-        heard (or if it said nothing)."""
-        if not (self._smart and p.short_pause and p.prepared and p.transcript is not None
+        heard (or if it said nothing). The model is asked once the caller has paused after
+        such words, and only then: elsewhere its answer could change nothing."""
+        if not (self._smart and p.prepared and p.transcript is not None and p.t_end is not None
                 and looks_complete(p.transcript.text, self._min_words)):
             return []
+        actions: list[Action] = []
+        if self._model_complete is not None and not p.judging:
+            p.judging = True
+            actions.append(Judge(p.gen))
+        if not p.short_pause:
+            return actions
         sure = self._model_complete is None or p.long_pause or \
             (p.complete is not None and p.complete >= self._model_complete)
-        return self._release(p, now) if sure else []
+        return actions + self._release(p, now) if sure else actions
 
     def _is_backchannel(self, text: str) -> bool:
         """Nothing but acknowledgements ("uh-huh, okay", "כן כן")."""

@@ -8,16 +8,13 @@ inside a pause (a click, a breath) neither resumes the turn nor restarts the sil
 
 from __future__ import annotations
 
-import logging
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import trio
 
 from ..audio import FRAME_MS
 from ..config import BargeInConfig, TurnConfig, VadConfig
 from ..engines.base import FrameClassifier
-from ..errors import EngineError
 from ..events import (
     EarlyPause,
     Frame,
@@ -29,19 +26,11 @@ from ..events import (
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
-    TurnJudged,
     VadEvent,
 )
-
-log = logging.getLogger("voiced.vad")
+from ..nearend import TurnAudio
 
 RESUME_FRAMES = 2  # voiced frames in a row that end a pause
-TURN_MODEL_FRAMES = 8000 // FRAME_MS  # the end-of-turn model hears the turn's last 8 s
-
-# The end-of-turn model as the stage uses it: the caller's audio so far (8 kHz PCM), judged
-# off the loop, cancellably (voiced.engines.turn.SmartTurn.judge); how likely it is complete.
-TurnJudge = Callable[[bytes], Awaitable[float]]
-_MOOT = (SpeechStarted, SpeechPaused, SpeechResumed, SpeechEnded, SpeechDiscarded)
 
 
 class Endpointer:
@@ -137,52 +126,22 @@ async def vad(
     turn: TurnConfig,
     bargein: BargeInConfig,
     lag: Callable[[float], None] | None = None,
-    judge: TurnJudge | None = None,
+    heard: TurnAudio | None = None,
 ) -> None:
     """Every frame goes on downstream (streaming STT wants all audio, silence included),
     followed by the events it caused. ``lag`` hears how long each frame waited since it
     arrived: the inbound processing lag, which grows when the daemon falls behind.
-
-    With an end-of-turn model (``judge``), the caller's audio since the turn began is judged
-    at each pause (``SpeechPaused``), off the loop, and a :class:`TurnJudged` follows the
-    events when it is ready; the caller going on cancels it."""
+    ``heard`` keeps the caller's current turn for the end-of-turn model."""
     with rx, tx:
         endpointer = Endpointer(cfg, turn, bargein)
-        heard: deque[bytes] = deque(maxlen=TURN_MODEL_FRAMES)
-        preroll = max(1, cfg.preroll_ms // FRAME_MS)
-        judging = trio.CancelScope()
-        failed = False
-        async with trio.open_nursery() as nursery:
-
-            async def judged(pcm: bytes, gen: int, scope: trio.CancelScope) -> None:
-                nonlocal failed
-                assert judge is not None
-                with scope:
-                    try:
-                        complete = await judge(pcm)
-                    except EngineError as exc:
-                        if not failed:  # once a call: it may fail at every pause
-                            log.warning("%s; where it fails, the words alone decide", exc)
-                        failed = True
-                        return
-                    await tx.send(TurnJudged(gen, complete, trio.current_time()))
-
-            async for frame in rx:
-                if lag is not None:
-                    lag(trio.current_time() - frame.t)
-                events = endpointer.push(classifier.is_speech(frame.pcm), frame.t)
-                if judge is not None:
-                    heard.append(frame.pcm)
-                await tx.send(frame)
-                for event in events:
-                    if judge is not None:
-                        if isinstance(event, SpeechStarted):
-                            while len(heard) > preroll:  # the turn, from its preroll on
-                                heard.popleft()
-                        if isinstance(event, _MOOT):
-                            judging.cancel()  # a new pause, or none: that judgement is moot
-                        if isinstance(event, SpeechPaused):
-                            judging = trio.CancelScope()
-                            nursery.start_soon(judged, b"".join(heard), event.gen, judging)
-                    await tx.send(event)
-            nursery.cancel_scope.cancel()
+        async for frame in rx:
+            if lag is not None:
+                lag(trio.current_time() - frame.t)
+            events = endpointer.push(classifier.is_speech(frame.pcm), frame.t)
+            if heard is not None:
+                heard.push(frame.pcm)
+                if any(isinstance(event, SpeechStarted) for event in events):
+                    heard.turn_started()
+            await tx.send(frame)
+            for event in events:
+                await tx.send(event)

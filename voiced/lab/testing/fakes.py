@@ -110,11 +110,26 @@ class FakeBrain:
             await tx.send(EndCall())
 
 
+class FakeTurnModel:
+    """An end-of-turn model that hears the turn as ``complete`` after ``delay`` of virtual
+    time, and keeps how much audio it was given (bytes) each time."""
+
+    def __init__(self, complete: float = 0.97, delay: float = 0.03) -> None:
+        self.complete, self.delay = complete, delay
+        self.heard: list[int] = []
+
+    async def judge(self, pcm: bytes) -> float:
+        self.heard.append(len(pcm))
+        await trio.sleep(self.delay)
+        return self.complete
+
+
 def fake_engines(
     cfg: Config,
     stt: FakeSTT | None = None,
     tts: FakeTTS | None = None,
     brain: Brain | None = None,
+    turn_model: FakeTurnModel | None = None,
 ) -> Engines:
     scripted = ScriptedBrain(cfg.brain.script, cfg.call.language)
     return Engines(
@@ -123,6 +138,7 @@ def fake_engines(
         tts=tts or FakeTTS(),
         fallback=scripted,
         classifier=lambda: EnergyClassifier(-40.0),
+        turn_model=turn_model,
     )
 
 

@@ -3,6 +3,8 @@ dialogue is told to do when the caller speaks, pauses, goes on, or the words arr
 
 from __future__ import annotations
 
+import dataclasses
+
 from voiced.events import (
     LongPause,
     ShortPause,
@@ -107,6 +109,15 @@ def test_finished_words_the_model_doubts_wait_for_the_long_pause() -> None:
     assert t.on(TurnJudged(0, 0.4, 1.25), SILENT, 1.25) == []
     assert t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3) == []
     assert t.on(LongPause(1.0, 1.6, 0), SILENT, 1.6) == [Release(0, 1.6, 1.0)]
+
+
+def test_a_turn_in_a_language_the_model_was_not_trained_on_goes_by_the_words_alone() -> None:
+    t = judged_turns()  # model_languages: English only, the default
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    said = dataclasses.replace(words("מתי אתם פותחים מחר?", 0), language="he")
+    t.on(said, SILENT, 1.1)
+    assert t.on(SpeechPaused(1.0, 0), SILENT, 1.2) == []  # not asked
+    assert t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3) == [Release(0, 1.3, 1.0)]
 
 
 def test_words_that_promise_more_are_not_judged_and_wait_for_the_full_silence() -> None:

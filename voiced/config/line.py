@@ -161,10 +161,13 @@ class TurnConfig:
     # A statement shorter than this many words ("Hi.", "I'm sorry.", "שלום.") is an opener that
     # callers usually go on from after a pause: it waits vad.silence_ms. Questions are exempt.
     min_complete_words: int = field(default=3, metadata=in_range(1, 20))
-    # The end-of-turn model (voiced.engines.turn, "off" to go by the words alone) hears each
-    # pause: words that read as finished end the turn at min_silence_ms only if it finds the
-    # turn complete with at least model_complete; else at unsure_silence_ms.
+    # The end-of-turn model (voiced.engines.turn, "off" to go by the words alone): in a pause
+    # after words that read as finished, in one of model_languages, the turn ends at
+    # min_silence_ms only if it finds the turn complete with at least model_complete; else at
+    # unsure_silence_ms. Hebrew is not among the languages it was trained on; on it, it
+    # cost 0.3 s of reply p50 for no fewer cut-offs end to end (docs/BENCHMARKS.md).
     model: str = field(default="smart-turn", metadata=one_of("smart-turn", "off"))
+    model_languages: tuple[str, ...] = ("en",)
     model_complete: float = field(default=0.95, metadata=in_range(0.0, 1.0))
     unsure_silence_ms: int = field(default=600, metadata=in_range(20, 5000))
 

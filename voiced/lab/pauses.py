@@ -11,9 +11,11 @@ reads as finished; the answer's wait is W where its last words read as finished,
 ``vad.silence_ms``. An upper bound on the e2e cut-offs (there a transcript can come too late
 to matter), for any W, in one pass.
 
-With the end-of-turn model installed (``turn.model``), each pause is also judged by it on the
-audio the daemon's VAD stage would give it, and the table says what the smart endpoint does
-with both: W where the words read finished and the model hears the turn complete
+With the end-of-turn model installed (``turn.model``), each pause is also judged by it, on the
+turn's audio up to ``turn.speculate_after_ms`` into the pause (the daemon asks it when words
+that read as finished are in: with Whisper 250-600 ms into the pause; judged offline at 200,
+300 and 400 ms, the counts moved by a recording or two), and the table says what the smart
+endpoint does with both: W where the words read finished and the model hears the turn complete
 (``turn.model_complete``), ``turn.unsure_silence_ms`` where the words read finished and it
 does not.
 """

@@ -101,7 +101,8 @@ class Dialogue:
         self.turns = Turns(smart_endpoint=cfg.turn.smart_endpoint, bargein=cfg.bargein.enabled,
                            backchannels=cfg.bargein.backchannels,
                            min_complete_words=cfg.turn.min_complete_words,
-                           model_complete=cfg.turn.model_complete if self._heard else None)
+                           model_complete=cfg.turn.model_complete if self._heard else None,
+                           model_languages=cfg.turn.model_languages)
         self.idle = IdleTimer(cfg.idle)
         self._prepared: Reply | None = None  # the pending caller turn's reply, gate closed
         self._dropped = (0, 0)  # replies dropped since the last release, their fragments

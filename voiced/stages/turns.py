@@ -163,10 +163,12 @@ class Turns:
     """The turn-taking rules. ``on(event, agent, now)`` returns what to do, in order."""
 
     def __init__(self, *, smart_endpoint: bool, bargein: bool, backchannels: Iterable[str],
-                 min_complete_words: int = 3, model_complete: float | None = None) -> None:
+                 min_complete_words: int = 3, model_complete: float | None = None,
+                 model_languages: Iterable[str] = ("en",)) -> None:
         self._smart = smart_endpoint
         self._min_words = min_complete_words
         self._model_complete = model_complete  # None: no end-of-turn model
+        self._model_languages = frozenset(model_languages)  # ... and in others, none
         self._bargein = bargein
         self._backchannels = sorted({normalize(b) for b in backchannels}, key=len, reverse=True)
         self.pending: _Pending | None = None
@@ -283,13 +285,15 @@ class Turns:
                 and looks_complete(p.transcript.text, self._min_words)):
             return []
         actions: list[Action] = []
-        if self._model_complete is not None and not p.judging:
+        judged = self._model_complete is not None and \
+            p.transcript.language in self._model_languages
+        if judged and not p.judging:
             p.judging = True
             actions.append(Judge(p.gen))
         if not p.short_pause:
             return actions
-        sure = self._model_complete is None or p.long_pause or \
-            (p.complete is not None and p.complete >= self._model_complete)
+        sure = not judged or p.long_pause or \
+            (p.complete is not None and p.complete >= (self._model_complete or 0.0))
         return actions + self._release(p, now) if sure else actions
 
     def _is_backchannel(self, text: str) -> bool:

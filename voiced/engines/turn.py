@@ -3,16 +3,17 @@
 Words alone cannot tell "...concerned." followed by a breath from "...concerned." at the end
 of a turn: both read as a finished sentence (19 of the 30 pauses inside the English corpus's
 recordings do). Smart Turn v3.2 (Daily, BSD-2-Clause; :func:`voiced.models.smart_turn`) was
-trained on exactly that question, on 23 languages' speech: it hears the last 8 s of the
-caller's audio, as Whisper's log-mel features, and says how likely the turn is complete.
+trained on exactly that question, on 23 languages' speech (not Hebrew: voiced asks it about
+turns in ``turn.model_languages``, English by default): it hears the last 8 s of the caller's
+audio, as Whisper's log-mel features, and says how likely the turn is complete.
 
-It costs ~50 ms of one core a pause (onnxruntime, one thread), off the event loop, in its own
-:class:`trio.CapacityLimiter` so that it never queues behind Whisper.
+It costs ~50 ms of one core a judgement (onnxruntime, one thread), off the event loop, in its
+own :class:`trio.CapacityLimiter` so that it never queues behind Whisper; the turn-taking
+rules ask it only where its answer counts (:class:`voiced.stages.turns.Judge`).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,6 @@ import trio
 from ..audio import RATE
 from ..errors import EngineError, ModelError
 from ..threads import WorkCancelled, run_cancellable
-
-log = logging.getLogger("voiced.turn")
 
 MODEL_RATE = 16000
 SECONDS = 8  # what the model hears: the last 8 s, silence before the turn's start

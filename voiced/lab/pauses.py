@@ -93,7 +93,9 @@ async def bench_pauses(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         model = engines.turn_model
         if isinstance(model, SmartTurn):
             print(f"# the end-of-turn model judges each pause (complete at "
-                  f">= {cfg.turn.model_complete}, else {cfg.turn.unsure_silence_ms} ms)")
+                  f">= {cfg.turn.model_complete}, else {cfg.turn.unsure_silence_ms} ms)"
+                  + ("" if args.lang in cfg.turn.model_languages else
+                     f"; {args.lang} is not in turn.model_languages: the daemon would not ask"))
         rows = []
         for path, _ in files:
             pcm = read_wav(path)

@@ -93,7 +93,8 @@ class Tally:
     talking_us: list[float] = field(default_factory=list)
     silent_us: list[float] = field(default_factory=list)
     raw_echo: float = 0.0
-    left_echo: float = 0.0
+    left_echo: float = 0.0  # what the canceller's output kept of it
+    passed_echo: float = 0.0  # ... where the stage used that output (else the frame as it came)
     leaks: int = 0
     caller_frames: int = 0
     caller_lost: int = 0
@@ -145,8 +146,10 @@ class Bench:
             tally.leaks += not silenced and energy(out.pcm) > AUDIBLE
             residual = self.canceller.residual
             if n >= 15 and residual is not None:  # from 300 ms into the reply's echo
-                tally.raw_echo += energy(inbound.pcm)
-                tally.left_echo += float(np.mean(np.square(residual)))
+                came, left = energy(inbound.pcm), float(np.mean(np.square(residual)))
+                tally.raw_echo += came
+                tally.left_echo += left
+                tally.passed_echo += min(came, left)
         events = self.endpointer.push(self.vad.is_speech(out.pcm), t)
         return any(isinstance(ev, SpeechConfirmed) for ev in events)
 
@@ -197,6 +200,8 @@ async def bench_echo(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
 
 def _summary(args: argparse.Namespace, line: Line, bench: Bench, replies: int) -> dict[str, Any]:
     tally, canceller = bench.tally, bench.canceller
+    passed = 10 * np.log10(tally.raw_echo / tally.passed_echo) if tally.passed_echo > 0 \
+        else float("nan")
     erle = 10 * np.log10(tally.raw_echo / tally.left_echo) if tally.left_echo > 0 \
         else float("nan")
     mean_us = float(np.mean(tally.talking_us + tally.silent_us))
@@ -209,7 +214,8 @@ def _summary(args: argparse.Namespace, line: Line, bench: Bench, replies: int) -
         "us_per_frame_talking_p95": round(percentile(tally.talking_us, 95), 1),
         "us_per_frame_silent_p50": round(percentile(tally.silent_us, 50), 1),
         "core_pct_per_call": round(100 * mean_us / (FRAME_S * 1e6), 2),
-        "erle_db": round(erle, 1), "resyncs": canceller.resyncs,
+        "erle_db": round(erle, 1), "erle_passed_db": round(passed, 1),
+        "resyncs": canceller.resyncs,
         "echo_frames_heard": tally.leaks, "caller_frames": tally.caller_frames,
         "caller_frames_silenced": tally.caller_lost,
         "false_barge_ins": tally.false,
@@ -223,7 +229,9 @@ def _summary(args: argparse.Namespace, line: Line, bench: Bench, replies: int) -
           f"{summary['us_per_frame_talking_p95']}), {summary['us_per_frame_silent_p50']} us "
           f"silent: {summary['core_pct_per_call']} % of a core per call")
     print(f"echo taken out (from 300 ms into the echo of each reply's voice, caller silent): "
-          f"{summary['erle_db']} dB, {canceller.resyncs} realignments; echo frames left "
+          f"{summary['erle_db']} dB by the canceller's output, {summary['erle_passed_db']} dB as "
+          f"the stage uses it (a frame it made louder goes on as it came), "
+          f"{canceller.resyncs} realignments; echo frames left "
           f"audible: {tally.leaks}; caller frames over the echo silenced: {tally.caller_lost} "
           f"of {tally.caller_frames}")
     print(f"barge-ins heard (caller's first word to {bench.confirm_ms} ms of speech "

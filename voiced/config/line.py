@@ -164,8 +164,8 @@ class TurnConfig:
     # The end-of-turn model (voiced.engines.turn, "off" to go by the words alone): in a pause
     # after words that read as finished, in one of model_languages, the turn ends at
     # min_silence_ms only if it finds the turn complete with at least model_complete; else at
-    # unsure_silence_ms. Hebrew is not among the languages it was trained on; on it, it
-    # cost 0.3 s of reply p50 for no fewer cut-offs end to end (docs/BENCHMARKS.md).
+    # unsure_silence_ms. Hebrew is not among the languages it was trained on, and no Hebrew
+    # end-to-end benefit was measured (docs/BENCHMARKS.md): English only by default.
     model: str = field(default="smart-turn", metadata=one_of("smart-turn", "off"))
     model_languages: tuple[str, ...] = ("en",)
     model_complete: float = field(default=0.95, metadata=in_range(0.0, 1.0))

@@ -32,6 +32,7 @@ def energy(pcm: bytes) -> float:
 def frame_index(t: float) -> int:
     return math.floor(t / FRAME_S + 1e-6)
 
+
 class FarEnd:
     """What the agent played, on the playout clock: the samples and the energy of each 20 ms
     frame of the clock's grid, in rings of ``keep_s`` indexed by absolute sample and frame.

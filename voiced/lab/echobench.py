@@ -39,7 +39,7 @@ from ..config import Config
 from ..echo import EchoPath
 from ..engines.vad import call_classifier
 from ..events import Frame, SpeechConfirmed
-from ..farend import FRAME_S, FarEnd, energy
+from ..farend import FRAME_S, FarEnd, energy, mean_square
 from ..stages.echo import clean
 from ..stages.vad import Endpointer
 from .corpus import corpus_files
@@ -146,7 +146,7 @@ class Bench:
             tally.leaks += not silenced and energy(out.pcm) > AUDIBLE
             residual = self.canceller.residual
             if n >= 15 and residual is not None:  # from 300 ms into the reply's echo
-                came, left = energy(inbound.pcm), float(np.mean(np.square(residual)))
+                came, left = energy(inbound.pcm), mean_square(residual)
                 tally.raw_echo += came
                 tally.left_echo += left
                 tally.passed_echo += min(came, left)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 import trio
 
-from voiced.threads import WorkCancelled, run_cancellable
+from voiced.threads import WorkCancelled, one_blas_thread, run_cancellable
 
 
 def busy(cancelled: threading.Event) -> str:
@@ -38,3 +39,14 @@ async def test_cancelling_stops_the_worker_within_one_step() -> None:
 async def test_a_result_comes_back() -> None:
     limiter = trio.CapacityLimiter(1)
     assert await run_cancellable(lambda c: 42, limiter=limiter, name="voiced-test-worker") == 42
+
+
+def test_numpy_s_blas_is_kept_to_the_calling_thread() -> None:
+    """OpenBLAS's own threads spin after every product: the engines keep it to one thread."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import numpy  # noqa: F401  (its BLAS must be loaded to be found)
+
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):  # restored on leaving
+        one_blas_thread()
+        blas = [info for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"]
+        assert blas and all(info["num_threads"] == 1 for info in blas)

@@ -23,7 +23,7 @@ import trio
 
 from ..audio import RATE
 from ..errors import EngineError, ModelError
-from ..threads import WorkCancelled, run_cancellable
+from ..threads import WorkCancelled, one_blas_thread, run_cancellable
 
 MODEL_RATE = 16000
 SECONDS = 8  # what the model hears: the last 8 s, silence before the turn's start
@@ -54,6 +54,7 @@ class SmartTurn:
             raise ModelError(f"the end-of-turn model needs voiced[embedded]: {exc}") from None
         if not path.is_file():
             raise ModelError(f"no end-of-turn model at {path}: run `voiced models install`")
+        one_blas_thread()  # the features' product would spin a second core (threads.py)
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1

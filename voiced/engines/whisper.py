@@ -26,7 +26,7 @@ from ..config import WhisperConfig
 from ..errors import EngineError
 from ..events import Recognition
 from ..lang import WHISPER
-from ..threads import WorkCancelled, run_cancellable
+from ..threads import WorkCancelled, one_blas_thread, run_cancellable
 
 log = logging.getLogger("voiced.stt.whisper")
 
@@ -45,6 +45,7 @@ class WhisperSTT:
         from faster_whisper.transcribe import get_suppressed_tokens
 
         self._cfg = cfg
+        one_blas_thread()  # the features' product would spin beside CTranslate2 (threads.py)
         t0 = time.perf_counter()
         self._model = WhisperModel(
             str(model_dir), device="cpu", compute_type=cfg.compute_type, cpu_threads=cfg.cpu_threads

@@ -31,6 +31,13 @@ class EchoCanceller:
     ``resync_frames`` of its echo are matched against what the learnt filter predicts at
     every slip up to ``max_slip`` samples either way; the best slip, if it takes at least
     ``trust_db`` out, realigns the reference and the filter is trusted at once.
+
+    The filter that last realigned that well is kept aside (the two-filter scheme of network
+    cancellers, in its simplest form): learning can still take in a caller's quiet onset as
+    echo, and a few such steps left a filter that predicted an echo louder than what came in
+    and matched none of it, so no later reply realigned and each was learnt again for seconds
+    (Hebrew replies on ``voiced bench echo``: 1.6-3.2 dB taken out). A reply the learnt filter
+    does not fit is tried on the kept one too, and where that fits it comes back.
     """
 
     def __init__(self, far: FarEnd, *, partitions: int = 6, lead: int = 2, mu: float = 0.8,
@@ -47,6 +54,7 @@ class EchoCanceller:
         self._trust = 10 ** (-trust_db / 10)
         self._lag: int | None = None
         self._e: np.ndarray | None = None
+        self._proven: tuple[np.ndarray, int] | None = None  # (filter, slip), realigned well
         self._reset()
 
     def _reset(self) -> None:
@@ -62,10 +70,12 @@ class EchoCanceller:
         self._spurt_start = 0
         self._tries = 0  # realignments tried on this talk spurt
         self._hangover = 0  # frames before it learns again, after the caller was heard
+        self._proven = None  # learnt at another delay: no use at this one
 
-    def _shift(self) -> int:
+    def _shift(self, slip: int | None = None) -> int:
         assert self._lag is not None
-        return max(0, self._lag - self._lead) * FRAME_SAMPLES + self.slip
+        return max(0, self._lag - self._lead) * FRAME_SAMPLES + \
+            (self.slip if slip is None else slip)
 
     def process(self, near: np.ndarray, start: int, lag_frames: int | None) -> np.ndarray:
         """The inbound frame (samples ``start`` on, playout clock) with the echo taken out.
@@ -115,37 +125,59 @@ class EchoCanceller:
         return self._e.astype(np.float32)
 
     def _realign(self, start: int) -> None:
-        """Find how far this reply's echo slipped against the learnt filter, from the frames
-        gathered since its echo began, and move the reference by that much."""
+        """Find how far this reply's echo slipped against the learnt filter (or the one kept
+        aside, if the learnt one does not fit), from the frames gathered since its echo
+        began, and move the reference by that much."""
         assert self._spurt is not None
         near = np.concatenate(self._spurt).astype(np.float64)
         first, self._spurt = self._spurt_start, None
-        n, parts, slack = FRAME_SAMPLES, self._parts, self._max_slip
-        if first + near.size != start + n:
+        if first + near.size != start + FRAME_SAMPLES:
             return  # not one stretch of audio (a frame went missing): learn instead
-        h = np.fft.irfft(self._w, 2 * n, axis=1)[:, :n].reshape(-1)
-        lo = first - self._shift() - slack - (parts * n - 1)
+        power = float(np.dot(near, near))
+        candidates = [(self._w, self.slip)] + ([self._proven] if self._proven else [])
+        for w, slip in candidates:
+            moved, strong = self._fit(near, first, w, slip, power)
+            if moved is not None:
+                self._adopt(start, w, slip + moved, strong)
+                return
+        # The caller talking in it (a caller who goes on as the agent answers), or an echo
+        # path that changed: try again on the next stretch, learning nothing meanwhile (it
+        # would learn the caller), and only after a few tries learn afresh.
+        self._tries += 1
+        if self._tries < self._resync_tries:
+            self._spurt = []
+
+    def _fit(self, near: np.ndarray, first: int, w: np.ndarray, slip: int,
+             power: float) -> tuple[int | None, bool]:
+        """How far (samples) the echo in ``near`` slipped against filter ``w`` at ``slip``, if
+        the filter fits it there (:meth:`_fits`), and whether it took ``trust_db`` out."""
+        n, parts, slack = FRAME_SAMPLES, self._parts, self._max_slip
+        h = np.fft.irfft(w, 2 * n, axis=1)[:, :n].reshape(-1)
+        lo = first - self._shift(slip) - slack - (parts * n - 1)
         ref = self._far.samples(lo, near.size + 2 * slack + parts * n - 1).astype(np.float64)
         pred = np.convolve(ref, h, mode="valid")  # the filter's echo at every slip
         cross = np.correlate(pred, near, mode="valid")  # index i: slip of (slack - i) samples
         cum = np.concatenate([[0.0], np.cumsum(pred**2)])
-        power = float(np.dot(near, near))
         predicted = cum[near.size :] - cum[: -near.size]
         left = power - 2 * cross + predicted
         best = int(np.argmin(left))
         if not self._fits(power, float(left[best]), float(predicted[best]), float(cross[best])):
-            # The caller talking in it (a caller who goes on as the agent answers), or an echo
-            # path that changed: try again on the next stretch, learning nothing meanwhile
-            # (it would learn the caller), and only after a few tries learn afresh.
-            self._tries += 1
-            if self._tries < self._resync_tries:
-                self._spurt = []
-            return
-        self.slip += slack - best
+            return None, False
+        return slack - best, bool(left[best] <= self._trust * power)
+
+    def _adopt(self, start: int, w: np.ndarray, slip: int, strong: bool) -> None:
+        """Filter ``w`` at ``slip`` from this frame on, trusted at once; kept aside too if it
+        took ``trust_db`` out."""
+        n = FRAME_SAMPLES
+        if w is not self._w:
+            self._w = w.copy()
+        self.slip = slip
         self.resyncs += 1
+        if strong:
+            self._proven = (self._w.copy(), slip)
         # The reference history again, at the new alignment, so this frame is cancelled too:
         # the blocks of the frames before this one (process() shifts this one's in).
-        for p in range(parts):
+        for p in range(self._parts):
             self._x[p] = np.fft.rfft(self._far.samples(start - self._shift() - (p + 2) * n, 2 * n))
         self._prev = self._far.samples(start - self._shift() - n, n)
         self.adapted = max(self.adapted, ADAPTED)

@@ -4,6 +4,8 @@ aligned at the delay :class:`voiced.echo.EchoPath` found."""
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from .audio import FRAME_SAMPLES
@@ -38,11 +40,17 @@ class EchoCanceller:
     and matched none of it, so no later reply realigned and each was learnt again for seconds
     (Hebrew replies on ``voiced bench echo``: 1.6-3.2 dB taken out). A reply the learnt filter
     does not fit is tried on the kept one too, and where that fits it comes back.
+
+    The call's first filter, when the first delay estimate comes, first learns from the last
+    ``history`` frames the stage judged echo alone before it: the greeting's first second or
+    so of echo, which would otherwise only have passed, is learnt at once rather than left
+    for the frames after it (the greeting is all a filter has learnt when the caller first
+    barges in).
     """
 
     def __init__(self, far: FarEnd, *, partitions: int = 6, lead: int = 2, mu: float = 0.8,
                  resync_frames: int = 10, max_slip: int = 240, trust_db: float = 10.0,
-                 resync_tries: int = 5, hangover: int = 10) -> None:
+                 resync_tries: int = 5, hangover: int = 10, history: int = 50) -> None:
         self._far = far
         self._parts = partitions
         self._lead = lead
@@ -55,6 +63,10 @@ class EchoCanceller:
         self._lag: int | None = None
         self._e: np.ndarray | None = None
         self._proven: tuple[np.ndarray, int] | None = None  # (filter, slip), realigned well
+        # Inbound frames judged echo alone (samples, where they start), to start a filter on;
+        # and the frame just processed, which learn() adds to them.
+        self._history: deque[tuple[np.ndarray, int]] = deque(maxlen=history)
+        self._last: tuple[np.ndarray, int] | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -82,13 +94,17 @@ class EchoCanceller:
         :meth:`learn` then adapts the filter to it, if the caller judges it echo alone."""
         self._e = None
         self._hangover = max(0, self._hangover - 1)
+        self._last = (near, start)
         if lag_frames is None:
             return near
         if self._lag is None or abs(lag_frames - self._lag) > 1:
             # Aligned afresh only when the echo moved out of reach: an estimate wobbling by a
             # frame stays within the filter's span, and restarting would undo what it learnt.
+            first = self._lag is None
             self._lag = lag_frames
             self._reset()
+            if first:
+                self._replay(start)
         lag = self._lag
         k = start // FRAME_SAMPLES
         if self._far.loudest(k - lag - self._parts - 1, k) == 0.0:
@@ -168,19 +184,46 @@ class EchoCanceller:
     def _adopt(self, start: int, w: np.ndarray, slip: int, strong: bool) -> None:
         """Filter ``w`` at ``slip`` from this frame on, trusted at once; kept aside too if it
         took ``trust_db`` out."""
-        n = FRAME_SAMPLES
         if w is not self._w:
             self._w = w.copy()
         self.slip = slip
         self.resyncs += 1
         if strong:
             self._proven = (self._w.copy(), slip)
-        # The reference history again, at the new alignment, so this frame is cancelled too:
-        # the blocks of the frames before this one (process() shifts this one's in).
+        self._blocks(start)
+        self.adapted = max(self.adapted, ADAPTED)
+
+    def _blocks(self, start: int) -> None:
+        """The reference's blocks for the frames before the one at ``start``, at the current
+        alignment (process() shifts that frame's in), so that frame is cancelled in full."""
+        n = FRAME_SAMPLES
         for p in range(self._parts):
             self._x[p] = np.fft.rfft(self._far.samples(start - self._shift() - (p + 2) * n, 2 * n))
         self._prev = self._far.samples(start - self._shift() - n, n)
-        self.adapted = max(self.adapted, ADAPTED)
+
+    def _replay(self, start: int) -> None:
+        """The call's first filter learns from the echo-alone frames kept, in order, at its
+        alignment; one pass (two or three fitted them, no better for the echo that followed).
+        Not counted as adaptation: trust still comes from ``ADAPTED`` steps on the frames that
+        follow. (Not after a later restart: the frames kept then would be the echo at its old
+        delay.)"""
+        n = FRAME_SAMPLES
+        after: int | None = None
+        for near, at in self._history:
+            if at >= start:
+                continue
+            if at != after:
+                self._blocks(at)  # not the frame after the last: its blocks afresh
+            ref = self._far.samples(at - self._shift(), n)
+            self._x[1:] = self._x[:-1]
+            self._x[0] = np.fft.rfft(np.concatenate([self._prev, ref]))
+            self._prev = ref
+            self._e = near - np.fft.irfft((self._w * self._x).sum(axis=0), 2 * n)[n:]
+            self._step()
+            after = at + n
+        self._history.clear()
+        self._e = None
+        self._blocks(start)
 
     def _fits(self, power: float, left: float, predicted: float, cross: float) -> bool:
         """Whether the filter's echo at the best slip is this stretch's echo: it takes
@@ -193,6 +236,16 @@ class EchoCanceller:
         if left <= self._trust * power:
             return True
         return predicted >= _MOST * power and abs(cross - predicted) <= _MATCH * predicted
+
+    def _step(self) -> None:
+        """One adaptation step on the blocks in hand and the error of the frame just taken."""
+        assert self._e is not None
+        n = FRAME_SAMPLES
+        power = (np.abs(self._x) ** 2).sum(axis=0) + 1e4 * 2 * n
+        grad = np.conj(self._x) * np.fft.rfft(np.concatenate([np.zeros(n), self._e])) * (self._mu / power)
+        g = np.fft.irfft(grad, 2 * n, axis=1)
+        g[:, n:] = 0  # each partition stays n taps long: the filter stays causal
+        self._w += np.fft.rfft(g, axis=1)
 
     @property
     def residual(self) -> np.ndarray | None:
@@ -224,14 +277,13 @@ class EchoCanceller:
         """Adapt to the frame just processed. Only on echo alone: learning the caller's voice
         as echo would make the filter cancel the caller and forget the echo. Not while a
         reply's first echo is gathered to realign on: it would learn the slip instead."""
-        if self._hangover > 0 or self._e is None or self._spurt is not None:
+        if self._hangover > 0:
             return
-        n = FRAME_SAMPLES
-        power = (np.abs(self._x) ** 2).sum(axis=0) + 1e4 * 2 * n
-        grad = np.conj(self._x) * np.fft.rfft(np.concatenate([np.zeros(n), self._e])) * (self._mu / power)
-        g = np.fft.irfft(grad, 2 * n, axis=1)
-        g[:, n:] = 0  # each partition stays n taps long: the filter stays causal
-        self._w += np.fft.rfft(g, axis=1)
+        if self._lag is None and self._last is not None:
+            self._history.append(self._last)  # no filter yet: kept for the first one
+        if self._e is None or self._spurt is not None:
+            return
+        self._step()
         self.adapted += 1
         if self._x[0].any():
             self.learnt += 1

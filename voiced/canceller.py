@@ -206,7 +206,7 @@ class EchoCanceller:
         alignment; one pass (two or three fitted them, no better for the echo that followed).
         Not counted as adaptation: trust still comes from ``ADAPTED`` steps on the frames that
         follow. (Not after a later restart: the frames kept then would be the echo at its old
-        delay.)"""
+        delay.) 3-7 ms on the loop, once a call, for ~40 frames."""
         n = FRAME_SAMPLES
         after: int | None = None
         for near, at in self._history:

@@ -63,8 +63,8 @@ class EchoCanceller:
         self._lag: int | None = None
         self._e: np.ndarray | None = None
         self._proven: tuple[np.ndarray, int] | None = None  # (filter, slip), realigned well
-        # Inbound frames judged echo alone (samples, where they start), to start a filter on;
-        # and the frame just processed, which learn() adds to them.
+        # Inbound frames judged echo alone (samples, where they start), to start the first
+        # filter on; and the frame just processed before there is one, which learn() adds.
         self._history: deque[tuple[np.ndarray, int]] = deque(maxlen=history)
         self._last: tuple[np.ndarray, int] | None = None
         self._reset()
@@ -94,8 +94,8 @@ class EchoCanceller:
         :meth:`learn` then adapts the filter to it, if the caller judges it echo alone."""
         self._e = None
         self._hangover = max(0, self._hangover - 1)
-        self._last = (near, start)
         if lag_frames is None:
+            self._last = (near, start)  # learn() keeps it, if echo alone, for the first filter
             return near
         if self._lag is None or abs(lag_frames - self._lag) > 1:
             # Aligned afresh only when the echo moved out of reach: an estimate wobbling by a

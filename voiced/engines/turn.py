@@ -23,10 +23,10 @@ import trio
 
 from ..audio import RATE
 from ..errors import EngineError, ModelError
+from ..nearend import SECONDS  # what the model hears: the last 8 s, silence before the turn's start
 from ..threads import WorkCancelled, one_blas_thread, run_cancellable
 
 MODEL_RATE = 16000
-SECONDS = 8  # what the model hears: the last 8 s, silence before the turn's start
 
 
 def upsample(pcm: bytes) -> np.ndarray:

@@ -83,8 +83,8 @@ async def test_slow_stt_is_hidden_up_to_the_endpoint(autojump_clock: trio.testin
 async def test_speculation_is_cancelled_when_the_caller_goes_on(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """With ``stt.transcribe_in_parts`` off (the default): the pass the caller talked over is
-    thrown away."""
+    """In a language not in ``stt.transcribe_in_parts`` (the line's Hebrew, by default): the
+    pass the caller talked over is thrown away."""
     cfg = Config()
     stt = FakeSTT(delay=0.5)
     h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0)))
@@ -112,7 +112,7 @@ async def test_a_pass_the_caller_talked_over_is_kept_and_only_the_rest_is_transc
     on; at the last pause only what followed is decoded, with the first part's words as
     context."""
     cfg = Config()
-    cfg = dataclasses.replace(cfg, stt=dataclasses.replace(cfg.stt, transcribe_in_parts=True))
+    cfg = dataclasses.replace(cfg, stt=dataclasses.replace(cfg.stt, transcribe_in_parts=(cfg.call.language,)))
     stt = FakeSTT(delay=0.5, text="I would like a table.")
     brain = FakeBrain(first_delay=0.0)
     h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0), brain))
@@ -134,6 +134,34 @@ async def test_a_pass_the_caller_talked_over_is_kept_and_only_the_rest_is_transc
     # They read finished, so the reply goes at once: the 200 ms pause, the 500 ms decode of
     # the tail, 10 ms for the brain's first sentence; without parts, at the 800 ms endpoint.
     assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.2 + 0.5 + 0.01)
+
+
+async def test_parts_follow_the_language_the_caller_is_expected_in(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``stt.transcribe_in_parts = ["en"]`` on a Hebrew line: the first turn, expected in
+    Hebrew, is transcribed whole (its talked-over pass cancelled); once the caller is heard
+    in English, their next turn is transcribed in parts."""
+    cfg = Config()
+    cfg = dataclasses.replace(cfg, stt=dataclasses.replace(cfg.stt, transcribe_in_parts=("en",)))
+    stt = FakeSTT(delay=0.5, text="I would like a table.", language="en")
+    h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0)))
+
+    async def paused_turn() -> None:
+        await h.peer.silence(1000)
+        await h.peer.play(tone(1600))
+        await h.peer.silence(300)  # the pass started 200 ms into this pause is talked over
+        await h.peer.play(tone(600))
+        await h.peer.silence(3000)
+
+    async with h.running():
+        await paused_turn()
+        assert (stt.started, stt.cancelled) == (2, 1)  # Hebrew expected: whole
+        await paused_turn()
+        await h.peer.send(Stop())
+    assert (stt.started, stt.cancelled) == (4, 1)  # English now: the first part kept
+    assert stt.contexts[-1] == "I would like a table."
+    assert stt.audio_seconds[-1] == pytest.approx(0.1 + 0.6 + 0.2)  # only the tail
 
 
 async def test_the_language_the_caller_spoke_is_favoured_from_then_on(

@@ -28,6 +28,8 @@ def test_the_shipped_config_is_valid_and_speaks_hebrew_and_english() -> None:
         ({"call": {"language": "fr"}}, "call.language", "not one of"),
         ({"call": {"languages": ["he", "xx"]}}, "call.languages", "unknown language"),
         ({"turn": {"model_languages": ["fr"]}}, "turn.model_languages", "unknown language"),
+        ({"stt": {"transcribe_in_parts": ["fr"]}}, "stt.transcribe_in_parts", "unknown language"),
+        ({"stt": {"transcribe_in_parts": True}}, "stt.transcribe_in_parts", "expected an array"),
         ({"turn": {"unsure_silence_ms": 900}}, "turn.unsure_silence_ms", "between"),
         ({"turn": {"model": "silero"}}, "turn.model", "not one of"),
         ({"stt": {"whisper": {"beam_size": True}}}, "stt.whisper.beam_size", "expected an integer"),

@@ -95,11 +95,12 @@ class SttConfig:
     # Longest turn sent to STT; longer speech keeps its last part.
     max_turn_s: float = field(default=30.0, metadata=in_range(1.0, 120.0))
     timeout_s: float = field(default=10.0, metadata=in_range(0.1, 120.0))
-    # A batch recogniser's speculative pass that the caller talked over finishes, and the next
-    # pass covers only the audio after it, with its words as context: at the last pause only
-    # the tail is left to decode (docs/BENCHMARKS.md). Off by default: it meets the latency
-    # targets but the embedded Hebrew voice's short tails are misheard (audio scenarios fail).
-    transcribe_in_parts: bool = False
+    # Languages in which a batch recogniser's speculative pass that the caller talked over
+    # finishes, and the next pass covers only the audio after it, with its words as context:
+    # at the last pause only the tail is left to decode (docs/BENCHMARKS.md). Whisper base
+    # hears short Hebrew parts badly (character errors doubled on the audio scenarios' lines),
+    # so Hebrew turns are transcribed whole.
+    transcribe_in_parts: tuple[str, ...] = ("en",)
     whisper: WhisperConfig = WhisperConfig()
     google: GoogleSttConfig = GoogleSttConfig()
     whisper_api: WhisperApiConfig = WhisperApiConfig()

@@ -69,10 +69,11 @@ class Config:
         if self.turn.min_silence_ms > self.vad.silence_ms:
             raise ConfigError("turn.min_silence_ms",
                               f"must not exceed vad.silence_ms ({self.vad.silence_ms})")
-        for lang in self.turn.model_languages:
-            if lang not in LANGUAGES:
-                raise ConfigError("turn.model_languages",
-                                  f"unknown language {lang!r}, use {LANGUAGES}")
+        for key, langs in (("turn.model_languages", self.turn.model_languages),
+                           ("stt.transcribe_in_parts", self.stt.transcribe_in_parts)):
+            for lang in langs:
+                if lang not in LANGUAGES:
+                    raise ConfigError(key, f"unknown language {lang!r}, use {LANGUAGES}")
         if not self.turn.min_silence_ms <= self.turn.unsure_silence_ms <= self.vad.silence_ms:
             raise ConfigError("turn.unsure_silence_ms",
                               f"must lie between turn.min_silence_ms ({self.turn.min_silence_ms})"

@@ -90,10 +90,11 @@ def _join(before: str, after: str) -> str:
 class _Turn:
     """A caller turn's audio, and what of it is transcribed already.
 
-    A speculative pass the caller talked over is not thrown away (with
+    A speculative pass the caller talked over is not thrown away (when the language the
+    caller is expected in, the line's or the one they last spoke, is one of
     ``stt.transcribe_in_parts``): it finishes, and its words stand for the audio up to that
     pause, so the next pass covers only what followed, with those words as its context.
-    Whisper's time grows with the audio it decodes: at the last pause only the tail is left."""
+    Whisper's time grows with the words it decodes: at the last pause only the tail is left."""
 
     def __init__(self, preroll: deque[bytes], max_frames: int, in_parts: bool) -> None:
         self.frames: deque[bytes] = deque(preroll, maxlen=max_frames)
@@ -192,7 +193,7 @@ async def stt(
                     (preroll if turn is None else turn.frames).append(item.pcm)
                     continue
                 if isinstance(item, SpeechStarted):
-                    turn = _Turn(preroll, max_frames, cfg.transcribe_in_parts)
+                    turn = _Turn(preroll, max_frames, languages[0] in cfg.transcribe_in_parts)
                     preroll.clear()
                 elif isinstance(item, SpeechPaused) and turn is not None:
                     start(item.gen, item.t_end, speculative=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from voiced.lab.bench import own_words_answered
 from voiced.records import CallView
 
@@ -36,3 +40,18 @@ def test_the_speed_probe_times_a_fixed_workload_in_cpu_milliseconds() -> None:
 
     ms = speed_probe(rounds=2)
     assert 0.5 < ms < 1000  # a fixed workload: about 10 ms here, not nothing, not seconds
+
+
+def test_a_span_of_the_corpus_holds_recordings_out_in_manifest_order(tmp_path: Path) -> None:
+    from voiced.lab.corpus import corpus_files
+
+    rows = ["file\tlanguage\tduration_s\ttranscript\tsource\tlicence"]
+    rows += [f"en/{i}.wav\ten\t1.0\tline {i}\tx\ty" for i in range(5)]
+    rows += ["he/a.wav\the\t1.0\tשורה\tx\ty", "en/untranscribed.wav\ten\t1.0\t\tx\ty"]
+    (tmp_path / "MANIFEST.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    names = [p.name for p, _ in corpus_files(tmp_path, "en", "1:3")]
+    assert names == ["1.wav", "2.wav"]
+    assert [p.name for p, _ in corpus_files(tmp_path, "en", "3:")] == ["3.wav", "4.wav"]
+    assert len(corpus_files(tmp_path, "en")) == 5
+    with pytest.raises(ValueError, match="A:B"):
+        corpus_files(tmp_path, "en", "3")

@@ -290,8 +290,8 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     b.add_argument("--corpus", default=os.environ.get("VOICED_CORPUS", "../shared/corpus"))
     b.add_argument("--lang", default="en", choices=["en", "he"])
     b.add_argument("--files", default=":",
-                   help="echo: the language's corpus recordings to use, A:B in manifest order "
-                        "(hold some out of a tuning loop)")
+                   help="e2e (embedded), stt, pauses, echo: the language's corpus recordings "
+                        "to use, A:B in manifest order (hold some out of a tuning loop)")
     b.add_argument("--calls", type=int, default=10)
     b.add_argument("--concurrency", type=int, default=1,
                    help="sim e2e and soak: calls at once (calls = the larger of --calls and this); "

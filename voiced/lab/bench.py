@@ -141,10 +141,13 @@ def own_words_answered(views: list[CallView], said: list[str]) -> int:
 
 
 async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
-    files = corpus_files(Path(args.corpus), args.lang)
+    files = corpus_files(Path(args.corpus), args.lang, args.files)
     if not files:
-        raise SystemExit(f"no {args.lang} utterances in {args.corpus}")
+        raise SystemExit(f"no {args.lang} utterances in {args.corpus} ({args.files})")
     sim = args.engines == "sim"
+    if sim and args.files != ":":
+        raise SystemExit("--files: the sim callers say every recording (the embedded e2e, "
+                         "stt, pauses and echo benchmarks take a span)")
     calls = max(args.calls, args.concurrency)
     t0 = time.perf_counter()
     if sim:
@@ -216,6 +219,7 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     summary = {
         "bench": "e2e",
         "engines": args.engines,
+        "files": args.files,
         "llm": args.llm,
         "llm_tools": args.llm_tools,
         "recognizer": args.recognizer if sim else "embedded",

@@ -188,8 +188,7 @@ class Bench:
 async def bench_echo(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     line = Line(args.echo_db if args.echo_db is not None else -10.0,
                 args.echo_ms if args.echo_db is not None else 350, args.noise_dbfs, args.hum_dbfs)
-    a, _, b = args.files.partition(":")
-    files = corpus_files(Path(args.corpus), args.lang)[int(a or 0) : int(b) if b else None]
+    files = corpus_files(Path(args.corpus), args.lang, args.files)
     voices = [read_wav(path, RATE) for path, _ in files]
     replies = _replies(voices, max(2, args.calls), np.random.default_rng(11))
     bench = Bench(cfg, line.effects(), round(line.echo_ms / 1000 / FRAME_S))

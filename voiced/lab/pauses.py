@@ -80,7 +80,7 @@ def pauses_of(pcm: Any, cfg: Config) -> list[tuple[float, float, float | None]]:
 
 
 async def bench_pauses(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
-    files = corpus_files(Path(args.corpus), args.lang)
+    files = corpus_files(Path(args.corpus), args.lang, args.files)
     print(f"# voiced bench pauses: {len(files)} {args.lang} recordings, the speculative "
           f"transcript at each pause; {machine()}")
     async with httpx.AsyncClient() as http:
@@ -125,7 +125,7 @@ async def bench_pauses(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     print(f"{len(inner)} pauses inside recordings, {sum(r.complete for r in inner)} of them "
           f"after words that read as finished; {sum(r.complete for r in ends)} of "
           f"{len(ends)} ends read as finished")
-    return {"bench": "pauses", "lang": args.lang, "waits": table, "errors": 0,
+    return {"bench": "pauses", "lang": args.lang, "files": args.files, "waits": table, "errors": 0,
             "machine": machine()}
 
 

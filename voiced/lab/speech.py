@@ -125,7 +125,7 @@ async def stt_corpus(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     from ..audio import read_wav
     from ..engines import whisper
 
-    files = corpus_files(Path(args.corpus), args.lang)
+    files = corpus_files(Path(args.corpus), args.lang, args.files)
     print(f"# voiced bench stt: {len(files)} {args.lang} recordings at 8 kHz mu-law, Whisper beam "
           f"{cfg.stt.whisper.beam_for(args.lang)}, language fixed; {machine()}")
     stt = whisper.load(cfg.stt.whisper.model_dir, cfg.stt.whisper, vocabulary(cfg))
@@ -136,7 +136,8 @@ async def stt_corpus(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         cer = score.add(transcript, heard.text)
         print(f"CER {cer:.2f}  {heard.compute_s:.2f}s  {path.name}: {heard.text}")
     summary = {
-        "bench": "stt", "lang": args.lang, "recordings": len(files), "cer": round(score.cer, 3),
+        "bench": "stt", "lang": args.lang, "files": args.files, "recordings": len(files),
+        "cer": round(score.cer, 3),
         "wer": round(score.wer, 3), "median_decode_s": round(percentile(decodes, 50), 3),
         "p95_decode_s": round(percentile(decodes, 95), 3), "errors": 0, "machine": machine(),
     }

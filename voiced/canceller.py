@@ -131,14 +131,18 @@ class EchoCanceller:
             self._spurt.append(near)
             if len(self._spurt) >= self._resync_frames:
                 self._realign(start)
-        ref = self._far.samples(start - self._shift(), FRAME_SAMPLES)
+        return self._cancel(near, start).astype(np.float32)
+
+    def _cancel(self, near: np.ndarray, start: int) -> np.ndarray:
+        """The reference's frame for ``start`` shifted into the blocks, and ``near`` less the
+        echo they predict (kept as the error :meth:`_step` learns from)."""
         n = FRAME_SAMPLES
+        ref = self._far.samples(start - self._shift(), n)
         self._x[1:] = self._x[:-1]
         self._x[0] = np.fft.rfft(np.concatenate([self._prev, ref]))
         self._prev = ref
-        y = np.fft.irfft((self._w * self._x).sum(axis=0), 2 * n)[n:]
-        self._e = near - y
-        return self._e.astype(np.float32)
+        self._e = near - np.fft.irfft((self._w * self._x).sum(axis=0), 2 * n)[n:]
+        return self._e
 
     def _realign(self, start: int) -> None:
         """Find how far this reply's echo slipped against the learnt filter (or the one kept
@@ -207,20 +211,15 @@ class EchoCanceller:
         Not counted as adaptation: trust still comes from ``ADAPTED`` steps on the frames that
         follow. (Not after a later restart: the frames kept then would be the echo at its old
         delay.) 3-7 ms on the loop, once a call, for ~40 frames."""
-        n = FRAME_SAMPLES
         after: int | None = None
         for near, at in self._history:
             if at >= start:
                 continue
             if at != after:
                 self._blocks(at)  # not the frame after the last: its blocks afresh
-            ref = self._far.samples(at - self._shift(), n)
-            self._x[1:] = self._x[:-1]
-            self._x[0] = np.fft.rfft(np.concatenate([self._prev, ref]))
-            self._prev = ref
-            self._e = near - np.fft.irfft((self._w * self._x).sum(axis=0), 2 * n)[n:]
+            self._cancel(near, at)
             self._step()
-            after = at + n
+            after = at + FRAME_SAMPLES
         self._history.clear()
         self._e = None
         self._blocks(start)

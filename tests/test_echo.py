@@ -533,3 +533,40 @@ def test_on_a_clean_line_a_caller_who_went_on_over_a_reply_is_not_the_echo_bound
             silenced.append(stats.echo_frames > before)
     assert path.estimate is None
     assert sum(silenced) == 0  # 28 of 40 before
+
+
+def test_a_caller_under_the_echo_is_heard_as_soon_as_the_next_reply_is_realigned() -> None:
+    """What the canceller leaves of the echo belongs to its filter, not to a reply: once the
+    same filter has realigned on the next reply (200 ms of its echo), a caller 10 dB under
+    that echo is heard at once. It was forgotten between replies, so the gate took such a
+    caller for echo until ten more frames had been seen, and counted the caller's silenced
+    frames among them (Hebrew barge-ins on ``voiced bench echo``: 0.5-1.0 s late)."""
+    from voiced.audio import SILENT_FRAME_ULAW, ulaw_encode
+    from voiced.callstate import RecvStats
+    from voiced.canceller import EchoCanceller
+    from voiced.events import Frame
+    from voiced.stages.echo import clean
+
+    second, slip = 350, 0.0075  # reply 2 after 2 s of silence, 7.5 ms off reply 1's timing
+    agent = _speechlike(5.0)[:250] + [bytes(2 * FRAME_SAMPLES)] * 100 + _speechlike(3.0, seed=9)
+    realigned = second + 15 + 10  # its echo 300 ms late, then 200 ms of it to realign on
+    voice = [np.frombuffer(f, "<i2") * 10 ** (-20 / 20) for f in _speechlike(1.0, seed=21)]
+    line = LineEffects(echo_db=-10.0, echo_ms=300)
+    far = FarEnd()
+    path, canceller, stats = EchoPath(far), EchoCanceller(far), RecvStats()
+    heard = silenced = 0
+    for k, frame in enumerate(agent):
+        t = k * FRAME_S
+        far.play(frame, t - (slip if k >= second else 0.0))
+        said = voice[k - realigned] if realigned <= k < realigned + len(voice) else None
+        mixed = line.mix(ulaw_encode(said.astype("<i2")) if said is not None else SILENT_FRAME_ULAW,
+                         ulaw_encode(np.frombuffer(frame, "<i2")))
+        before = stats.echo_frames
+        clean(Frame.decode(mixed, t, k), t, path, canceller, stats)
+        if said is not None and energy(said.astype("<i2").tobytes()) > 1e4:  # over -50 dBFS
+            heard += 1
+            silenced += stats.echo_frames > before
+        if k == realigned:
+            assert canceller.trusted and canceller.resyncs == 1
+    assert heard >= 20
+    assert silenced <= heard // 5  # the quietest syllables, under the echo's peaks (11 before)

@@ -61,6 +61,9 @@ class EchoCanceller:
         self._max_slip = max_slip
         self._trust = 10 ** (-trust_db / 10)
         self._lag: int | None = None
+        # Which filter runs: a new one each time it starts afresh or another replaces it, or
+        # a realignment fits it only in part (what it leaves of the echo is then not known).
+        self.filter_id = 0
         self._e: np.ndarray | None = None
         self._proven: tuple[np.ndarray, int] | None = None  # (filter, slip), realigned well
         # Inbound frames judged echo alone (samples, where they start), to start the first
@@ -70,6 +73,7 @@ class EchoCanceller:
         self._reset()
 
     def _reset(self) -> None:
+        self.filter_id += 1
         self.adapted = 0  # adaptation steps since it started afresh, or was realigned
         self.learnt = 0  # adaptation steps since the filter started from zero
         self.slip = 0  # samples the echo has moved since the filter learnt it
@@ -188,6 +192,8 @@ class EchoCanceller:
     def _adopt(self, start: int, w: np.ndarray, slip: int, strong: bool) -> None:
         """Filter ``w`` at ``slip`` from this frame on, trusted at once; kept aside too if it
         took ``trust_db`` out."""
+        if w is not self._w or not strong:
+            self.filter_id += 1
         if w is not self._w:
             self._w = w.copy()
         self.slip = slip

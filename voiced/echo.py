@@ -123,6 +123,7 @@ class EchoPath:
         self._since = 0
         self._recent = (-1, 0.0)  # (frame, loudest reference that could echo in it)
         self._heard = -(10**9)  # the last inbound frame the reference could have echoed in
+        self._filter = 0  # the canceller's filter that ``_left`` describes
         self.estimate: EchoEstimate | None = None
 
     def _loudest_recent(self, k: int) -> float:
@@ -137,16 +138,25 @@ class EchoPath:
         return near_energy >= self._talk * self._loudest_recent(frame_index(t))
 
     def push(self, t: float, near_energy: float, residual: float | None = None,
-             adapted: int = 0, echo_alone: bool = True, caller: bool = False,
-             hold: bool = False) -> None:
+             trusted: bool = False, echo_alone: bool = True, caller: bool = False,
+             hold: bool = False, filter_id: int = 0) -> None:
         """One inbound frame at ``t``; ``residual``: its energy after an
-        :class:`EchoCanceller` that has ``adapted`` frames since it last started afresh;
-        ``echo_alone``: whether what it left is taken for echo (else it is the caller, and
-        says nothing of how well the echo was taken out); ``caller``: the stage let it
-        through as the caller's voice (the estimate leaves it out, within limits); ``hold``:
-        the estimate stays as it is (the canceller doubts what it hears)."""
-        if adapted < ADAPTED:
+        :class:`EchoCanceller` whose output is ``trusted`` or not, running filter
+        ``filter_id``; ``echo_alone``: whether what it left is taken for echo (else it is the
+        caller, and says nothing of how well the echo was taken out); ``caller``: the stage
+        let it through as the caller's voice (the estimate leaves it out, within limits);
+        ``hold``: the estimate stays as it is (the canceller doubts what it hears).
+
+        What the canceller leaves of the echo is learnt from its trusted output only, and
+        kept while the same filter runs: between replies it is not trusted until it has
+        realigned on the next one, and then it leaves what it left before. (It was forgotten
+        at every reply: the gate then took a caller under the echo's full level for echo
+        until ten frames of the new reply had been seen, and the caller's own silenced
+        frames, counted among them, kept it so; Hebrew barge-ins, whose replies' voices
+        begin later, were heard 0.5-1.0 s late on ``voiced bench echo``.)"""
+        if filter_id != self._filter:
             self._left.clear()
+            self._filter = filter_id
         k = frame_index(t)
         loudest = self._loudest_recent(k)
         talk = near_energy >= self._talk * loudest
@@ -157,7 +167,7 @@ class EchoPath:
         self._pushed += 1
         if loudest > 100 * _QUIET and not talk:
             self._bound.append(near_energy / loudest)
-            if near_energy > AUDIBLE and echo_alone:
+            if near_energy > AUDIBLE and echo_alone and trusted:
                 self._left.append(left / near_energy)
         if loudest > 100 * _QUIET:
             self._heard = k
@@ -169,8 +179,10 @@ class EchoPath:
             if k - self._heard < self._size:
                 self.estimate = self._estimate() or self.estimate
 
-    def is_echo(self, t: float, near_energy: float) -> bool:
-        """Whether a frame this loud, arriving at ``t``, can be nothing but the agent's echo."""
+    def is_echo(self, t: float, near_energy: float, trusted: bool = True) -> bool:
+        """Whether a frame this loud, arriving at ``t``, can be nothing but the agent's echo;
+        ``near_energy`` after a canceller whose output is ``trusted`` (else nothing is taken
+        to have been taken out of it)."""
         k = frame_index(t)
         est = self.estimate
         if est is None:
@@ -185,10 +197,12 @@ class EchoPath:
             predicted = gain * self._loudest_recent(k)
         else:
             # The echo as it comes, times what the canceller has been leaving of it: nothing
-            # taken out until its output has been trusted for 200 ms, then the median of what it left in
-            # the last 3 s (the median, so a caller talking over the agent for a while, whose
-            # voice it rightly leaves, does not count as echo it failed to take out).
-            left = self._left.percentile(50) if len(self._left) >= _LEFT_SEEN else 1.0
+            # taken out while its output is not trusted, or until this filter's trusted output
+            # has been seen for 200 ms, then the median of what it left in the last 3 s of it
+            # (the median, so a caller talking over the agent for a while, whose voice it
+            # rightly leaves, does not count as echo it failed to take out).
+            seen = trusted and len(self._left) >= _LEFT_SEEN
+            left = self._left.percentile(50) if seen else 1.0
             lag = est.delay_frames
             predicted = est.gain * min(1.0, left) * self._far.loudest(k - lag - 1, k - lag + 1)
         # A silent frame is silence, not echo: nothing to take out.

@@ -52,7 +52,7 @@ def clean(frame: Frame, t: float, path: EchoPath, canceller: EchoCanceller,
         # The canceller made it louder: what it learnt no longer fits (the reply reached the
         # caller a few ms off the last one's timing). It learns on; the frame goes as it came.
         left, residual = near, level
-    echo_alone = not talking and path.is_echo(t, residual)
+    echo_alone = not talking and path.is_echo(t, residual, canceller.trusted)
     # The canceller learns from echo alone, and from nothing for a while after the caller
     # was heard. (It once learnt from all but the caller as loud as the agent until it was
     # trusted: a caller who went on as a reply started was learnt as echo.)
@@ -61,8 +61,9 @@ def clean(frame: Frame, t: float, path: EchoPath, canceller: EchoCanceller,
         canceller.learn()
     elif caller and canceller.trusted:
         canceller.caller_heard()
-    path.push(t, level, residual, canceller.adapted, echo_alone or not canceller.trusted,
-              caller=caller or canceller.doubting, hold=canceller.doubting)
+    path.push(t, level, residual, canceller.trusted, echo_alone or not canceller.trusted,
+              caller=caller or canceller.doubting, hold=canceller.doubting,
+              filter_id=canceller.filter_id)
     if echo_alone:
         stats.echo_frames += 1
         return Frame(SILENT_FRAME_ULAW, SILENT_PCM, frame.t, frame.seq)

@@ -254,8 +254,15 @@ async def dial(
                 playback.add_mark(item.name)
             elif isinstance(item, Clear):
                 result.clears += 1
-                result.self_interruptions += not state.speaking
-                state.on_clear(trio.current_time() - t0)
+                now = trio.current_time() - t0
+                if not state.speaking:
+                    result.self_interruptions += 1
+                    last = result.turns[-1] if result.turns else None
+                    since = f"{last.name} ended {now - last.speech_end:.2f} s before" if last \
+                        else "the call started"
+                    log.warning("self-interruption: a clear %.2f s into the call, the caller "
+                                "silent since %s", now, since)
+                state.on_clear(now)
                 for name in playback.clear():
                     result.marks_echoed += 1
                     await send(Mark(name))

@@ -439,7 +439,7 @@ def test_a_filter_spoilt_by_learning_a_caller_gives_way_to_the_one_that_last_fit
         inbound = Frame.decode(line.mix(SILENT_FRAME_ULAW, ulaw_encode(np.frombuffer(frame, "<i2"))),
                                t, k)
         if k in spoilt:  # what a stage that misjudged the caller's voice would do
-            voice = caller.standard_normal(FRAME_SAMPLES).astype(np.float32) * 3000
+            voice = caller.standard_normal(FRAME_SAMPLES).astype(np.float32) * 10000
             canceller.process(voice, round(t * 8000), path.estimate.delay_frames)  # type: ignore[union-attr]
             canceller.learn()
         else:
@@ -569,4 +569,5 @@ def test_a_caller_under_the_echo_is_heard_as_soon_as_the_next_reply_is_realigned
         if k == realigned:
             assert canceller.trusted and canceller.resyncs == 1
     assert heard >= 20
-    assert silenced <= heard // 5  # the quietest syllables, under the echo's peaks (11 before)
+    assert silenced <= heard // 4  # the quietest syllables, under the echo's peaks (11 before)
+

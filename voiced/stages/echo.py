@@ -61,7 +61,11 @@ def clean(frame: Frame, t: float, path: EchoPath, canceller: EchoCanceller,
         canceller.learn()
     elif caller and canceller.trusted:
         canceller.caller_heard()
-    path.push(t, level, residual, canceller.trusted, echo_alone or not canceller.trusted,
+    # What the canceller leaves is measured on the frames that could be echo alone with
+    # nothing taken out, not only on those the gate took for echo with it: a filter that
+    # got worse would otherwise never be seen to (its echo let through, never measured).
+    measured = echo_alone or (not talking and path.is_echo(t, residual, False))
+    path.push(t, level, residual, canceller.trusted, measured,
               caller=caller or canceller.doubting, hold=canceller.doubting,
               filter_id=canceller.filter_id)
     if echo_alone:

@@ -142,8 +142,10 @@ class EchoPath:
              hold: bool = False, filter_id: int = 0) -> None:
         """One inbound frame at ``t``; ``residual``: its energy after an
         :class:`EchoCanceller` whose output is ``trusted`` or not, running filter
-        ``filter_id``; ``echo_alone``: whether what it left is taken for echo (else it is the
-        caller, and says nothing of how well the echo was taken out); ``caller``: the stage
+        ``filter_id``; ``echo_alone``: whether it could be echo alone, judged with nothing taken
+        out (else it is the caller, and says nothing of how well the echo was taken out; not
+        whether the gate took it for echo: a filter that got worse would never be seen to, its
+        echo let through and never measured); ``caller``: the stage
         let it through as the caller's voice (the estimate leaves it out, within limits);
         ``hold``: the estimate stays as it is (the canceller doubts what it hears).
 

@@ -64,8 +64,10 @@ def clean(frame: Frame, t: float, path: EchoPath, canceller: EchoCanceller,
     # What the canceller leaves is measured on the frames that could be echo alone with
     # nothing taken out, not only on those the gate took for echo with it: a filter that
     # got worse would otherwise never be seen to (its echo let through, never measured).
-    measured = echo_alone or (not talking and path.is_echo(t, residual, False))
-    path.push(t, level, residual, canceller.trusted, measured,
+    # Untrusted, the gate judged with nothing taken out already (and nothing is measured).
+    could_be_echo = echo_alone or (
+        canceller.trusted and not talking and path.is_echo(t, residual, False))
+    path.push(t, level, residual, canceller.trusted, could_be_echo,
               caller=caller or canceller.doubting, hold=canceller.doubting,
               filter_id=canceller.filter_id)
     if echo_alone:

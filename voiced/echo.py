@@ -134,6 +134,7 @@ class EchoPath:
         self._talk = 10 ** (talk_db / 10)
         self._since = 0
         self._recent = (-1, 0.0)  # (frame, loudest reference that could echo in it)
+        self._spanned = (-1, -1, 0.0)  # (frame, lag, loudest reference in the span)
         self._heard = -(10**9)  # the last inbound frame the reference could have echoed in
         self._filter = 0  # the canceller's filter that ``_left`` describes
         self.estimate: EchoEstimate | None = None
@@ -147,12 +148,15 @@ class EchoPath:
 
     def _span(self, k: int) -> float:
         """The loudest reference in the canceller's span for frame ``k``: at the lag (+-1
-        frame) and ``ring_ms`` before it; 0 with no lag."""
+        frame) and ``ring_ms`` before it; 0 with no lag. Asked up to twice a frame (push,
+        is_echo), looked up once."""
         est = self.estimate
         if est is None:
             return 0.0
         lag = est.delay_frames
-        return self._far.loudest(k - lag - 1 - self._ring, k - lag + 1)
+        if self._spanned[:2] != (k, lag):
+            self._spanned = (k, lag, self._far.loudest(k - lag - 1 - self._ring, k - lag + 1))
+        return self._spanned[2]
 
     def talking(self, t: float, near_energy: float) -> bool:
         """Within ``talk_db`` of the loudest reference that could have caused it: the caller."""

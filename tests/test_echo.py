@@ -11,13 +11,17 @@ import pytest
 import trio
 import trio.testing
 
-from voiced.audio import FRAME_SAMPLES
+from voiced.audio import FRAME_SAMPLES, SILENT_FRAME_ULAW, ulaw_encode
+from voiced.callstate import RecvStats
+from voiced.canceller import EchoCanceller
 from voiced.config import Config, EchoConfig
-from voiced.echo import EchoPath
+from voiced.echo import EchoPath, _similarities
+from voiced.events import Frame
 from voiced.farend import FRAME_S, FarEnd, energy
 from voiced.lab.line import LineEffects
 from voiced.lab.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
 from voiced.lab.testing.harness import CallHarness
+from voiced.stages.echo import clean
 from voiced.twilio.wire import Stop
 
 LONG = [f"{n} sentence of a rather long answer to the question. " for n in ("First", "Second", "Third")]
@@ -144,35 +148,38 @@ def _speechlike(seconds: float, seed: int = 5) -> list[bytes]:
     return [x[i : i + FRAME_SAMPLES].tobytes() for i in range(0, n - FRAME_SAMPLES + 1, FRAME_SAMPLES)]
 
 
-@pytest.mark.parametrize(("echo_db", "echo_ms"), [(-10.0, 350), (-20.0, 200)])
-def test_the_canceller_takes_the_speakerphone_echo_out_and_leaves_the_caller(
-    echo_db: float, echo_ms: int,
-) -> None:
-    from voiced.audio import SILENT_FRAME_ULAW, ulaw_encode
-    from voiced.callstate import RecvStats
-    from voiced.canceller import EchoCanceller
-    from voiced.events import Frame
-    from voiced.stages.echo import clean
-
-    agent = _speechlike(16.0)
-    line = LineEffects(echo_db=echo_db, echo_ms=echo_ms)
+def _over_the_line(agent: list[bytes], line: LineEffects, speech: dict[int, np.ndarray] | None = None,
+                   ) -> tuple[FarEnd, list[float], list[float], list[bool]]:
+    """The agent's frames played from 0 on, back over ``line`` with the caller's ``speech``
+    (by frame) and through the echo stage: the reference, and per frame the energy that came
+    in, the energy that went on, and whether it was silenced as echo."""
     far = FarEnd()
     path, canceller, stats = EchoPath(far), EchoCanceller(far), RecvStats()
-    # From 14 s (the agent has been talking again for a second, after a pause) to 15.2 s:
-    # ~10 dB under the agent, over its echo.
-    caller = tone(1200, amplitude=2500)
     raw, left, silenced = [], [], []
     for k, frame in enumerate(agent):
         t = k * FRAME_S
         far.play(frame, t)
-        speech = caller[(k - 700) * FRAME_SAMPLES:(k - 699) * FRAME_SAMPLES] if 700 <= k < 760 else None
-        said = ulaw_encode(speech) if speech is not None else SILENT_FRAME_ULAW
+        said = ulaw_encode(speech[k]) if speech and k in speech else SILENT_FRAME_ULAW
         inbound = Frame.decode(line.mix(said, ulaw_encode(np.frombuffer(frame, "<i2"))), t, k)
         before = stats.echo_frames
         out = clean(inbound, t, path, canceller, stats)
         raw.append(energy(inbound.pcm))
         left.append(energy(out.pcm))
         silenced.append(stats.echo_frames > before)
+    return far, raw, left, silenced
+
+
+@pytest.mark.parametrize(("echo_db", "echo_ms"), [(-10.0, 350), (-20.0, 200)])
+def test_the_canceller_takes_the_speakerphone_echo_out_and_leaves_the_caller(
+    echo_db: float, echo_ms: int,
+) -> None:
+    agent = _speechlike(16.0)
+    # From 14 s (the agent has been talking again for a second, after a pause) to 15.2 s:
+    # ~10 dB under the agent, over its echo.
+    caller = tone(1200, amplitude=2500)
+    speech = {k: caller[(k - 700) * FRAME_SAMPLES : (k - 699) * FRAME_SAMPLES] for k in range(700, 760)}
+    _, raw, left, silenced = _over_the_line(agent, LineEffects(echo_db=echo_db, echo_ms=echo_ms),
+                                            speech)
     erle = 10 * np.log10(sum(raw[300:600]) / sum(left[300:600]))
     assert erle >= 20.0  # converged: 6-12 s in
     # Every frame of echo alone is silenced, or what is left of it is under -60 dBFS (the
@@ -212,27 +219,8 @@ def test_the_echo_of_a_quiet_sound_after_a_loud_syllable_is_not_taken_for_the_ca
     residual. Judged against the consonant's own level, that went through as the caller (54
     of 66 such frames here; on e2e Hebrew calls, runs of them became self-interruptions);
     judged against the reference in the canceller's span, none does."""
-    from voiced.audio import SILENT_FRAME_ULAW, ulaw_encode
-    from voiced.callstate import RecvStats
-    from voiced.canceller import EchoCanceller
-    from voiced.events import Frame
-    from voiced.stages.echo import clean
-
     agent = _syllables(12.0)
-    line = LineEffects(echo_db=-10.0, echo_ms=350)
-    far = FarEnd()
-    path, canceller, stats = EchoPath(far), EchoCanceller(far), RecvStats()
-    raw, left, silenced = [], [], []
-    for k, frame in enumerate(agent):
-        t = k * FRAME_S
-        far.play(frame, t)
-        played = ulaw_encode(np.frombuffer(frame, "<i2"))
-        inbound = Frame.decode(line.mix(SILENT_FRAME_ULAW, played), t, k)
-        before = stats.echo_frames
-        out = clean(inbound, t, path, canceller, stats)
-        raw.append(energy(inbound.pcm))
-        left.append(energy(out.pcm))
-        silenced.append(stats.echo_frames > before)
+    far, raw, left, silenced = _over_the_line(agent, LineEffects(echo_db=-10.0, echo_ms=350))
     floor = (32768 * 10 ** (-60 / 20)) ** 2
     lag = round(0.35 / FRAME_S)
     # From 2 s in, the frames whose reference at the echo's lag is 20 dB or more under the
@@ -306,12 +294,6 @@ def test_a_reply_that_reaches_the_caller_a_few_ms_off_the_last_is_cancelled_at_o
     the reply's first 200 ms of echo and takes it out from there, trusted, rather than
     learning it again for seconds (a caller talking over it meanwhile would be judged
     against the echo's full level)."""
-    from voiced.audio import SILENT_FRAME_ULAW, ulaw_encode
-    from voiced.callstate import RecvStats
-    from voiced.canceller import EchoCanceller
-    from voiced.events import Frame
-    from voiced.stages.echo import clean
-
     second = 350  # the frame the second reply starts on, after 2 s of silence
     agent = _speechlike(5.0)[:250] + [bytes(2 * FRAME_SAMPLES)] * 100 + _speechlike(3.0, seed=9)
     line = LineEffects(echo_db=-10.0, echo_ms=300)
@@ -343,12 +325,6 @@ def test_a_sentence_that_starts_late_mid_reply_is_realigned_on_too() -> None:
     on the far end's own tick, 7.5 ms off the reference. The canceller realigns on it as on a
     new reply, instead of trusting a filter now out of step (it let the echo through as the
     caller: a Hebrew self-interruption)."""
-    from voiced.audio import SILENT_FRAME_ULAW, ulaw_encode
-    from voiced.callstate import RecvStats
-    from voiced.canceller import EchoCanceller
-    from voiced.events import Frame
-    from voiced.stages.echo import clean
-
     # Speech-like levels, 20 ms at a time, with no pause of its own: only the gap breaks it.
     rng = np.random.default_rng(11)
     levels = np.clip(np.exp(rng.normal(7.5, 0.8, 500)), 0, 12000)
@@ -378,7 +354,6 @@ def test_a_sentence_that_starts_late_mid_reply_is_realigned_on_too() -> None:
 def test_every_lags_similarity_is_the_pearson_correlation_over_that_lags_frames() -> None:
     # The six sliding sums against the definition, lag by lag: kept frames with holes (the
     # caller talking), a reference active only in places, one lag where the reference is flat.
-    from voiced.echo import _similarities
 
     rng = np.random.default_rng(5)
     max_lag, n = 30, 200
@@ -397,7 +372,6 @@ def test_every_lags_similarity_is_the_pearson_correlation_over_that_lags_frames(
 
 
 def test_a_flat_envelope_explains_nothing() -> None:
-    from voiced.echo import _similarities
 
     n, max_lag = 100, 5
     kept = np.ones(n)
@@ -427,12 +401,6 @@ def test_a_caller_who_goes_on_as_a_reply_starts_is_not_learnt_as_echo() -> None:
     echo path's gain rose 4 dB, so for the rest of the call a caller barging in was silenced
     as echo for up to a second. Here the next reply, a few ms off again, is realigned on and
     cancelled at once, and the delay estimate never moves."""
-    from voiced.audio import SILENT_FRAME_ULAW, ulaw_encode
-    from voiced.callstate import RecvStats
-    from voiced.canceller import EchoCanceller
-    from voiced.events import Frame
-    from voiced.stages.echo import clean
-
     silence = [bytes(2 * FRAME_SAMPLES)] * 100
     # Reply 1 (5 s), 2 s, reply 2 (stopped after 0.6 s), 2 s, reply 3 (3 s).
     second, third = 350, 480
@@ -471,12 +439,6 @@ def test_a_filter_spoilt_by_learning_a_caller_gives_way_to_the_one_that_last_fit
     learnt again for seconds (Hebrew replies on ``voiced bench echo``: 1.6-3.2 dB taken out).
     The filter that last realigned well was kept aside: the next reply realigns on that one
     and is cancelled at once."""
-    from voiced.audio import SILENT_FRAME_ULAW, ulaw_encode
-    from voiced.callstate import RecvStats
-    from voiced.canceller import EchoCanceller
-    from voiced.events import Frame
-    from voiced.stages.echo import clean
-
     silence = [bytes(2 * FRAME_SAMPLES)] * 100
     # Reply 1 (5 s), 2 s, reply 2 (3 s), 2 s, reply 3 (3 s).
     second, third = 350, 600
@@ -520,12 +482,6 @@ def test_the_first_filter_learns_the_echo_that_came_before_the_delay_was_known(
     Without them (``history`` 0) it starts from nothing there, as it used to: 2 and 7 dB taken
     out in its first 200 and 500 ms, where the greeting is all it will have learnt when the
     caller first barges in."""
-    from voiced.audio import SILENT_FRAME_ULAW, ulaw_encode
-    from voiced.callstate import RecvStats
-    from voiced.canceller import EchoCanceller
-    from voiced.events import Frame
-    from voiced.stages.echo import clean
-
     rng = np.random.default_rng(11)  # speech-like levels 20 ms at a time: one lag explains them
     levels = np.clip(np.exp(rng.normal(7.5, 0.8, 150)), 0, 12000)
     agent = [(rng.standard_normal(FRAME_SAMPLES) * a).astype("<i2").tobytes() for a in levels]
@@ -565,12 +521,6 @@ def test_on_a_clean_line_a_caller_who_went_on_over_a_reply_is_not_the_echo_bound
     (on ``voiced bench echo`` at -inf dB: 37 of 404 caller frames silenced, barge-ins heard up
     to 0.64 s; on the e2e bench one took 1.2 s). A whole window of the agent with no lag
     following it means no echo: the median."""
-    from voiced.audio import SILENT_FRAME_ULAW, ulaw_encode
-    from voiced.callstate import RecvStats
-    from voiced.canceller import EchoCanceller
-    from voiced.events import Frame
-    from voiced.stages.echo import clean
-
     agent = _speechlike(14.0)  # the agent, on and off
     line = LineEffects()  # a clean line
     far = FarEnd()
@@ -599,12 +549,6 @@ def test_a_caller_under_the_echo_is_heard_as_soon_as_the_next_reply_is_realigned
     that echo is heard at once. It was forgotten between replies, so the gate took such a
     caller for echo until ten more frames had been seen, and counted the caller's silenced
     frames among them (Hebrew barge-ins on ``voiced bench echo``: 0.5-1.0 s late)."""
-    from voiced.audio import SILENT_FRAME_ULAW, ulaw_encode
-    from voiced.callstate import RecvStats
-    from voiced.canceller import EchoCanceller
-    from voiced.events import Frame
-    from voiced.stages.echo import clean
-
     second, slip = 350, 0.0075  # reply 2 after 2 s of silence, 7.5 ms off reply 1's timing
     agent = _speechlike(5.0)[:250] + [bytes(2 * FRAME_SAMPLES)] * 100 + _speechlike(3.0, seed=9)
     realigned = second + 15 + 10  # its echo 300 ms late, then 200 ms of it to realign on

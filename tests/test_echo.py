@@ -16,12 +16,14 @@ from voiced.callstate import RecvStats
 from voiced.canceller import EchoCanceller
 from voiced.config import Config, EchoConfig
 from voiced.echo import EchoPath, _similarities
-from voiced.events import Frame
+from voiced.engines.vad import call_classifier
+from voiced.events import Frame, SpeechConfirmed
 from voiced.farend import FRAME_S, FarEnd, energy
 from voiced.lab.line import LineEffects
 from voiced.lab.testing.fakes import FakeBrain, FakeSTT, FakeTTS, fake_engines, tone
 from voiced.lab.testing.harness import CallHarness
 from voiced.stages.echo import clean
+from voiced.stages.vad import Endpointer
 from voiced.twilio.wire import Stop
 
 LONG = [f"{n} sentence of a rather long answer to the question. " for n in ("First", "Second", "Third")]
@@ -149,10 +151,12 @@ def _speechlike(seconds: float, seed: int = 5) -> list[bytes]:
 
 
 def _over_the_line(agent: list[bytes], line: LineEffects, speech: dict[int, np.ndarray] | None = None,
+                   cleaned: list[Frame] | None = None,
                    ) -> tuple[FarEnd, list[float], list[float], list[bool]]:
     """The agent's frames played from 0 on, back over ``line`` with the caller's ``speech``
     (by frame) and through the echo stage: the reference, and per frame the energy that came
-    in, the energy that went on, and whether it was silenced as echo."""
+    in, the energy that went on, and whether it was silenced as echo (and the frames that
+    went on, into ``cleaned``)."""
     far = FarEnd()
     path, canceller, stats = EchoPath(far), EchoCanceller(far), RecvStats()
     raw, left, silenced = [], [], []
@@ -166,6 +170,8 @@ def _over_the_line(agent: list[bytes], line: LineEffects, speech: dict[int, np.n
         raw.append(energy(inbound.pcm))
         left.append(energy(out.pcm))
         silenced.append(stats.echo_frames > before)
+        if cleaned is not None:
+            cleaned.append(out)
     return far, raw, left, silenced
 
 
@@ -229,6 +235,29 @@ def test_the_echo_of_a_quiet_sound_after_a_loud_syllable_is_not_taken_for_the_ca
              and far.loudest(k - lag - 1, k - lag + 1) * 100 < far.loudest(k - lag - 5, k - lag + 1)]
     assert len(after) >= 50
     assert [k for k in after if not silenced[k] and left[k] > floor] == []
+
+
+@pytest.mark.parametrize("noise_dbfs", [-45.0, -35.0])
+def test_on_a_noisy_line_the_echo_never_becomes_speech_and_the_caller_over_both_still_does(
+    noise_dbfs: float,
+) -> None:
+    """A speakerphone on a noisy line: the echo at -10 dB over white noise, the caller talking
+    over both 10 s in. The cleaned frames, through the daemon's VAD and endpointer, confirm
+    speech once: the caller, within ``bargein.min_speech_ms`` + 100 ms. (Before the gate
+    allowed for the line's noise and the canceller's step for it, the echo was confirmed as
+    speech at 3 s and at 9.6 s, 74-118 frames of it let through.)"""
+    cfg = Config()
+    caller = {500 + i: np.frombuffer(f, "<i2") for i, f in enumerate(_syllables(1.2, seed=9))}
+    cleaned: list[Frame] = []
+    _over_the_line(_syllables(12.0),
+                   LineEffects(echo_db=-10.0, echo_ms=350, noise_dbfs=noise_dbfs),
+                   caller, cleaned)
+    vad, endpointer = call_classifier(cfg.vad), Endpointer(cfg.vad, cfg.turn, cfg.bargein)
+    confirmed = [k for k, frame in enumerate(cleaned)
+                 for event in endpointer.push(vad.is_speech(frame.pcm), k * FRAME_S)
+                 if isinstance(event, SpeechConfirmed)]
+    assert len(confirmed) == 1
+    assert 500 <= confirmed[0] <= 500 + (cfg.bargein.min_speech_ms + 100) // 20
 
 
 async def test_a_caller_talking_over_the_greeting_as_loud_as_it_is_never_taken_for_echo(

@@ -39,6 +39,9 @@ _SWITCH = 0.1  # how much better a new delay must explain it to replace the curr
 ADAPTED = 25  # frames of adaptation before a canceller's output is trusted
 _LEFT_SEEN = 10  # frames of trusted output before what it leaves of the echo is believed
 _LEFT_Q = 75  # percentile of what it left that bounds what it leaves
+_FLOOR_Q = 10  # percentile of the inbound frames' energy over the last seconds: the line's noise
+_FLOOR_SEEN = 25  # frames before there is a noise floor to speak of
+_NOISE_MARGIN = 2.0  # how far over the noise floor (3 dB) a frame's remainder may be, as noise
 
 
 class Window:
@@ -126,6 +129,7 @@ class EchoPath:
         self._pushed = 0
         self._bound = Window(self._size)
         self._left = Window(int(3.0 / FRAME_S))  # residual / loudest reference in span
+        self._floor = Window(int(5.0 / FRAME_S))  # inbound energy, for the line's noise floor
         self._min_bound = min_bound_frames
         self._every = every
         self._min_frames = min_frames
@@ -186,6 +190,7 @@ class EchoPath:
         if filter_id != self._filter:
             self._left.clear()
             self._filter = filter_id
+        self._floor.append(near_energy)
         k = frame_index(t)
         loudest = self._loudest_recent(k)
         talk = near_energy >= self._talk * loudest
@@ -209,10 +214,21 @@ class EchoPath:
             if k - self._heard < self._size:
                 self.estimate = self._estimate() or self.estimate
 
-    def is_echo(self, t: float, near_energy: float, trusted: bool = True) -> bool:
+    def is_echo(self, t: float, near_energy: float, trusted: bool = True,
+                noise: bool = False) -> bool:
         """Whether a frame this loud, arriving at ``t``, can be nothing but the agent's echo;
         ``near_energy`` after a canceller whose output is ``trusted`` (else nothing is taken
-        to have been taken out of it)."""
+        to have been taken out of it). With ``noise``: or its echo and the line's noise
+        beside it (:attr:`noise_floor`), where an echo is due at all.
+
+        A noisy line needs the second: what the canceller leaves of the echo sits on the
+        line's noise, which it cannot take out, and a frame whose echo is quiet (between two
+        syllables, or as the echo of a pause rings out) is all noise and more than its echo
+        is predicted to leave. Judged as the caller, those frames went on to the VAD with
+        what the canceller left in them, and the VAD added them up to speech: with the echo
+        at -10 dB and white noise at -45 dBFS, 8 self-interruptions in 6 English calls, most
+        of them in the greeting. The stage silences such frames but does not learn from them
+        (the canceller learning from noise took out less of the echo on a clean line)."""
         k = frame_index(t)
         est = self.estimate
         if est is None:
@@ -238,8 +254,18 @@ class EchoPath:
             predicted = est.gain * self._far.loudest(k - lag - 1, k - lag + 1)
             if trusted and len(self._left) >= _LEFT_SEEN:
                 predicted = min(predicted, self._left.percentile(_LEFT_Q) * self._span(k))
-        # A silent frame is silence, not echo: nothing to take out.
-        return near_energy > AUDIBLE and near_energy <= predicted * self._margin
+        # A silent frame is silence, not echo: nothing to take out; and with no echo due,
+        # neither is the line's noise beside it.
+        if self._loudest_recent(k) <= 0.0:
+            return False
+        limit = predicted * self._margin + (self.noise_floor * _NOISE_MARGIN if noise else 0.0)
+        return near_energy > AUDIBLE and near_energy <= limit
+
+    @property
+    def noise_floor(self) -> float:
+        """The line's own noise, mean square: the 10th percentile of the inbound frames'
+        energy over the last 5 s (0 on a clean line, whose gaps are digital silence)."""
+        return self._floor.percentile(_FLOOR_Q) if len(self._floor) >= _FLOOR_SEEN else 0.0
 
     def _estimate(self) -> EchoEstimate | None:
         n = min(self._pushed, self._size)

@@ -2,10 +2,10 @@
 audio here, before the VAD and the recogniser hear it (:mod:`voiced.echo` says how).
 
 Each frame first loses the echo a linear canceller predicts; a frame whose remainder is no
-louder than the residual echo the call has shown goes on as line silence, so the VAD sees
-no speech in it and the recogniser no words. The caller talking over the agent is louder
-than that, and goes on with the echo taken out from under it. Every frame goes on, in order
-and on time.
+louder than the residual echo the call has shown (and, on a noisy line, the line's noise
+beside it) goes on as line silence, so the VAD sees no speech in it and the recogniser no
+words. The caller talking over the agent is louder than that, and goes on with the echo
+taken out from under it. Every frame goes on, in order and on time.
 """
 
 from __future__ import annotations
@@ -53,12 +53,15 @@ def clean(frame: Frame, t: float, path: EchoPath, canceller: EchoCanceller,
         # caller a few ms off the last one's timing). It learns on; the frame goes as it came.
         left, residual = near, level
     echo_alone = not talking and path.is_echo(t, residual, canceller.trusted)
+    # Or the echo and the line's noise beside it: silenced too, but not learnt from.
+    noise = not talking and not echo_alone and path.is_echo(t, residual, canceller.trusted,
+                                                           noise=True)
     # The canceller learns from echo alone, and from nothing for a while after the caller
     # was heard. (It once learnt from all but the caller as loud as the agent until it was
     # trusted: a caller who went on as a reply started was learnt as echo.)
-    caller = not echo_alone and residual > AUDIBLE  # let through as the caller's voice
+    caller = not echo_alone and not noise and residual > AUDIBLE  # let through as the caller
     if echo_alone:
-        canceller.learn()
+        canceller.learn(path.noise_floor)
     elif caller and canceller.trusted:
         canceller.caller_heard()
     # What the canceller leaves is measured on the frames that could be echo alone with
@@ -70,7 +73,7 @@ def clean(frame: Frame, t: float, path: EchoPath, canceller: EchoCanceller,
     path.push(t, level, residual, canceller.trusted, could_be_echo,
               caller=caller or canceller.doubting, hold=canceller.doubting,
               filter_id=canceller.filter_id)
-    if echo_alone:
+    if echo_alone or noise:
         stats.echo_frames += 1
         return Frame(SILENT_FRAME_ULAW, SILENT_PCM, frame.t, frame.seq)
     if left is near:

@@ -230,6 +230,10 @@ class EchoPath:
         of them in the greeting. The stage silences such frames but does not learn from them
         (the canceller learning from noise took out less of the echo on a clean line)."""
         k = frame_index(t)
+        if self._loudest_recent(k) <= 0.0 or near_energy <= AUDIBLE:
+            # Nothing played that could echo in it (most frames while the caller talks), or a
+            # silent frame, which is silence, not echo: nothing to take out, no noise beside it.
+            return False
         est = self.estimate
         if est is None:
             # No lag yet: any is possible, and the echo as loud as it has been seen to be.
@@ -254,12 +258,8 @@ class EchoPath:
             predicted = est.gain * self._far.loudest(k - lag - 1, k - lag + 1)
             if trusted and len(self._left) >= _LEFT_SEEN:
                 predicted = min(predicted, self._left.percentile(_LEFT_Q) * self._span(k))
-        # A silent frame is silence, not echo: nothing to take out; and with no echo due,
-        # neither is the line's noise beside it.
-        if self._loudest_recent(k) <= 0.0:
-            return False
         limit = predicted * self._margin + (self.noise_floor * _NOISE_MARGIN if noise else 0.0)
-        return near_energy > AUDIBLE and near_energy <= limit
+        return near_energy <= limit
 
     @property
     def noise_floor(self) -> float:

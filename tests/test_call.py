@@ -409,6 +409,26 @@ async def test_smart_endpoint_answers_complete_sentences_sooner(
     assert h.peer.first_media_after(t_end) == pytest.approx(t_end + endpoint)
 
 
+async def test_a_short_question_heard_in_a_guessed_language_waits_the_full_silence(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A Hebrew and English line: an English caller's first 0.4 s ("Now, as...") is too short
+    for Whisper to tell the language, is heard in Hebrew ("מה?", a question) and was answered
+    300 ms into the caller's breath. Until the caller is heard in a language, such a guess
+    waits ``vad.silence_ms``; once they are, the same short question gets the smart 300 ms."""
+    cfg = Config()
+    stt = FakeSTT(text="מה?", language="he", delay=0.05, guess_under_s=1.0)
+    h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0)))
+    async with h.running():
+        t_guessed = await speak_and_wait(h, speech_ms=400)
+        t_long = await speak_and_wait(h, speech_ms=1500)  # told: the caller's language known
+        t_short = await speak_and_wait(h, speech_ms=400)  # a guess again, but an informed one
+        await h.peer.send(Stop())
+    assert h.peer.first_media_after(t_guessed) == pytest.approx(t_guessed + 0.800)
+    assert h.peer.first_media_after(t_long) == pytest.approx(t_long + 0.300)
+    assert h.peer.first_media_after(t_short) == pytest.approx(t_short + 0.300)
+
+
 @pytest.mark.parametrize(
     ("words", "complete", "endpoint", "asked"),
     [

@@ -68,7 +68,7 @@ async def test_whisper_transcribes_a_generated_question(whisper: object, tmp_pat
     wav = espeak_wav(tmp_path / "q.wav", "What time do you open tomorrow?")
     pcm = audio.ulaw_decode(audio.ulaw_encode(audio.read_wav(wav)))  # through the phone line
     result = await whisper.transcribe(pcm.tobytes(), ("he", "en"))  # type: ignore[attr-defined]
-    assert result.language == "en"
+    assert result.language == "en" and not result.guessed
     assert "open tomorrow" in result.text.lower()
     assert result.compute_s < 3.0
 
@@ -82,9 +82,11 @@ async def test_a_turn_too_short_to_tell_the_language_stays_in_the_call_s(
     pcm = audio.ulaw_decode(audio.ulaw_encode(audio.read_wav(wav)))
     assert len(pcm) / audio.RATE < 1.0
     heard = await whisper.transcribe(pcm.tobytes(), ("he", "en"))  # type: ignore[attr-defined]
-    assert heard.language == "he"
+    assert heard.language == "he" and heard.guessed  # said so: the turn-taking trusts it less
     heard = await whisper.transcribe(pcm.tobytes(), ("en", "he"))  # type: ignore[attr-defined]
-    assert heard.language == "en"
+    assert heard.language == "en" and heard.guessed
+    heard = await whisper.transcribe(pcm.tobytes(), ("en",))  # type: ignore[attr-defined]
+    assert heard.language == "en" and not heard.guessed  # one language: nothing to guess
 
 
 async def test_whisper_is_cancellable_and_leaves_no_thread(whisper: object, tmp_path: Path) -> None:

@@ -120,6 +120,17 @@ def test_a_turn_in_a_language_the_model_was_not_trained_on_goes_by_the_words_alo
     assert t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3) == [Release(0, 1.3, 1.0)]
 
 
+def test_words_heard_in_a_guessed_language_are_not_judged_and_wait_for_the_full_silence() -> None:
+    t = judged_turns()
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    said = dataclasses.replace(words("What?", 0), language_guessed=True)
+    assert t.on(said, SILENT, 1.1) == [Prepare(0, 1, said)]
+    assert t.on(SpeechPaused(1.0, 0), SILENT, 1.2) == []  # not asked
+    assert t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3) == []
+    assert t.on(LongPause(1.0, 1.6, 0), SILENT, 1.6) == []
+    assert t.on(SpeechEnded(1.0, 1.8, 0, 800), SILENT, 1.8) == [Release(0, 1.8, 1.0)]
+
+
 def test_words_that_promise_more_are_not_judged_and_wait_for_the_full_silence() -> None:
     """The model is asked only where its answer can change something: never after words
     that read unfinished (they wait vad.silence_ms whatever it would say)."""

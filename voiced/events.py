@@ -131,6 +131,9 @@ class Recognition:
     text: str
     language: str
     compute_s: float = 0.0  # time the engine spent, for the latency line
+    # Several languages were allowed and the engine could not tell which it heard (too little
+    # audio): ``language`` is the one the caller was expected in, and the words are its guess.
+    guessed: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,10 @@ class Transcript:
     speculative: bool  # computed at a pause, before the endpoint
     error: str = ""  # the engine failed (why, for the log); the caller hears the fallback line
     fault: FaultKind | None = None  # ... and how, for the fault counters
+    # Heard in a language assumed, not told (:attr:`Recognition.guessed`), before the caller
+    # had been heard in any: the words may be another language's sounds ("Now, as..." on a
+    # Hebrew line came out "מה?"), too unsure to end the turn early on.
+    language_guessed: bool = False
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,8 @@ class WhisperSTT:
         if cancelled.is_set():
             raise WorkCancelled
         language = languages[0]
-        if len(languages) > 1 and seconds >= self._cfg.language_switch_min_s:
+        guessed = len(languages) > 1 and seconds < self._cfg.language_switch_min_s
+        if len(languages) > 1 and not guessed:
             probs = dict(self._model.model.detect_language(encoded)[0])
             odds = {lang: probs.get(f"<|{WHISPER[lang]}|>", 0.0) for lang in languages}
             best = max(languages, key=lambda lang: odds[lang])
@@ -133,7 +134,8 @@ class WhisperSTT:
         logprob = result.scores[0] * len(ids) / (len(ids) + 1) if result.scores else 0.0
         if result.no_speech_prob > self._cfg.no_speech_threshold and logprob < -1.0:
             text = ""
-        return Recognition(text=text, language=language, compute_s=time.perf_counter() - t0)
+        return Recognition(text=text, language=language, compute_s=time.perf_counter() - t0,
+                           guessed=guessed)
 
 
 def load(model_dir: str, cfg: WhisperConfig,

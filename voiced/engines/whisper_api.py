@@ -65,5 +65,6 @@ class WhisperApiSTT:
         lang = str(body.get("language", languages[0]))[:2].lower()
         language = {"he": "he", "iw": "he", "hebrew": "he", "en": "en", "english": "en"}.get(
             lang, languages[0])
-        return Recognition(text, language if language in languages else languages[0],
-                           time.perf_counter() - t0)
+        told = len(languages) == 1 or language in languages
+        return Recognition(text, language if told else languages[0], time.perf_counter() - t0,
+                           guessed=not told)

@@ -36,6 +36,27 @@ from ..events import (
 log = logging.getLogger("voiced.stt")
 
 
+class _Languages:
+    """The languages a call's turns may be in, the one the caller last spoke first: a
+    recogniser favours the first, so an English caller's short "yes" on a Hebrew line is heard
+    in English. ``known`` once the recogniser has told a language from the caller's words, not
+    assumed it: a guess before that is only the line's language."""
+
+    def __init__(self, languages: Sequence[str]) -> None:
+        self.order = list(languages)
+        self.known = len(self.order) == 1
+
+    @property
+    def first(self) -> str:
+        return self.order[0]
+
+    def heard(self, t: Transcript) -> Transcript:
+        if t.text and t.language in self.order:
+            self.order.sort(key=lambda lang: lang != t.language)
+            self.known = self.known or not t.language_guessed
+        return t
+
+
 @dataclass
 class _Job:
     """One transcription of a fixed stretch of audio, cancellable on its own."""
@@ -63,13 +84,15 @@ class _Job:
         finally:
             self.done.set()
 
-    def transcript(self, speculative: bool, language: str) -> Transcript:
-        """What came of it (``language`` if the engine said nothing)."""
+    def transcript(self, speculative: bool, languages: _Languages) -> Transcript:
+        """What came of it (in the expected language if the engine said nothing)."""
         r = self.result
-        return Transcript(text=r.text if r else "", language=r.language if r else language,
-                          gen=self.gen, t_end=self.t_end, t_ready=trio.current_time(),
+        return Transcript(text=r.text if r else "",
+                          language=r.language if r else languages.first, gen=self.gen,
+                          t_end=self.t_end, t_ready=trio.current_time(),
                           compute_s=r.compute_s if r else 0.0, speculative=speculative,
-                          error=self.error, fault=self.fault)
+                          error=self.error, fault=self.fault,
+                          language_guessed=r is not None and r.guessed and not languages.known)
 
 
 # A first part shorter than this is not transcribed apart: too little for Whisper to hear it
@@ -142,14 +165,6 @@ class BatchRecognizer:
         await stt(rx, tx, self.engine, cfg, vad_cfg, languages, call_id)
 
 
-def _favour(languages: list[str], heard: Transcript) -> Transcript:
-    """The language the caller last spoke goes first from then on: a recogniser favours the
-    first, so an English caller's short "yes" on a Hebrew line is heard in English."""
-    if heard.text and heard.language in languages:
-        languages.sort(key=lambda lang: lang != heard.language)
-    return heard
-
-
 async def stt(
     rx: trio.MemoryReceiveChannel[Frame | VadEvent],
     tx: trio.MemorySendChannel[DialogueEvent],
@@ -161,7 +176,7 @@ async def stt(
 ) -> None:
     """Transcripts go downstream as soon as they exist, tagged with the speech segment
     (``gen``) they cover; the VAD events follow along, and the dialogue decides."""
-    languages = list(languages)
+    expected = _Languages(languages)
     with rx, tx:
         preroll: deque[bytes] = deque(maxlen=max(1, vad_cfg.preroll_ms // FRAME_MS))
         turn: _Turn | None = None
@@ -175,7 +190,7 @@ async def stt(
             turn.finished(job)
             if job.error:
                 log.warning("call %s: %s", call_id, job.error)
-            await tx.send(_favour(languages, job.transcript(speculative, languages[0])))
+            await tx.send(expected.heard(job.transcript(speculative, expected)))
 
         async with trio.open_nursery() as nursery:
 
@@ -185,7 +200,7 @@ async def stt(
                 if job is not None:
                     job.scope.cancel()
                 job = turn.job(gen, t_end)
-                nursery.start_soon(job.run, engine, tuple(languages), cfg.timeout_s)
+                nursery.start_soon(job.run, engine, tuple(expected.order), cfg.timeout_s)
                 nursery.start_soon(deliver, job, speculative, turn)
 
             async for item in rx:
@@ -193,7 +208,7 @@ async def stt(
                     (preroll if turn is None else turn.frames).append(item.pcm)
                     continue
                 if isinstance(item, SpeechStarted):
-                    turn = _Turn(preroll, max_frames, languages[0] in cfg.transcribe_in_parts)
+                    turn = _Turn(preroll, max_frames, expected.first in cfg.transcribe_in_parts)
                     preroll.clear()
                 elif isinstance(item, SpeechPaused) and turn is not None:
                     start(item.gen, item.t_end, speculative=True)

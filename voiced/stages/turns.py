@@ -280,8 +280,10 @@ class Turns:
         ``turn.min_silence_ms`` after words that read as finished, and the end-of-turn model
         heard the turn as complete; or ``turn.unsure_silence_ms`` after such words whatever it
         heard (or if it said nothing). The model is asked once the caller has paused after
-        such words, and only then: elsewhere its answer could change nothing."""
+        such words, and only then: elsewhere its answer could change nothing. Words heard in
+        a language guessed, before the caller was heard in any, do not end a turn early."""
         if not (self._smart and p.prepared and p.transcript is not None and p.t_end is not None
+                and not p.transcript.language_guessed
                 and looks_complete(p.transcript.text, self._min_words)):
             return []
         actions: list[Action] = []

@@ -43,6 +43,9 @@ class FakeSTT:
     audio_seconds: list[float] = field(default_factory=list)
     asked: list[tuple[str, ...]] = field(default_factory=list)  # the languages, in order
     contexts: list[str] = field(default_factory=list)  # the words before each audio
+    # As Whisper: with several languages allowed, audio shorter than this is heard in the
+    # first, a guess (``stt.whisper.language_switch_min_s``); 0: never a guess.
+    guess_under_s: float = 0.0
 
     async def transcribe(self, pcm: bytes, languages: Sequence[str],
                          context: str = "") -> Recognition:
@@ -59,6 +62,8 @@ class FakeSTT:
         finally:
             self.active -= 1
         self.finished += 1
+        if len(languages) > 1 and self.audio_seconds[-1] < self.guess_under_s:
+            return Recognition(self.text, languages[0], self.delay, guessed=True)
         return Recognition(self.text, self.language, self.delay)
 
 

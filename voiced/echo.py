@@ -44,6 +44,24 @@ _FLOOR_SEEN = 25  # frames before there is a noise floor to speak of
 _NOISE_MARGIN = 2.0  # how far over the noise floor (3 dB) a frame's remainder may be, as noise
 
 
+@dataclass(frozen=True)
+class EchoBound:
+    """How loud an inbound frame (mean square) can be and be nothing but the agent's echo,
+    the margin in: ``echo`` after the canceller, its output judged as it is; ``uncancelled``
+    with nothing taken to have been taken out; ``noise``, what the line's noise may add
+    beside the echo."""
+
+    echo: float
+    uncancelled: float
+    noise: float
+
+    def holds(self, energy: float, *, uncancelled: bool = False, noise: bool = False) -> bool:
+        """A frame this loud is echo alone (with ``noise``: or echo and the line's noise). A
+        silent frame is silence, not echo: nothing to take out, no noise beside it."""
+        limit = (self.uncancelled if uncancelled else self.echo) + (self.noise if noise else 0.0)
+        return AUDIBLE < energy <= limit
+
+
 class Window:
     """The last ``size`` values, also kept in order, for a percentile every frame without
     sorting (``np.percentile`` of a deque copied it and sorted it each time: a tenth of the
@@ -145,7 +163,7 @@ class EchoPath:
 
     def _loudest_recent(self, k: int) -> float:
         """The loudest reference frame any echo arriving in frame ``k`` could come from; asked
-        up to three times a frame (talking, push, is_echo), looked up once."""
+        up to three times a frame (talking, push, bound), looked up once."""
         if self._recent[0] != k:
             self._recent = (k, self._far.loudest(k - self._max_lag, k))
         return self._recent[1]
@@ -153,7 +171,7 @@ class EchoPath:
     def _span(self, k: int) -> float:
         """The loudest reference in the canceller's span for frame ``k``: at the lag (+-1
         frame) and ``ring_ms`` before it; 0 with no lag. Asked up to twice a frame (push,
-        is_echo), looked up once."""
+        bound), looked up once."""
         est = self.estimate
         if est is None:
             return 0.0
@@ -216,24 +234,29 @@ class EchoPath:
 
     def is_echo(self, t: float, near_energy: float, trusted: bool = True,
                 noise: bool = False) -> bool:
-        """Whether a frame this loud, arriving at ``t``, can be nothing but the agent's echo;
-        ``near_energy`` after a canceller whose output is ``trusted`` (else nothing is taken
-        to have been taken out of it). With ``noise``: or its echo and the line's noise
-        beside it (:attr:`noise_floor`), where an echo is due at all.
+        """Whether a frame this loud, arriving at ``t``, can be nothing but the agent's echo
+        (:meth:`bound`); with ``noise``, or its echo and the line's noise beside it."""
+        bound = self.bound(t, trusted)
+        return bound is not None and bound.holds(near_energy, noise=noise)
 
-        A noisy line needs the second: what the canceller leaves of the echo sits on the
-        line's noise, which it cannot take out, and a frame whose echo is quiet (between two
-        syllables, or as the echo of a pause rings out) is all noise and more than its echo
-        is predicted to leave. Judged as the caller, those frames went on to the VAD with
-        what the canceller left in them, and the VAD added them up to speech: with the echo
-        at -10 dB and white noise at -45 dBFS, 8 self-interruptions in 6 English calls, most
-        of them in the greeting. The stage silences such frames but does not learn from them
-        (the canceller learning from noise took out less of the echo on a clean line)."""
+    def bound(self, t: float, trusted: bool = True) -> EchoBound | None:
+        """How loud a frame arriving at ``t`` can be and still be nothing but the agent's echo,
+        after a canceller whose output is ``trusted`` (else nothing is taken to have been
+        taken out of it); None where nothing played could echo in it (most frames while the
+        caller talks). Worked out once a frame: the stage asks three questions of it.
+
+        The line's noise is part of the answer where an echo is due. What the canceller
+        leaves of the echo sits on the line's noise, which it cannot take out, and a frame
+        whose echo is quiet (between two syllables, or as the echo of a pause rings out) is
+        all noise and more than its echo is predicted to leave. Judged as the caller, those
+        frames went on to the VAD with what the canceller left in them, and the VAD added them
+        up to speech: with the echo at -10 dB and white noise at -45 dBFS, 8 self-interruptions
+        in 6 English calls, most of them in the greeting. The stage silences such frames but
+        does not learn from them (the canceller learning from noise took out less of the echo
+        on a clean line)."""
         k = frame_index(t)
-        if self._loudest_recent(k) <= 0.0 or near_energy <= AUDIBLE:
-            # Nothing played that could echo in it (most frames while the caller talks), or a
-            # silent frame, which is silence, not echo: nothing to take out, no noise beside it.
-            return False
+        if self._loudest_recent(k) <= 0.0:
+            return None
         est = self.estimate
         if est is None:
             # No lag yet: any is possible, and the echo as loud as it has been seen to be.
@@ -244,7 +267,7 @@ class EchoPath:
             q = 50 if len(self._bound) >= self._size else 90
             gain = self._bound.percentile(q) if len(self._bound) >= self._min_bound \
                 else self._prior
-            predicted = gain * self._loudest_recent(k)
+            predicted = echo = gain * self._loudest_recent(k)
         else:
             # The echo as it comes while the canceller's output is not trusted, or until this
             # filter's trusted output has been seen for 200 ms; then what it left in the last
@@ -255,11 +278,11 @@ class EchoPath:
             # the agent for a while, whose voice it rightly leaves, is at most a quarter of
             # the frames measured (a caller louder than the echo is not measured at all).
             lag = est.delay_frames
-            predicted = est.gain * self._far.loudest(k - lag - 1, k - lag + 1)
+            predicted = echo = est.gain * self._far.loudest(k - lag - 1, k - lag + 1)
             if trusted and len(self._left) >= _LEFT_SEEN:
-                predicted = min(predicted, self._left.percentile(_LEFT_Q) * self._span(k))
-        limit = predicted * self._margin + (self.noise_floor * _NOISE_MARGIN if noise else 0.0)
-        return near_energy <= limit
+                echo = min(predicted, self._left.percentile(_LEFT_Q) * self._span(k))
+        return EchoBound(echo * self._margin, predicted * self._margin,
+                         self.noise_floor * _NOISE_MARGIN)
 
     @property
     def noise_floor(self) -> float:

@@ -52,10 +52,10 @@ def clean(frame: Frame, t: float, path: EchoPath, canceller: EchoCanceller,
         # The canceller made it louder: what it learnt no longer fits (the reply reached the
         # caller a few ms off the last one's timing). It learns on; the frame goes as it came.
         left, residual = near, level
-    echo_alone = not talking and path.is_echo(t, residual, canceller.trusted)
+    bound = None if talking or residual <= AUDIBLE else path.bound(t, canceller.trusted)
+    echo_alone = bound is not None and bound.holds(residual)
     # Or the echo and the line's noise beside it: silenced too, but not learnt from.
-    noise = not talking and not echo_alone and path.is_echo(t, residual, canceller.trusted,
-                                                           noise=True)
+    noise = bound is not None and not echo_alone and bound.holds(residual, noise=True)
     # The canceller learns from echo alone, and from nothing for a while after the caller
     # was heard. (It once learnt from all but the caller as loud as the agent until it was
     # trusted: a caller who went on as a reply started was learnt as echo.)
@@ -69,7 +69,7 @@ def clean(frame: Frame, t: float, path: EchoPath, canceller: EchoCanceller,
     # got worse would otherwise never be seen to (its echo let through, never measured).
     # Untrusted, the gate judged with nothing taken out already (and nothing is measured).
     could_be_echo = echo_alone or (
-        canceller.trusted and not talking and path.is_echo(t, residual, False))
+        canceller.trusted and bound is not None and bound.holds(residual, uncancelled=True))
     path.push(t, level, residual, canceller.trusted, could_be_echo,
               caller=caller or canceller.doubting, hold=canceller.doubting,
               filter_id=canceller.filter_id)

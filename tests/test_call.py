@@ -409,6 +409,33 @@ async def test_smart_endpoint_answers_complete_sentences_sooner(
     assert h.peer.first_media_after(t_end) == pytest.approx(t_end + endpoint)
 
 
+@pytest.mark.parametrize(
+    ("voiced_ms", "reply_at"),
+    [
+        (0, 0.300),  # the smart endpoint
+        (20, 0.320),  # a stir at it: the reply waits the frame out, then starts
+        (40, 0.620),  # the caller went on: dropped; the next pause's answer, 300 ms into it
+    ],
+)
+async def test_no_reply_starts_while_the_callers_voice_stirs_at_the_endpoint(
+    autojump_clock: trio.testing.MockClock, voiced_ms: int, reply_at: float
+) -> None:
+    """The corpus's cut-offs that remained were replies released in the 20 ms before the
+    caller's voice came back: a voiced frame in a pause holds the reply until the next."""
+    cfg = Config()
+    stt = FakeSTT(text="What are your opening hours?", delay=0.05)
+    h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0)))
+    async with h.running():
+        await h.peer.silence(1000)
+        await h.peer.play(tone(1000))
+        t_end = trio.current_time()
+        await h.peer.silence(280)
+        await h.peer.play(tone(voiced_ms))
+        await h.peer.silence(2000)
+        await h.peer.send(Stop())
+    assert h.peer.first_media_after(t_end) == pytest.approx(t_end + reply_at)
+
+
 async def test_a_short_question_heard_in_a_guessed_language_waits_the_full_silence(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

@@ -14,6 +14,8 @@ from voiced.events import (
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
+    SpeechStilled,
+    SpeechStirred,
     Transcript,
     TurnJudged,
 )
@@ -99,6 +101,28 @@ def test_with_the_model_finished_words_are_released_once_it_hears_the_turn_compl
     assert t.on(SpeechPaused(1.0, 0), SILENT, 1.2) == [Judge(0)]  # paused after them: ask
     assert t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3) == []  # not judged yet: it waits
     assert t.on(TurnJudged(0, 0.97, 1.34), SILENT, 1.34) == [Release(0, 1.34, 1.0)]
+
+
+def test_no_reply_starts_while_the_callers_voice_stirs_in_the_pause() -> None:
+    """The model hears the turn complete just as a voiced frame comes in: if a second follows,
+    the caller went on and the reply is dropped unheard; if not, it is released then."""
+    t = judged_turns()
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    said = words("It is of the first importance.", 0)
+    t.on(said, SILENT, 1.1)
+    t.on(SpeechPaused(1.0, 0), SILENT, 1.2)
+    t.on(ShortPause(1.0, 1.3, 0), SILENT, 1.3)
+    assert t.on(SpeechStirred(1.48, 0), SILENT, 1.48) == []
+    assert t.on(TurnJudged(0, 0.98, 1.49), SILENT, 1.49) == []  # complete, but not now
+    assert t.on(SpeechResumed(1.50, 1), SILENT, 1.50) == [Drop(0)]
+
+    t.on(SpeechPaused(2.0, 1), SILENT, 2.2)
+    said = words("It is of the first importance that the letter be fine.", 1)
+    t.on(said, SILENT, 2.25)
+    t.on(ShortPause(2.0, 2.3, 1), SILENT, 2.3)
+    assert t.on(SpeechStirred(2.32, 1), SILENT, 2.32) == []
+    assert t.on(TurnJudged(1, 0.98, 2.33), SILENT, 2.33) == []
+    assert t.on(SpeechStilled(2.34, 1), SILENT, 2.34) == [Release(1, 2.34, 2.0)]
 
 
 def test_finished_words_the_model_doubts_wait_for_the_long_pause() -> None:

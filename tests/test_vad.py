@@ -20,6 +20,8 @@ from voiced.events import (
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
+    SpeechStilled,
+    SpeechStirred,
     VadEvent,
 )
 from voiced.lab.testing.fakes import tone
@@ -59,9 +61,10 @@ def test_a_pause_shorter_than_the_endpoint_resumes_the_same_turn() -> None:
     events = run("#" * 20 + "." * 15 + "#" * 20 + "." * 40)
     kinds = [type(e).__name__ for _, e in events]
     assert kinds == ["SpeechStarted", "SpeechConfirmed", "EarlyPause", "SpeechPaused", "ShortPause",
-                     "SpeechResumed", "EarlyPause", "SpeechPaused", "ShortPause", "LongPause",
-                     "SpeechEnded"]
-    assert events[5] == (36, SpeechResumed(36 * F, 1))
+                     "SpeechStirred", "SpeechResumed", "EarlyPause", "SpeechPaused", "ShortPause",
+                     "LongPause", "SpeechEnded"]
+    # The first voiced frame stirs (no reply starts on it), the second resumes the turn.
+    assert events[5:7] == [(35, SpeechStirred(35 * F, 0)), (36, SpeechResumed(36 * F, 1))]
     assert events[-1][1] == SpeechEnded(54 * F, 94 * F, 1, 800)
 
 
@@ -69,8 +72,15 @@ def test_a_click_in_a_pause_neither_resumes_nor_delays_the_endpoint() -> None:
     events = run("#" * 20 + "." * 20 + "#" + "." * 19 + "....")
     kinds = [type(e).__name__ for _, e in events]
     assert kinds == ["SpeechStarted", "SpeechConfirmed", "EarlyPause", "SpeechPaused", "ShortPause",
-                     "LongPause", "SpeechEnded"]
+                     "SpeechStirred", "SpeechStilled", "LongPause", "SpeechEnded"]
+    assert events[5:7] == [(40, SpeechStirred(40 * F, 0)), (41, SpeechStilled(41 * F, 0))]
     assert events[-1] == (59, SpeechEnded(19 * F, 59 * F, 0, 420))
+
+
+def test_a_voiced_frame_stirs_only_a_pause_long_enough_to_be_answered_in() -> None:
+    """Before ``turn.speculate_after_ms`` of silence no reply can start: nothing to hold."""
+    kinds = [type(e).__name__ for _, e in run("#" * 20 + "." * 5 + "#" + "." * 3 + "#" * 5)]
+    assert "SpeechStirred" not in kinds and "SpeechStilled" not in kinds
 
 
 def test_a_cough_shorter_than_min_speech_is_discarded() -> None:

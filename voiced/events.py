@@ -64,6 +64,25 @@ class SpeechResumed:
 
 
 @dataclass(frozen=True)
+class SpeechStirred:
+    """One voiced frame in a pause: the caller may be going on (a second in a row resumes the
+    turn). No reply starts on a stir: released in the 20 ms before the turn resumed, the
+    agent's first syllable met the caller's (the corpus's breaths inside a sentence, 0.5 s
+    and more after a clause the end-of-turn model hears as finished, in 3 of 5 traced)."""
+
+    t: float
+    gen: int
+
+
+@dataclass(frozen=True)
+class SpeechStilled:
+    """The stir came to nothing (the next frame was silent): the pause goes on."""
+
+    t: float
+    gen: int
+
+
+@dataclass(frozen=True)
 class EarlyPause:
     """Silence reached ``turn.early_speculate_ms``: too soon to spend a Whisper decode on, but
     a streaming recognizer already has the words, so its reply can start preparing."""
@@ -122,7 +141,7 @@ class SpeechDiscarded:
 
 VadEvent = (
     SpeechStarted | SpeechConfirmed | EarlyPause | SpeechPaused | ShortPause | LongPause
-    | SpeechResumed | SpeechEnded | SpeechDiscarded
+    | SpeechStirred | SpeechStilled | SpeechResumed | SpeechEnded | SpeechDiscarded
 )
 
 

@@ -30,6 +30,8 @@ from ..events import (
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
+    SpeechStilled,
+    SpeechStirred,
     Transcript,
     TurnJudged,
 )
@@ -157,6 +159,7 @@ class _Pending:
     complete: float | None = None  # the end-of-turn model's judgement of this pause
     judging: bool = False  # it was asked
     long_pause: bool = False  # silence reached turn.unsure_silence_ms
+    stirred: bool = False  # the caller's voice may be coming back: no reply starts now
 
 
 class Turns:
@@ -201,6 +204,9 @@ class Turns:
             p.short_pause, p.t_end = True, ev.t_end
             p.long_pause = p.long_pause or isinstance(ev, LongPause)
             return self._release_if_done(p, ev.t)
+        elif isinstance(ev, SpeechStirred | SpeechStilled) and (p := self._pending(ev.gen)):
+            p.stirred = isinstance(ev, SpeechStirred)
+            return [] if p.stirred else self._release_if_done(p, ev.t)
         elif isinstance(ev, TurnJudged) and (p := self._pending(ev.gen)):
             p.complete = ev.complete
             return self._release_if_done(p, ev.t)
@@ -296,7 +302,7 @@ class Turns:
             return actions
         sure = not judged or p.long_pause or \
             (p.complete is not None and p.complete >= (self._model_complete or 0.0))
-        return actions + self._release(p, now) if sure else actions
+        return actions + self._release(p, now) if sure and not p.stirred else actions
 
     def _is_backchannel(self, text: str) -> bool:
         """Nothing but acknowledgements ("uh-huh, okay", "כן כן")."""

@@ -26,6 +26,8 @@ from ..events import (
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
+    SpeechStilled,
+    SpeechStirred,
     VadEvent,
 )
 from ..nearend import TurnAudio
@@ -50,6 +52,7 @@ class Endpointer:
         self._silence = 0  # frames since the last accepted speech
         self._paused = False
         self._early = False  # an EarlyPause was sent for the current silence
+        self._stirred = False  # a SpeechStirred was sent for the voiced frame just pushed
         self._voiced_ms = 0
         self._last_voiced_t = 0.0
         self._gen = 0
@@ -69,7 +72,7 @@ class Endpointer:
             if self._streak >= self._onset:
                 self._speaking = True
                 self._silence = 0
-                self._paused = self._early = False
+                self._paused = self._early = self._stirred = False
                 self._voiced_ms = self._streak * FRAME_MS
                 self._last_voiced_t = t
                 self._confirmed = False
@@ -83,10 +86,13 @@ class Endpointer:
             self._silence = 0
             self._last_voiced_t = t
             if self._paused or self._early:
-                self._paused = self._early = False
+                self._paused = self._early = self._stirred = False
                 self._gen += 1
                 events.append(SpeechResumed(t, self._gen))
             return events
+        if self._paused and voiced != self._stirred:
+            self._stirred = voiced
+            events.append(SpeechStirred(t, self._gen) if voiced else SpeechStilled(t, self._gen))
         self._silence += 1
         # A sound too short to be a turn is not worth transcribing at its pause.
         worth_it = self._voiced_ms >= self._min_voiced_ms

@@ -103,9 +103,9 @@ class TwilioPeer:
     async def play(self, pcm: np.ndarray) -> None:
         """Queue ``pcm`` on the line; returns right after its last frame was sent (or at once,
         if the call is over)."""
-        if self.line_ended:
-            return
         chunks = frames(pcm)
+        if self.line_ended or not chunks:
+            return  # nothing to wait for (no frame would ever set ``done``)
         done = trio.Event()
         for i, chunk in enumerate(chunks):
             self._queue.append((ulaw_encode(chunk), done if i == len(chunks) - 1 else None))

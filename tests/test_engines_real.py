@@ -101,6 +101,26 @@ async def test_whisper_is_cancellable_and_leaves_no_thread(whisper: object, tmp_
     assert [t for t in threading.enumerate() if t.name == "voiced-whisper"] == []
 
 
+async def test_two_decodes_run_side_by_side_up_to_the_configured_concurrency(tmp_path: Path) -> None:
+    """``stt.whisper.concurrency`` decodes at once: CTranslate2 itself runs them together
+    (with one worker it queued the second inside ``generate``, whatever the limiter allowed)."""
+    pytest.importorskip("faster_whisper")
+    from voiced.engines.whisper import load
+
+    stt = load("", WhisperConfig(cpu_threads=1, concurrency=2))
+    model = stt._model.model
+    pcm = audio.read_wav(espeak_wav(tmp_path / "q.wav", "What time do you open tomorrow? " * 4)).tobytes()
+    most = 0
+    async with trio.open_nursery() as nursery:
+        for _ in range(2):
+            nursery.start_soon(stt.transcribe, pcm, ("en",))
+        while stt.limiter.borrowed_tokens or not most:
+            most = max(most, model.num_active_batches)
+            await trio.sleep(0.005)
+    assert model.num_workers == 2
+    assert most == 2
+
+
 async def test_a_real_call_on_the_embedded_engines(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -47,8 +47,12 @@ class WhisperSTT:
         self._cfg = cfg
         one_blas_thread()  # the features' product would spin beside CTranslate2 (threads.py)
         t0 = time.perf_counter()
+        # CTranslate2 runs one decode at a time per worker and queues the rest, whatever our
+        # limiter lets through: as many workers as decodes may run at once (they share the
+        # weights; measured, the same resident memory).
         self._model = WhisperModel(
-            str(model_dir), device="cpu", compute_type=cfg.compute_type, cpu_threads=cfg.cpu_threads
+            str(model_dir), device="cpu", compute_type=cfg.compute_type,
+            cpu_threads=cfg.cpu_threads, num_workers=cfg.concurrency,
         )
         self._tokenizers = {
             lang: Tokenizer(self._model.hf_tokenizer, True, task="transcribe", language=code)
@@ -60,7 +64,7 @@ class WhisperSTT:
             else dict(vocabulary or {})
         self._prompt_tokens = {lang: any_tok.encode(" " + text.strip())[-200:]
                                for lang, text in prompts.items() if text.strip()}
-        # One limiter for the process: each decode already uses cfg.cpu_threads cores.
+        # One limiter for the process: cfg.concurrency decodes, each on cfg.cpu_threads cores.
         self._limiter = trio.CapacityLimiter(cfg.concurrency)
         # CTranslate2's first inference allocates and tunes; pay that at start-up, not on the
         # first caller's first turn.

@@ -14,9 +14,15 @@ class WhisperConfig:
     # Empty: assemble the packaged Whisper base weights into the cache directory.
     model_dir: str = ""
     compute_type: str = field(default="int8", metadata=one_of("int8", "int8_float32", "float32"))
-    cpu_threads: int = field(default=2, metadata=in_range(1, 64))
-    # Calls decoding at once across the process; each uses cpu_threads cores.
-    concurrency: int = field(default=1, metadata=in_range(1, 64))
+    # Threads of one decode. One is faster than two on a 2-core VM, with the same words: a
+    # decode is some 20-70 small steps, and two threads wait on each other at every step
+    # (Hebrew beam 5: 1.02 -> 0.66 s at the median; English greedy 0.37 -> 0.31 s;
+    # docs/BENCHMARKS.md, "Whisper on one thread a decode").
+    cpu_threads: int = field(default=1, metadata=in_range(1, 64))
+    # Decodes at once across the process, each on cpu_threads cores: a call's next pass need
+    # not wait for one the caller talked over (a decode cannot stop between its steps), and
+    # two calls decode side by side. Cores / cpu_threads.
+    concurrency: int = field(default=2, metadata=in_range(1, 64))
     beam_size: int = field(default=1, metadata=in_range(1, 10))
     # Hebrew gains more from a wider beam than English does (docs/BENCHMARKS.md).
     beam_size_he: int = field(default=1, metadata=in_range(1, 10))

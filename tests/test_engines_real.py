@@ -111,12 +111,13 @@ async def test_two_decodes_run_side_by_side_up_to_the_configured_concurrency(tmp
     model = stt._model.model
     pcm = audio.read_wav(espeak_wav(tmp_path / "q.wav", "What time do you open tomorrow? " * 4)).tobytes()
     most = 0
-    async with trio.open_nursery() as nursery:
-        for _ in range(2):
-            nursery.start_soon(stt.transcribe, pcm, ("en",))
-        while stt.limiter.borrowed_tokens or not most:
-            most = max(most, model.num_active_batches)
-            await trio.sleep(0.005)
+    with trio.fail_after(60):  # a model that never reports a decode fails, not hangs
+        async with trio.open_nursery() as nursery:
+            for _ in range(2):
+                nursery.start_soon(stt.transcribe, pcm, ("en",))
+            while stt.limiter.borrowed_tokens or not most:
+                most = max(most, model.num_active_batches)
+                await trio.sleep(0.005)
     assert model.num_workers == 2
     assert most == 2
 

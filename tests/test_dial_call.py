@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import trio
@@ -69,3 +71,21 @@ async def test_dial_detects_a_cut_off(autojump_clock: trio.testing.MockClock) ->
     utts = [utterance("halves", tone(800), np.zeros(4000, np.int16), tone(800))]
     result = await call(Config(), {"stt": stt, "tts": FakeTTS(delay=0.0)}, utts, DialOptions())
     assert result.turns[0].cut_off
+
+
+@pytest.mark.parametrize(("patient", "cut_ins"), [(True, 1), (False, 2)])
+async def test_a_caller_cut_off_once_is_not_cut_off_again_at_the_next_pause(
+    autojump_clock: trio.testing.MockClock, patient: bool, cut_ins: int,
+) -> None:
+    """Three clauses that each read finished, 500 ms apart: the smart endpoint answers in the
+    first pause; the caller goes on, and (patient) the agent then waits for the full silence,
+    not answering in the second pause too."""
+    stt = FakeSTT(text="I need an appointment.", delay=0.05)
+    pause = np.zeros(4000, np.int16)
+    utts = [utterance("thirds", tone(800), pause, tone(800), pause, tone(800))]
+    cfg = Config()
+    cfg = dataclasses.replace(cfg, turn=dataclasses.replace(cfg.turn,
+                                                           patient_after_cut_off=patient))
+    result = await call(cfg, {"stt": stt, "tts": FakeTTS(delay=0.0)}, utts, DialOptions())
+    assert result.turns[0].cut_off
+    assert result.turns[0].cut_ins == cut_ins

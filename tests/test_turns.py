@@ -278,6 +278,40 @@ def test_a_caller_cut_off_by_the_smart_endpoint_stops_the_answer_when_they_go_on
     assert t2.on(SpeechResumed(1.5, 1), GREETING, 1.5) == []
 
 
+def test_a_caller_once_cut_off_is_answered_only_at_the_full_silence_for_the_rest_of_the_call(
+) -> None:
+    """Credit_Rating_0006 pauses 300-800 ms after one finished clause after another: answered
+    at the first, and cut off at each pause after it until its 13 s were out."""
+    t = Turns(smart_endpoint=True, bargein=True, backchannels=["mm"], patient=True)
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    t.on(words("It says one thing only.", 0), SILENT, 0.8)
+    assert t.on(ShortPause(0.7, 1.0, 0), SILENT, 1.0) == [Release(0, 1.0, 0.7)]
+    assert t.on(SpeechResumed(1.4, 1), TALKING, 1.4) == [Interrupt(Interruption.RESUMED)]
+    assert t.cut_offs == 1
+    # The next clause reads finished too: no answer at the short pause, nor the long one.
+    said = words("What is the risk?", 1, 2.0)
+    assert t.on(said, SILENT, 2.3) == [Prepare(1, 2, said)]
+    assert t.on(ShortPause(2.0, 2.3, 1), SILENT, 2.3) == []
+    assert t.on(LongPause(2.0, 2.6, 1), SILENT, 2.6) == []
+    assert t.on(SpeechEnded(2.0, 2.8, 1, 800), SILENT, 2.8) == [Release(1, 2.8, 2.0)]
+    # A later turn of the same call waits the full silence as well.
+    t.on(SpeechStarted(5.0, 2), SILENT, 5.0)
+    said = words("When do you open?", 2, 6.0)
+    assert t.on(said, SILENT, 6.2) == [Prepare(2, 3, said)]
+    assert t.on(ShortPause(6.0, 6.3, 2), SILENT, 6.3) == []
+    assert t.on(SpeechEnded(6.0, 6.8, 2, 800), SILENT, 6.8) == [Release(2, 6.8, 6.0)]
+
+
+def test_without_patience_a_cut_off_caller_is_answered_at_the_next_finished_pause() -> None:
+    t = turns()
+    t.on(SpeechStarted(0.2, 0), SILENT, 0.2)
+    t.on(words("It says one thing only.", 0), SILENT, 0.8)
+    t.on(ShortPause(0.7, 1.0, 0), SILENT, 1.0)
+    t.on(SpeechResumed(1.4, 1), TALKING, 1.4)
+    t.on(words("What is the risk?", 1, 2.0), SILENT, 2.3)
+    assert t.on(ShortPause(2.0, 2.3, 1), SILENT, 2.3) == [Release(1, 2.3, 2.0)]
+
+
 def test_a_discarded_sound_ends_the_pending_turn_and_drops_its_reply() -> None:
     t = turns(smart=False)
     t.on(SpeechStarted(0.2, 0), SILENT, 0.2)

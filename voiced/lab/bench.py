@@ -233,6 +233,7 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "max_reply_s": round(max(heard), 3) if heard else None,
         "silence_ms": cfg.vad.silence_ms,
         "cut_offs": stats.cut_offs,
+        "cut_ins": stats.cut_ins,
         "line": str(line or Line()),
         "self_interruptions": stats.self_interruptions,
         "self_replies": self_replies,
@@ -269,7 +270,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
                     "p95_barge_in_stop_s": round(percentile(stops, 95), 3)}
         print(f"barge-in stop (caller onset to agent silent): p50 {summary['p50_barge_in_stop_s']}s"
               f"  p95 {summary['p95_barge_in_stop_s']}s over {len(stops)} barge-ins")
-    print(f"cut-offs: {stats.cut_offs} of {stats.turns} turns; on a {line or Line()}: "
+    print(f"cut-offs: {stats.cut_offs} of {stats.turns} turns (the agent started over them "
+          f"{stats.cut_ins} times); on a {line or Line()}: "
           f"{stats.self_interruptions} self-interruptions (a clear while the caller was "
           f"silent), {self_replies} self-replies (turns made of the agent's own words), "
           f"{extra_turns} turns beyond the caller's (cut-offs answered twice, self-replies)")

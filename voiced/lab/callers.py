@@ -26,6 +26,7 @@ class CallStats:
     barge_in_stops: list[float] = field(default_factory=list)
     turns: int = 0
     cut_offs: int = 0
+    cut_ins: int = 0  # agent starts over the caller, a cut-off utterance's every one
     errors: int = 0
     max_gap_ms: int = 0
     self_interruptions: int = 0
@@ -62,7 +63,9 @@ async def one_call(url: str, utterances: list[Utterance], call: int, turns: int,
             line += " BARGE-IN IGNORED,"
         if turn.cut_off:
             stats.cut_offs += 1
-            print(f"{line} CUT OFF (the agent spoke before the caller finished)")
+            stats.cut_ins += turn.cut_ins
+            times = f", {turn.cut_ins} times" if turn.cut_ins > 1 else ""
+            print(f"{line} CUT OFF (the agent spoke before the caller finished{times})")
         elif turn.latency_s is None:
             stats.errors += 1
             print(f"{line} NO REPLY")
@@ -78,6 +81,7 @@ def merge(stats: list[CallStats]) -> CallStats:
         out.barge_in_stops += s.barge_in_stops
         out.turns += s.turns
         out.cut_offs += s.cut_offs
+        out.cut_ins += s.cut_ins
         out.errors += s.errors
         out.max_gap_ms = max(out.max_gap_ms, s.max_gap_ms)
         out.self_interruptions += s.self_interruptions

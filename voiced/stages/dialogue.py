@@ -102,7 +102,8 @@ class Dialogue:
                            backchannels=cfg.bargein.backchannels,
                            min_complete_words=cfg.turn.min_complete_words,
                            model_complete=cfg.turn.model_complete if self._heard else None,
-                           model_languages=cfg.turn.model_languages)
+                           model_languages=cfg.turn.model_languages,
+                           patient=cfg.turn.patient_after_cut_off)
         self.idle = IdleTimer(cfg.idle)
         self._prepared: Reply | None = None  # the pending caller turn's reply, gate closed
         self._dropped = (0, 0)  # replies dropped since the last release, their fragments
@@ -165,6 +166,9 @@ class Dialogue:
         elif isinstance(action, Interrupt):
             if action.why is Interruption.BARGE_IN:
                 self._call.barge_ins += 1
+            elif self.turns.cut_offs == 1 and self._cfg.turn.patient_after_cut_off:
+                log.info("call %s: the caller went on after the smart endpoint answered; their "
+                         "turns end at vad.silence_ms from now on", self._call.id)
             await self.slot.interrupt(action.why)
         elif isinstance(action, Unanswered):
             log.info("call %s: caller said %s (%s); not answering", self._call.id,

@@ -10,7 +10,9 @@ as complete, ``turn.unsure_silence_ms`` when it doubts it. If the caller goes on
 reply is dropped; if the recogniser revises the words before the release, the reply is
 prepared again for the new words.
 While the agent talks, enough caller speech interrupts it; an acknowledgement ("mm", "כן")
-gets no answer of its own.
+gets no answer of its own. A caller the smart endpoint cut off (they went on after it
+answered) is one who pauses mid-thought: with ``patient``, the rest of their call ends turns
+at ``vad.silence_ms`` only, as a person who talked over someone once waits longer after.
 """
 
 from __future__ import annotations
@@ -167,8 +169,9 @@ class Turns:
 
     def __init__(self, *, smart_endpoint: bool, bargein: bool, backchannels: Iterable[str],
                  min_complete_words: int = 3, model_complete: float | None = None,
-                 model_languages: Iterable[str] = ("en",)) -> None:
+                 model_languages: Iterable[str] = ("en",), patient: bool = False) -> None:
         self._smart = smart_endpoint
+        self._patient = patient
         self._min_words = min_complete_words
         self._model_complete = model_complete  # None: no end-of-turn model
         self._model_languages = frozenset(model_languages)  # ... and in others, none
@@ -177,6 +180,7 @@ class Turns:
         self.pending: _Pending | None = None
         self.caller_speaking = False
         self.answered = 0  # caller turns that got a reply prepared
+        self.cut_offs = 0  # times a reply the smart endpoint released cut the caller off
 
     @property
     def awaiting_answer(self) -> bool:
@@ -195,6 +199,7 @@ class Turns:
         if isinstance(ev, SpeechResumed):
             # A reply the smart endpoint released has cut the caller off: stop it at once.
             cut_off = self.pending is None and agent.answering and agent.playing and self._bargein
+            self.cut_offs += cut_off
             return ([Interrupt(Interruption.RESUMED)] if cut_off else []) + \
                 self._new_turn(ev.gen, agent)
         if isinstance(ev, SpeechPaused) and (p := self._pending(ev.gen)):
@@ -287,7 +292,10 @@ class Turns:
         heard the turn as complete; or ``turn.unsure_silence_ms`` after such words whatever it
         heard (or if it said nothing). The model is asked once the caller has paused after
         such words, and only then: elsewhere its answer could change nothing. Words heard in
-        a language guessed, before the caller was heard in any, do not end a turn early."""
+        a language guessed, before the caller was heard in any, do not end a turn early; nor
+        does anything, once the smart endpoint has cut this caller off (``patient``)."""
+        if self._patient and self.cut_offs:
+            return []
         if not (self._smart and p.prepared and p.transcript is not None and p.t_end is not None
                 and not p.transcript.language_guessed
                 and looks_complete(p.transcript.text, self._min_words)):

@@ -19,6 +19,15 @@ def test_the_shipped_config_is_valid_and_speaks_hebrew_and_english() -> None:
         assert set(intent.answer) == {"he", "en"}, intent.name
 
 
+def test_the_shipped_beam_is_wide_for_short_hebrew_turns_and_narrower_for_long_ones() -> None:
+    whisper = config.load(ROOT / "config.toml").stt.whisper
+    assert whisper.beam_for("he", 5.9) == 5  # a request: one word is the meaning
+    assert whisper.beam_for("he", 6.0) == 3  # a long sentence: more steps, nothing gained
+    assert whisper.beam_for("en", 12.0) == 1  # never wider than the language's own
+    assert whisper.describe_beam("he") == "5, 3 from 6.0 s"
+    assert whisper.describe_beam("en") == "1"
+
+
 @pytest.mark.parametrize(
     ("data", "key", "message"),
     [

@@ -26,6 +26,14 @@ class WhisperConfig:
     beam_size: int = field(default=1, metadata=in_range(1, 10))
     # Hebrew gains more from a wider beam than English does (docs/BENCHMARKS.md).
     beam_size_he: int = field(default=1, metadata=in_range(1, 10))
+    # From this many seconds of audio, a turn's beam is at most beam_size_long. A beam's cost
+    # grows with the words decoded; what it buys is the request whose one word (a day, an
+    # hour) carries the meaning. Hebrew corpus, beam 3 against 5: as many character errors,
+    # 0.1-0.2 s less decode on the long sentences; the embedded voice's booking requests
+    # (0.4-5.5 s) lost 3 of 53 slots on beam 3, so they keep beam 5 (docs/BENCHMARKS.md,
+    # "Patient after a cut-off, and a narrower beam for long turns").
+    beam_long_s: float = field(default=6.0, metadata=in_range(0.0, 60.0))
+    beam_size_long: int = field(default=3, metadata=in_range(1, 10))
     # Repetition guards against Whisper's loops on noise and short context.
     no_repeat_ngram_size: int = field(default=6, metadata=in_range(0, 20))
     # Above 1, tokens already produced are less likely again: against "טינטינטינ" loops.
@@ -53,8 +61,15 @@ class WhisperConfig:
     # a Hebrew "כן" is too short to tell from an English "Okay" (docs/BENCHMARKS.md).
     language_switch_min_s: float = field(default=1.0, metadata=in_range(0.0, 30.0))
 
-    def beam_for(self, language: str) -> int:
-        return self.beam_size_he if language == "he" else self.beam_size
+    def beam_for(self, language: str, seconds: float = 0.0) -> int:
+        """The beam for a turn of ``seconds`` of audio in ``language``."""
+        beam = self.beam_size_he if language == "he" else self.beam_size
+        return min(beam, self.beam_size_long) if seconds >= self.beam_long_s else beam
+
+    def describe_beam(self, language: str) -> str:
+        """For benchmark headers: "5", or "5, 3 from 6.0 s"."""
+        short, long = self.beam_for(language), self.beam_for(language, self.beam_long_s)
+        return f"{short}" if short == long else f"{short}, {long} from {self.beam_long_s} s"
 
 
 @dataclass(frozen=True)

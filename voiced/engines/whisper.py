@@ -123,7 +123,7 @@ class WhisperSTT:
         result: Any = self._model.model.generate(
             encoded,
             [prompt],
-            beam_size=self._cfg.beam_for(language),
+            beam_size=self._cfg.beam_for(language, seconds),
             max_length=len(prompt) + budget,
             no_repeat_ngram_size=self._cfg.no_repeat_ngram_size,
             repetition_penalty=self._cfg.repetition_penalty,

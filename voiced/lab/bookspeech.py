@@ -19,6 +19,7 @@ import random
 from datetime import datetime
 from typing import Any
 
+from ..audio import RATE
 from ..book.schedule import Schedule
 from ..book.when import parse_when
 from ..build import vocabulary
@@ -88,7 +89,7 @@ async def booking_speech(cfg: Config, args: argparse.Namespace) -> dict[str, Any
     now = datetime(2026, 12, 2, 10, 0, tzinfo=schedule.zone)  # a Wednesday morning
     words = vocabulary(cfg)
     print(f"# voiced bench booking-speech: {lang} booking requests by the embedded voice at "
-          f"8 kHz mu-law, Whisper beam {cfg.stt.whisper.beam_for(lang)}, business vocabulary "
+          f"8 kHz mu-law, Whisper beam {cfg.stt.whisper.describe_beam(lang)}, business vocabulary "
           f"{'on' if words.get(lang) else 'off'}; {machine()}")
     tts = SpokenForm(EspeakTTS(cfg.tts.espeak))
     stt = whisper.load(cfg.stt.whisper.model_dir, cfg.stt.whisper, words)
@@ -105,7 +106,8 @@ async def booking_speech(cfg: Config, args: argparse.Namespace) -> dict[str, Any
             ok = slots(heard.text, lang, schedule, now) == slots(line, lang, schedule, now)
             right += ok
             score.add(line, heard.text)
-            print(f"{'ok ' if ok else 'BAD'}  {line}\n     heard: {heard.text}")
+            seconds = audio.size / RATE
+            print(f"{'ok ' if ok else 'BAD'}  {seconds:4.1f}s  {line}\n     heard: {heard.text}")
         summary[which] = {"lines": len(lines), "slots_right": right, "cer": round(score.cer, 3)}
         print(f"{which}: slots right in {right} of {len(lines)} lines, CER {score.cer:.3f}")
     summary["median_decode_s"] = round(percentile(decodes, 50), 3)

@@ -78,7 +78,7 @@ async def tts_roundtrip(cfg: Config, args: argparse.Namespace) -> dict[str, Any]
     sentences = receptionist_sentences(args.lang)
     voice = hebrew_voice(cfg.tts.espeak.voice_he) if args.lang == "he" else cfg.tts.espeak.voice_en
     print(f"# voiced bench tts-roundtrip: {len(sentences)} {args.lang} receptionist sentences, "
-          f"espeak-ng voice {voice}, Whisper beam {cfg.stt.whisper.beam_for(args.lang)}; {machine()}")
+          f"espeak-ng voice {voice}, Whisper beam {cfg.stt.whisper.describe_beam(args.lang)}; {machine()}")
     tts = SpokenForm(EspeakTTS(cfg.tts.espeak))
     stt = whisper.load(cfg.stt.whisper.model_dir, cfg.stt.whisper, vocabulary(cfg))
     await synthesize(tts, "שלום" if args.lang == "he" else "hello", args.lang)  # load the models
@@ -127,7 +127,7 @@ async def stt_corpus(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
 
     files = corpus_files(Path(args.corpus), args.lang, args.files)
     print(f"# voiced bench stt: {len(files)} {args.lang} recordings at 8 kHz mu-law, Whisper beam "
-          f"{cfg.stt.whisper.beam_for(args.lang)}, language fixed; {machine()}")
+          f"{cfg.stt.whisper.describe_beam(args.lang)}, language fixed; {machine()}")
     stt = whisper.load(cfg.stt.whisper.model_dir, cfg.stt.whisper, vocabulary(cfg))
     score, decodes = ErrorRate(), []
     for path, transcript in files:

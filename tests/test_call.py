@@ -389,6 +389,38 @@ async def test_a_prepared_reply_is_dropped_when_the_caller_goes_on(
     assert h.peer.first_media_after(t_end) == pytest.approx(t_end + 0.8)
 
 
+async def test_a_caller_the_smart_endpoint_cut_off_is_waited_for_and_the_call_counts_it(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path,
+) -> None:
+    """Finished-looking words, then 500 ms pauses: answered 300 ms into the first, the caller
+    goes on (the reply stops at once), and the second pause gets no answer; the turn ends at
+    the full 800 ms. The call record and the metric count the one cut-off."""
+    cfg = Config()
+    metrics, records = Metrics(), CallRecords(tmp_path)
+    h = CallHarness(cfg, fake_engines(cfg, FakeSTT(text="I need an appointment.", delay=0.05),
+                                      FakeTTS(delay=0.0), FakeBrain(first_delay=0.0)),
+                    observer=Observer(metrics, records))
+    async with h.running():
+        await h.peer.silence(1000)
+        await h.peer.play(tone(600))
+        t_first = trio.current_time()
+        await h.peer.silence(500)
+        await h.peer.play(tone(600))
+        t_second = trio.current_time()
+        await h.peer.silence(500)
+        await h.peer.play(tone(600))
+        t_end = trio.current_time()
+        await h.peer.silence(2000)
+        await h.peer.send(Stop())
+    assert h.call is not None and h.call.cut_offs == 1 and h.call.barge_ins == 0
+    assert len(h.peer.clears()) == 1
+    assert h.peer.first_media_after(t_first) == pytest.approx(t_first + 0.3)
+    assert h.peer.first_media_after(t_second) == pytest.approx(t_end + 0.8)
+    [view] = read_calls(records.path)
+    assert view.end is not None and view.end["cut_offs"] == 1
+    assert metrics.registry.get_sample_value("voiced_cut_offs_total") == 1
+
+
 @pytest.mark.parametrize(
     ("words", "endpoint"),
     [

@@ -92,6 +92,7 @@ class Call:
     started_at: float = field(default_factory=time.time)
     scope: trio.CancelScope | None = None
     barge_ins: int = 0
+    cut_offs: int = 0  # replies the smart endpoint released before the caller had finished
     faults: Faults = field(default_factory=Faults)
     observer: CallObserver | None = None
     # Set when the daemon wants the call over (shutdown): the agent says goodbye and hangs up.

@@ -43,6 +43,9 @@ class Metrics:
             "Per-turn latency by stage, from the end of the caller's speech",
             ["stage"], buckets=_LATENCY_BUCKETS, registry=r)
         self.barge_ins = Counter("voiced_barge_ins", "Replies cut off by the caller", registry=r)
+        self.cut_offs = Counter("voiced_cut_offs",
+                                "Callers answered before they had finished (they went on)",
+                                registry=r)
         self.dropped_frames = Counter("voiced_dropped_frames",
                                       "Inbound audio frames dropped (buffer full)", registry=r)
         self.engine_faults = Counter("voiced_engine_faults", "Engine errors, hangs and timeouts",

@@ -52,6 +52,7 @@ class Observer:
         if self.metrics is not None:
             self.metrics.calls.labels(call.end or EndReason.CLOSED).inc()
             self.metrics.dropped_frames.inc(call.stats.dropped)
+            self.metrics.cut_offs.inc(call.cut_offs)
         if self.records is not None:
             self.records.write({
                 "type": "end", "id": call.uid, "call": call.id, "t": round(time.time(), 3),
@@ -59,6 +60,7 @@ class Observer:
                 "duration_s": round(time.time() - call.started_at, 2),
                 "frames": call.stats.frames, "dropped": call.stats.dropped,
                 "bad_messages": call.stats.bad_messages, "barge_ins": call.barge_ins,
+                "cut_offs": call.cut_offs,
                 "marks_assumed": call.stats.marks_assumed,
                 "faults": call.faults.counts,
             })

@@ -166,9 +166,12 @@ class Dialogue:
         elif isinstance(action, Interrupt):
             if action.why is Interruption.BARGE_IN:
                 self._call.barge_ins += 1
-            elif self.turns.cut_offs == 1 and self._cfg.turn.patient_after_cut_off:
-                log.info("call %s: the caller went on after the smart endpoint answered; their "
-                         "turns end at vad.silence_ms from now on", self._call.id)
+            else:
+                self._call.cut_offs += 1
+                patient = self._cfg.turn.patient_after_cut_off
+                log.info("call %s: the caller went on after the smart endpoint answered%s",
+                         self._call.id, "; their turns end at vad.silence_ms from now on"
+                         if patient else "")
             await self.slot.interrupt(action.why)
         elif isinstance(action, Unanswered):
             log.info("call %s: caller said %s (%s); not answering", self._call.id,

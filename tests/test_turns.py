@@ -278,7 +278,7 @@ def test_a_caller_cut_off_by_the_smart_endpoint_stops_the_answer_when_they_go_on
     assert t2.on(SpeechResumed(1.5, 1), GREETING, 1.5) == []
 
 
-def test_a_caller_once_cut_off_is_answered_only_at_the_full_silence_for_the_rest_of_the_call(
+def test_a_caller_once_cut_off_is_answered_only_at_the_full_silence_for_the_rest_of_the_turn(
 ) -> None:
     """Credit_Rating_0006 pauses 300-800 ms after one finished clause after another: answered
     at the first, and cut off at each pause after it until its 13 s were out."""
@@ -294,12 +294,12 @@ def test_a_caller_once_cut_off_is_answered_only_at_the_full_silence_for_the_rest
     assert t.on(ShortPause(2.0, 2.3, 1), SILENT, 2.3) == []
     assert t.on(LongPause(2.0, 2.6, 1), SILENT, 2.6) == []
     assert t.on(SpeechEnded(2.0, 2.8, 1, 800), SILENT, 2.8) == [Release(1, 2.8, 2.0)]
-    # A later turn of the same call waits the full silence as well.
+    # The caller's next turn, after that one ended, gets the smart endpoint again: kept for
+    # the whole call, the rule slowed the next turns of cut-off English callers by ~0.25 s.
     t.on(SpeechStarted(5.0, 2), SILENT, 5.0)
     said = words("When do you open?", 2, 6.0)
     assert t.on(said, SILENT, 6.2) == [Prepare(2, 3, said)]
-    assert t.on(ShortPause(6.0, 6.3, 2), SILENT, 6.3) == []
-    assert t.on(SpeechEnded(6.0, 6.8, 2, 800), SILENT, 6.8) == [Release(2, 6.8, 6.0)]
+    assert t.on(ShortPause(6.0, 6.3, 2), SILENT, 6.3) == [Release(2, 6.3, 6.0)]
 
 
 def test_without_patience_a_cut_off_caller_is_answered_at_the_next_finished_pause() -> None:

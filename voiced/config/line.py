@@ -171,8 +171,9 @@ class TurnConfig:
     model_complete: float = field(default=0.95, metadata=in_range(0.0, 1.0))
     unsure_silence_ms: int = field(default=600, metadata=in_range(20, 5000))
     # A caller the smart endpoint cut off (they went on after it answered) pauses mid-thought:
-    # the rest of their call ends turns at vad.silence_ms only. Without it a long Hebrew
-    # sentence with 300-800 ms pauses was answered, and cut off, at every one of them
+    # the rest of that turn ends at vad.silence_ms only. Without it a long Hebrew sentence
+    # with 300-800 ms pauses was answered, and cut off, at every one of them; kept for the
+    # rest of the call, it slowed the cut-off English callers' next turns by 0.2-0.26 s
     # (docs/BENCHMARKS.md, "Patient after a cut-off").
     patient_after_cut_off: bool = True
 

@@ -170,7 +170,7 @@ class Dialogue:
                 self._call.cut_offs += 1
                 patient = self._cfg.turn.patient_after_cut_off
                 log.info("call %s: the caller went on after the smart endpoint answered%s",
-                         self._call.id, "; their turns end at vad.silence_ms from now on"
+                         self._call.id, "; this turn ends at vad.silence_ms"
                          if patient else "")
             await self.slot.interrupt(action.why)
         elif isinstance(action, Unanswered):

@@ -11,8 +11,8 @@ reply is dropped; if the recogniser revises the words before the release, the re
 prepared again for the new words.
 While the agent talks, enough caller speech interrupts it; an acknowledgement ("mm", "כן")
 gets no answer of its own. A caller the smart endpoint cut off (they went on after it
-answered) is one who pauses mid-thought: with ``patient``, the rest of their call ends turns
-at ``vad.silence_ms`` only, as a person who talked over someone once waits longer after.
+answered) is one who pauses mid-thought: with ``patient``, the rest of that turn ends only at
+``vad.silence_ms``, as a person who talked over someone once waits longer after.
 """
 
 from __future__ import annotations
@@ -181,6 +181,7 @@ class Turns:
         self.caller_speaking = False
         self.answered = 0  # caller turns that got a reply prepared
         self.cut_offs = 0  # times a reply the smart endpoint released cut the caller off
+        self._waiting = False  # cut off in this turn: only vad.silence_ms ends it (patient)
 
     @property
     def awaiting_answer(self) -> bool:
@@ -200,6 +201,7 @@ class Turns:
             # A reply the smart endpoint released has cut the caller off: stop it at once.
             cut_off = self.pending is None and agent.answering and agent.playing and self._bargein
             self.cut_offs += cut_off
+            self._waiting = self._waiting or (cut_off and self._patient)
             return ([Interrupt(Interruption.RESUMED)] if cut_off else []) + \
                 self._new_turn(ev.gen, agent)
         if isinstance(ev, SpeechPaused) and (p := self._pending(ev.gen)):
@@ -217,6 +219,7 @@ class Turns:
             return self._release_if_done(p, ev.t)
         elif isinstance(ev, SpeechEnded):
             self.caller_speaking = False
+            self._waiting = False
             if p := self._pending(ev.gen):
                 p.t_end = ev.t_end
                 return self._release(p, ev.t_endpoint)
@@ -293,8 +296,8 @@ class Turns:
         heard (or if it said nothing). The model is asked once the caller has paused after
         such words, and only then: elsewhere its answer could change nothing. Words heard in
         a language guessed, before the caller was heard in any, do not end a turn early; nor
-        does anything, once the smart endpoint has cut this caller off (``patient``)."""
-        if self._patient and self.cut_offs:
+        does anything once the smart endpoint has cut the caller off in this turn (``patient``)."""
+        if self._waiting:
             return []
         if not (self._smart and p.prepared and p.transcript is not None and p.t_end is not None
                 and not p.transcript.language_guessed

@@ -166,7 +166,7 @@ class Dialogue:
         elif isinstance(action, Interrupt):
             if action.why is Interruption.BARGE_IN:
                 self._call.barge_ins += 1
-            else:
+            elif action.why is Interruption.RESUMED:
                 self._call.cut_offs += 1
                 patient = self._cfg.turn.patient_after_cut_off
                 log.info("call %s: the caller went on after the smart endpoint answered%s",

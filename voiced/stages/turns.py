@@ -180,7 +180,6 @@ class Turns:
         self.pending: _Pending | None = None
         self.caller_speaking = False
         self.answered = 0  # caller turns that got a reply prepared
-        self.cut_offs = 0  # times a reply the smart endpoint released cut the caller off
         self._waiting = False  # cut off in this turn: only vad.silence_ms ends it (patient)
 
     @property
@@ -200,7 +199,6 @@ class Turns:
         if isinstance(ev, SpeechResumed):
             # A reply the smart endpoint released has cut the caller off: stop it at once.
             cut_off = self.pending is None and agent.answering and agent.playing and self._bargein
-            self.cut_offs += cut_off
             self._waiting = self._waiting or (cut_off and self._patient)
             return ([Interrupt(Interruption.RESUMED)] if cut_off else []) + \
                 self._new_turn(ev.gen, agent)

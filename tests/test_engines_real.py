@@ -110,16 +110,21 @@ async def test_two_decodes_run_side_by_side_up_to_the_configured_concurrency(tmp
     stt = load("", WhisperConfig(cpu_threads=1, concurrency=2))
     model = stt._model.model
     pcm = audio.read_wav(espeak_wav(tmp_path / "q.wav", "What time do you open tomorrow? " * 4)).tobytes()
-    most = 0
+    most = borrowed = 0
     with trio.fail_after(60):  # a model that never reports a decode fails, not hangs
         async with trio.open_nursery() as nursery:
-            for _ in range(2):
+            for _ in range(3):
                 nursery.start_soon(stt.transcribe, pcm, ("en",))
             while stt.limiter.borrowed_tokens or not most:
                 most = max(most, model.num_active_batches)
+                borrowed = max(borrowed, stt.limiter.borrowed_tokens)
                 await trio.sleep(0.005)
     assert model.num_workers == 2
-    assert most == 2
+    assert borrowed == 2  # the third waited in voiced's limiter, not inside CTranslate2
+    # Each decode is two of CTranslate2's batches (encode, then generate), and a finished
+    # encode is still counted for a moment after its result is back: sampled, two decodes
+    # read 2 or, now and then, 3 (once in four full runs, 2026-12-03).
+    assert most >= 2
 
 
 async def test_a_real_call_on_the_embedded_engines(

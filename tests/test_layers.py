@@ -17,7 +17,7 @@ LAYERS: list[tuple[str, ...]] = [
      "voiced.business",
      "voiced.hebrew", "voiced.lang", "voiced.audio", "voiced.threads", "voiced.models", "voiced.logs",
      "voiced.systemd", "voiced.metrics", "voiced.config", "voiced.farend", "voiced.nearend", "voiced.echo",
-     "voiced.canceller", "voiced.slots"),
+     "voiced.canceller", "voiced.slots", "voiced.sizing"),
     ("voiced.twilio",),
     ("voiced.events", "voiced.conversation", "voiced.callstate", "voiced.latency"),
     ("voiced.engines", "voiced.book", "voiced.tools"),

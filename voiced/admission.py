@@ -27,6 +27,7 @@ from enum import Enum
 
 import trio
 
+from . import sizing
 from .callstate import Call
 from .config import Config, ServerConfig
 from .events import EndReason
@@ -103,7 +104,7 @@ class Registry:
     ``max_pending_streams`` and the busy answer (in ``slots``, shared by every worker);
     /healthz and the shutdown drain read it too."""
 
-    def __init__(self, max_calls: int = _DEFAULTS.max_calls,
+    def __init__(self, max_calls: int = sizing.CLOUD_CALLS_PER_CORE,
                  max_pending: int = _DEFAULTS.max_pending_streams,
                  tokens: StreamTokens | None = None, account_sid: str = "",
                  slots: CallSlots | None = None, worker: int = 0) -> None:
@@ -128,7 +129,7 @@ class Registry:
                    clock: Callable[[], float] = time.time, slots: CallSlots | None = None,
                    worker: int = 0) -> Registry:
         tokens = StreamTokens(token_key(auth_token), cfg.server.stream_token_ttl_s, clock)
-        return cls(cfg.server.max_calls, cfg.server.max_pending_streams, tokens,
+        return cls(sizing.for_machine(cfg).max_calls, cfg.server.max_pending_streams, tokens,
                    cfg.twilio.account_sid, slots, worker)
 
     @property

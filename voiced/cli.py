@@ -14,6 +14,7 @@ from pathlib import Path
 import trio
 
 from . import config as config_mod
+from . import sizing
 from .errors import ConfigError, VoicedError
 from .lab.line import add_line_options
 
@@ -47,14 +48,16 @@ def _apply_overrides(cfg: config_mod.Config, host: str | None, port: int | None)
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server import run_daemon
-    from .workers import default_workers, serve_workers
+    from .workers import serve_workers
 
     cfg = _apply_overrides(load_config(args.config), args.host, args.port)
     if args.insecure_dev:
         cfg = dataclasses.replace(cfg, twilio=dataclasses.replace(cfg.twilio,
                                                                   validate_signatures=False))
     setup_logging(cfg.log.level)
-    workers = cfg.server.workers or default_workers()
+    log.info("sized for this machine: %s", sizing.for_machine(cfg).describe(cfg))
+    cfg = sizing.resolved(cfg)
+    workers = cfg.server.workers
     if workers > 1:
         serve_workers(cfg, workers)
     else:
@@ -65,6 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     cfg = load_config(args.path)
     print(config_mod.render(cfg))
+    print(f"# on this machine: {sizing.for_machine(cfg).describe(cfg)}")
     print("config OK", file=sys.stderr)
     return 0
 

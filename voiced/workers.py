@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 import trio
 
+from . import sizing
 from .config import Config
 from .engines.base import Engines
 from .errors import EngineError
@@ -66,12 +67,6 @@ STABLE_S = 30.0
 MAX_BACKOFF_S = 30.0
 
 EnginesFactory = Callable[[Config, httpx.AsyncClient], Engines]
-
-
-def default_workers() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-        (os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -108,7 +103,7 @@ class Supervisor:
 
     def __init__(self, cfg: Config, workers: int, *, port: int | None = None,
                  engines: EnginesFactory | None = None, run_dir: str | None = None) -> None:
-        self.cfg = cfg
+        self.cfg = cfg = sizing.resolved(cfg)  # every worker gets the same numbers
         self.n = workers
         self._ctx = multiprocessing.get_context("spawn")
         self._dir = Path(tempfile.mkdtemp(prefix="voiced-", dir=run_dir or

@@ -21,8 +21,8 @@ class WhisperConfig:
     cpu_threads: int = field(default=1, metadata=in_range(1, 64))
     # Decodes at once across the process, each on cpu_threads cores: a call's next pass need
     # not wait for one the caller talked over (a decode cannot stop between its steps), and
-    # two calls decode side by side. Cores / cpu_threads.
-    concurrency: int = field(default=2, metadata=in_range(1, 64))
+    # two calls decode side by side. 0: the cores / cpu_threads (voiced.sizing).
+    concurrency: int = field(default=0, metadata=in_range(0, 64))
     beam_size: int = field(default=1, metadata=in_range(1, 10))
     # Hebrew gains more from a wider beam than English does (docs/BENCHMARKS.md).
     beam_size_he: int = field(default=1, metadata=in_range(1, 10))

@@ -26,13 +26,15 @@ class ServerConfig:
     # Twilio's largest message is a media frame of a few hundred bytes.
     max_message_bytes: int = field(default=65536, metadata=in_range(1024, 16 * 1024 * 1024))
     # Daemon processes accepting on the one port, each with its own event loop and engines
-    # (docs/CAPACITY.md); 0: one per core. max_calls is the machine's, whatever this is.
+    # (docs/CAPACITY.md); 0: one per core with cloud STT, one with the embedded Whisper (whose
+    # decodes already use every core; voiced.sizing). max_calls is the machine's either way.
     workers: int = field(default=0, metadata=in_range(0, 256))
     # A worker whose event loop has not run for this long (a blocking call, a deadlock) is
     # killed and replaced by the supervisor, as systemd's watchdog does a single process.
     worker_stall_s: float = field(default=20.0, metadata=in_range(1.0, 3600.0))
     # Calls at once, on the whole machine; the next caller hears that the line is busy.
-    max_calls: int = field(default=30, metadata=in_range(1, 100000))
+    # 0: what the cores hold at the load targets with the configured engines (voiced.sizing).
+    max_calls: int = field(default=0, metadata=in_range(0, 100000))
     # Open TCP connections, all clients together. When full, the oldest without a complete
     # request is closed for a new one (or the new one, if all are busy). Twilio holds one per
     # call and opens a few short ones per call for its webhooks.

@@ -26,6 +26,7 @@ from ..config import WhisperConfig
 from ..errors import EngineError
 from ..events import Recognition
 from ..lang import WHISPER
+from ..sizing import decodes_at_once
 from ..threads import WorkCancelled, one_blas_thread, run_cancellable
 
 log = logging.getLogger("voiced.stt.whisper")
@@ -50,9 +51,10 @@ class WhisperSTT:
         # CTranslate2 runs one decode at a time per worker and queues the rest, whatever our
         # limiter lets through: as many workers as decodes may run at once (they share the
         # weights; measured, the same resident memory).
+        decodes = decodes_at_once(cfg)
         self._model = WhisperModel(
             str(model_dir), device="cpu", compute_type=cfg.compute_type,
-            cpu_threads=cfg.cpu_threads, num_workers=cfg.concurrency,
+            cpu_threads=cfg.cpu_threads, num_workers=decodes,
         )
         self._tokenizers = {
             lang: Tokenizer(self._model.hf_tokenizer, True, task="transcribe", language=code)
@@ -64,8 +66,8 @@ class WhisperSTT:
             else dict(vocabulary or {})
         self._prompt_tokens = {lang: any_tok.encode(" " + text.strip())[-200:]
                                for lang, text in prompts.items() if text.strip()}
-        # One limiter for the process: cfg.concurrency decodes, each on cfg.cpu_threads cores.
-        self._limiter = trio.CapacityLimiter(cfg.concurrency)
+        # One limiter for the process: that many decodes, each on cfg.cpu_threads cores.
+        self._limiter = trio.CapacityLimiter(decodes)
         # CTranslate2's first inference allocates and tunes; pay that at start-up, not on the
         # first caller's first turn.
         self._run(bytes(RATE * 2), ("en",), threading.Event())

@@ -96,6 +96,10 @@ def test_a_cgroups_cpu_quota_caps_the_cores(tmp_path: Path) -> None:
     assert sizing.quota_cores(own, root) is None
     (root / "system.slice" / "voiced.service" / "cpu.max").write_text("150000 100000\n")
     assert sizing.quota_cores(own, root) == 2
+    (root / "system.slice" / "cpu.max").write_text("100000 100000\n")  # the slice's binds too
+    assert sizing.quota_cores(own, root) == 1
+    own.write_text("garbage\n0::/system.slice/voiced.service\n")
+    assert sizing.quota_cores(own, root) == 1
     v1 = tmp_path / "v1"
     (v1 / "cpu,cpuacct" / "docker" / "abc").mkdir(parents=True)
     (v1 / "cpu,cpuacct" / "docker" / "abc" / "cpu.cfs_quota_us").write_text("100000\n")

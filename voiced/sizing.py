@@ -41,29 +41,41 @@ def cores() -> int:
 
 def quota_cores(own: Path, root: Path) -> int | None:
     """The CPU quota of the cgroup named in ``own`` (``/proc/self/cgroup``) under ``root``, in
-    cores rounded up; None if it has none or it cannot be read (cgroup v2's ``cpu.max``, v1's
-    ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``)."""
+    cores rounded up; None if it has none or it cannot be read. cgroup v2: the smallest
+    ``cpu.max`` of the cgroup and those above it (a slice's quota binds its services); v1: the
+    cpu controller's ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``."""
     try:
         lines = own.read_text().splitlines()
     except OSError:
         return None
+    quotas: list[int] = []
     for line in lines:
-        _, controllers, path = line.split(":", 2)
-        where = root / path.lstrip("/")
-        try:
-            if controllers == "":  # v2
-                limit, period = (where / "cpu.max").read_text().split()
-            elif "cpu" in controllers.split(","):
-                where = root / controllers / path.lstrip("/")
-                limit = (where / "cpu.cfs_quota_us").read_text().strip()
-                period = (where / "cpu.cfs_period_us").read_text().strip()
-            else:
-                continue
-        except (OSError, ValueError):
+        parts = line.split(":", 2)
+        if len(parts) != 3:
             continue
-        if limit not in ("max", "-1") and int(period) > 0:
-            return -(-int(limit) // int(period))
-    return None
+        _, controllers, path = parts
+        rel = Path(path.lstrip("/"))
+        if controllers == "":  # v2: the cgroup and every one above it
+            for where in (root / rel, *(root / up for up in rel.parents)):
+                quotas += _quota(where / "cpu.max", None)
+        elif "cpu" in controllers.split(","):
+            where = root / controllers / rel
+            quotas += _quota(where / "cpu.cfs_quota_us", where / "cpu.cfs_period_us")
+    return min(quotas) if quotas else None
+
+
+def _quota(limit_file: Path, period_file: Path | None) -> list[int]:
+    """[cores, rounded up] if the file(s) hold a quota, else []."""
+    try:
+        if period_file is None:
+            limit, period = limit_file.read_text().split()
+        else:
+            limit, period = limit_file.read_text().strip(), period_file.read_text().strip()
+        if limit in ("max", "-1") or int(period) <= 0:
+            return []
+        return [-(-int(limit) // int(period))]
+    except (OSError, ValueError):
+        return []
 
 
 def decodes_at_once(whisper: WhisperConfig, n_cores: int | None = None) -> int:

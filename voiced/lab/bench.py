@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from .. import sizing
 from ..config import Config
 from ..metrics import Metrics
 from ..records import CallRecords, CallView, read_calls
@@ -170,7 +171,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         # The daemon's state (the appointment book) in the run's own directory too; room for
         # every concurrent caller (this measures load, not the busy answer).
         cfg = dataclasses.replace(cfg, server=dataclasses.replace(
-            cfg.server, state_dir=state, max_calls=max(cfg.server.max_calls, args.concurrency)))
+            cfg.server, state_dir=state,
+            max_calls=max(sizing.for_machine(cfg).max_calls, args.concurrency)))
         records = CallRecords(state)
         token = secrets.token_urlsafe(24)  # the daemon checks signatures as in production
         metrics = Metrics()

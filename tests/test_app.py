@@ -12,6 +12,7 @@ import trio
 import trio.testing
 from quart.testing.connections import WebsocketResponseError
 
+from voiced import sizing
 from voiced.app import create_app
 from voiced.config import Config, from_dict
 from voiced.errors import ConfigError
@@ -58,7 +59,7 @@ async def test_status_webhook_and_health() -> None:
     health = await client.get("/healthz")
     assert json.loads(await health.get_data(as_text=True)) == {
         "status": "ok", "active_calls": 0, "calls_total": 0, "worker": 0, "pid": os.getpid(),
-        "machine_calls": 0}
+        "machine_calls": 0, "max_calls": sizing.for_machine(CFG).max_calls}
 
 
 async def test_a_call_over_the_apps_websocket(autojump_clock: trio.testing.MockClock) -> None:

@@ -180,7 +180,8 @@ class Endpoints:
         return {"status": "draining" if registry.draining else "ok",
                 "active_calls": registry.active, "calls_total": registry.total,
                 "worker": registry.worker, "pid": os.getpid(),
-                "machine_calls": registry.machine_calls()}, 503 if registry.draining else 200
+                "machine_calls": registry.machine_calls(),
+                "max_calls": registry.max_calls}, 503 if registry.draining else 200
 
     async def prometheus(self) -> tuple[bytes, int, dict[str, str]]:
         return self.metrics.render(), 200, {"Content-Type": CONTENT_TYPE_LATEST}

@@ -55,8 +55,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, twilio=dataclasses.replace(cfg.twilio,
                                                                   validate_signatures=False))
     setup_logging(cfg.log.level)
-    log.info("sized for this machine: %s", sizing.for_machine(cfg).describe(cfg))
-    cfg = sizing.resolved(cfg)
+    size = sizing.for_machine(cfg)
+    log.info("sized for this machine: %s", size.describe(cfg))
+    cfg = size.applied(cfg)
     workers = cfg.server.workers
     if workers > 1:
         serve_workers(cfg, workers)

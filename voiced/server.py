@@ -14,7 +14,6 @@ import httpx
 import trio
 from hypercorn.config import Config as HyperConfig
 
-from . import sizing
 from .admission import Registry
 from .app import create_app
 from .config import Config, secret
@@ -116,7 +115,6 @@ async def run_daemon(cfg: Config, worker: Worker | None = None) -> None:
         raise ConfigError("twilio.validate_signatures",
                           f"set ${cfg.twilio.auth_token_env} or a systemd credential of that name "
                           "(LoadCredential=), or run with --insecure-dev for local development")
-    cfg = sizing.resolved(cfg)  # a worker's is already; a daemon started in-process may not be
     slots = CallSlots.for_calls(cfg.server.max_calls, worker.slots_path) if worker else None
     registry = Registry.for_config(cfg, auth_token, slots=slots,
                                    worker=worker.index if worker else 0)

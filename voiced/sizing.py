@@ -110,6 +110,13 @@ class Sizing:
                 + (f", {self.decodes} decodes at once" if whisper else "")
                 + (f" ({chosen} sized by voiced)" if chosen else ""))
 
+    def applied(self, cfg: Config) -> Config:
+        """``cfg`` with these numbers in place of its 0s (the others are these already)."""
+        server = dataclasses.replace(cfg.server, workers=self.workers, max_calls=self.max_calls)
+        whisper = dataclasses.replace(cfg.stt.whisper, concurrency=self.decodes)
+        return dataclasses.replace(cfg, server=server,
+                                   stt=dataclasses.replace(cfg.stt, whisper=whisper))
+
 
 def for_machine(cfg: Config, n_cores: int | None = None) -> Sizing:
     n = n_cores or cores()
@@ -122,8 +129,4 @@ def for_machine(cfg: Config, n_cores: int | None = None) -> Sizing:
 
 def resolved(cfg: Config, n_cores: int | None = None) -> Config:
     """``cfg`` with every 0 above replaced by what :func:`for_machine` chose."""
-    size = for_machine(cfg, n_cores)
-    server = dataclasses.replace(cfg.server, workers=size.workers, max_calls=size.max_calls)
-    whisper = dataclasses.replace(cfg.stt.whisper, concurrency=size.decodes)
-    return dataclasses.replace(cfg, server=server,
-                               stt=dataclasses.replace(cfg.stt, whisper=whisper))
+    return for_machine(cfg, n_cores).applied(cfg)

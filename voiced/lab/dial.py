@@ -80,13 +80,16 @@ class TurnResult:
     name: str
     speech_end: float  # seconds since the call started
     latency_s: float | None = None  # None: no reply heard
-    # The agent started talking while the caller had not finished this utterance.
-    cut_off: bool = False
-    # How many times the agent started over this utterance (a cut-off caller who goes on may
-    # be cut off again at the next pause).
+    # How many times the agent started talking while the caller had not finished this
+    # utterance (a cut-off caller who goes on may be cut off again at the next pause).
     cut_ins: int = 0
     # Barge-in: caller speech onset to the agent's audio stopping at the playback buffer.
     barge_in_stop_s: float | None = None
+
+    @property
+    def cut_off(self) -> bool:
+        """The agent started talking at least once before the caller had finished."""
+        return self.cut_ins > 0
 
 
 @dataclass
@@ -330,7 +333,6 @@ class _CallerScript:
         self._quiet_since: float | None = None
         self._was_audible = False
         self._turn: TurnResult | None = None
-        self._cut_off = False
         self._cut_ins = 0
         self._barge_onset: float | None = None
         self._barge_stop: float | None = None
@@ -377,7 +379,6 @@ class _CallerScript:
                 return self.SILENCE
             self._speaking = self._todo.popleft()
             self._pos = 0
-            self._cut_off = False
             self._cut_ins = 0
             # Its first frame goes out on the next tick.
             self._barge_onset = now + (self._speaking.start_frame + 1) * TICK if barge else None
@@ -398,10 +399,9 @@ class _CallerScript:
         assert utt is not None
         frame = utt.frames[self._pos]
         if self._pos < utt.end_frame and started and self._barge_onset is None:
-            self._cut_off = True
             self._cut_ins += 1
         if self._pos == utt.end_frame:
-            self._turn = TurnResult(utt.name, now, cut_off=self._cut_off, cut_ins=self._cut_ins,
+            self._turn = TurnResult(utt.name, now, cut_ins=self._cut_ins,
                                     barge_in_stop_s=self._barge_stop)
             result.turns.append(self._turn)
         elif audible and self._turn is not None and self._turn.latency_s is None and \

@@ -36,6 +36,13 @@ SPEECH = tone(1000)
 SHIPPED = config.load(Path(__file__).resolve().parent.parent / "config.toml")
 
 
+def quick(ms: int = 300) -> Config:
+    """A line whose smart endpoint answers finished words after ``ms`` of silence, shorter than
+    the default's: the rules for a caller who goes on after such an answer need one to happen."""
+    cfg = Config()
+    return dataclasses.replace(cfg, turn=dataclasses.replace(cfg.turn, min_silence_ms=ms))
+
+
 async def speak_and_wait(h: CallHarness, speech_ms: int = 1000, after_ms: int = 2000) -> float:
     """Caller speaks after a second of line silence; returns the end-of-speech time."""
     await h.peer.silence(1000)
@@ -395,7 +402,7 @@ async def test_a_caller_the_smart_endpoint_cut_off_is_waited_for_and_the_call_co
     """Finished-looking words, then 500 ms pauses: answered 300 ms into the first, the caller
     goes on (the reply stops at once), and the second pause gets no answer; the turn ends at
     the full 800 ms. The call record and the metric count the one cut-off."""
-    cfg = Config()
+    cfg = quick(300)
     metrics, records = Metrics(), CallRecords(tmp_path)
     h = CallHarness(cfg, fake_engines(cfg, FakeSTT(text="I need an appointment.", delay=0.05),
                                       FakeTTS(delay=0.0), FakeBrain(first_delay=0.0)),
@@ -421,10 +428,36 @@ async def test_a_caller_the_smart_endpoint_cut_off_is_waited_for_and_the_call_co
     assert metrics.registry.get_sample_value("voiced_cut_offs_total") == 1
 
 
+@pytest.mark.parametrize(("line", "cut_offs"), [(Config(), 0), (quick(300), 1)])
+async def test_a_caller_who_breathes_580ms_after_a_finished_clause_is_not_answered_in_it(
+    autojump_clock: trio.testing.MockClock, line: Config, cut_offs: int,
+) -> None:
+    """The corpus's longest breath after a finished clause (LJ001-0009, "Printing then for our
+    purpose." and 580 ms before the rest): on the defaults the agent waits for the rest and
+    answers 600 ms after it; a 300 ms smart wait answers in the breath and is cut off."""
+    h = CallHarness(line, fake_engines(line, FakeSTT(text="I need an appointment.", delay=0.05),
+                                       FakeTTS(delay=0.0), FakeBrain(first_delay=0.0)))
+    async with h.running():
+        await h.peer.silence(1000)
+        await h.peer.play(tone(1500))
+        t_breath = trio.current_time()
+        await h.peer.silence(580)
+        await h.peer.play(tone(1000))
+        t_end = trio.current_time()
+        await h.peer.silence(2000)
+        await h.peer.send(Stop())
+    assert h.call is not None and h.call.cut_offs == cut_offs
+    if cut_offs:
+        assert h.peer.first_media_after(t_breath) == pytest.approx(t_breath + 0.3)
+    else:
+        assert h.peer.first_media_after(t_breath) == pytest.approx(t_end + 0.6)
+        assert h.peer.clears() == []
+
+
 @pytest.mark.parametrize(
     ("words", "endpoint"),
     [
-        ("What are your opening hours?", 0.300),  # reads as complete: the short endpoint
+        ("What are your opening hours?", 0.600),  # reads as complete: turn.min_silence_ms
         ("I would like to book an appointment for the.", 0.800),  # dangles: the full wait
         ("so I was wondering", 0.800),  # no final punctuation
     ],
@@ -433,6 +466,7 @@ async def test_smart_endpoint_answers_complete_sentences_sooner(
     autojump_clock: trio.testing.MockClock, words: str, endpoint: float
 ) -> None:
     cfg = Config()
+    assert cfg.turn.min_silence_ms == 600 and cfg.vad.silence_ms == 800
     stt = FakeSTT(text=words, delay=0.05)
     h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0)))
     async with h.running():
@@ -454,7 +488,7 @@ async def test_no_reply_starts_while_the_callers_voice_stirs_at_the_endpoint(
 ) -> None:
     """The corpus's cut-offs that remained were replies released in the 20 ms before the
     caller's voice came back: a voiced frame in a pause holds the reply until the next."""
-    cfg = Config()
+    cfg = quick(300)
     stt = FakeSTT(text="What are your opening hours?", delay=0.05)
     h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0)))
     async with h.running():
@@ -475,7 +509,7 @@ async def test_a_short_question_heard_in_a_guessed_language_waits_the_full_silen
     for Whisper to tell the language, is heard in Hebrew ("מה?", a question) and was answered
     300 ms into the caller's breath. Until the caller is heard in a language, such a guess
     waits ``vad.silence_ms``; once they are, the same short question gets the smart 300 ms."""
-    cfg = Config()
+    cfg = quick(300)
     stt = FakeSTT(text="מה?", language="he", delay=0.05, guess_under_s=1.0)
     h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0)))
     async with h.running():
@@ -500,7 +534,9 @@ async def test_the_end_of_turn_model_decides_how_long_finished_words_wait(
     autojump_clock: trio.testing.MockClock, words: str, complete: float, endpoint: float,
     asked: int,
 ) -> None:
-    cfg = Config()
+    """The model tells the smart wait from ``turn.unsure_silence_ms`` (600 ms): a line that
+    uses it sets the smart wait shorter than that."""
+    cfg = quick(300)
     model = FakeTurnModel(complete, delay=0.03)
     stt = FakeSTT(text=words, delay=0.05)
     h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0), turn_model=model))
@@ -523,7 +559,7 @@ async def test_a_failing_end_of_turn_model_is_logged_once_and_finished_words_wai
             self.heard.append(len(pcm))
             raise EngineError("end-of-turn model failed: broken")
 
-    cfg = Config()
+    cfg = quick(300)
     model = Broken()
     stt = FakeSTT(text="What time do you open tomorrow?", delay=0.05)
     h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0), turn_model=model))

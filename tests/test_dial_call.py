@@ -65,10 +65,10 @@ async def test_dial_barges_in_and_times_the_stop(autojump_clock: trio.testing.Mo
 
 
 async def test_dial_detects_a_cut_off(autojump_clock: trio.testing.MockClock) -> None:
-    # "Looks complete" transcript + a 500 ms pause mid-utterance: the smart endpoint answers
-    # after 300 ms of it, while the caller is not done.
+    # "Looks complete" transcript + a 700 ms pause mid-utterance: the smart endpoint answers
+    # after turn.min_silence_ms (600 ms) of it, while the caller is not done.
     stt = FakeSTT(text="I need an appointment.", delay=0.05)
-    utts = [utterance("halves", tone(800), np.zeros(4000, np.int16), tone(800))]
+    utts = [utterance("halves", tone(800), np.zeros(5600, np.int16), tone(800))]
     result = await call(Config(), {"stt": stt, "tts": FakeTTS(delay=0.0)}, utts, DialOptions())
     assert result.turns[0].cut_off
 
@@ -77,11 +77,11 @@ async def test_dial_detects_a_cut_off(autojump_clock: trio.testing.MockClock) ->
 async def test_a_caller_cut_off_once_is_not_cut_off_again_at_the_next_pause(
     autojump_clock: trio.testing.MockClock, patient: bool, cut_ins: int,
 ) -> None:
-    """Three clauses that each read finished, 500 ms apart: the smart endpoint answers in the
+    """Three clauses that each read finished, 700 ms apart: the smart endpoint answers in the
     first pause; the caller goes on, and (patient) the agent then waits for the full silence,
     not answering in the second pause too."""
     stt = FakeSTT(text="I need an appointment.", delay=0.05)
-    pause = np.zeros(4000, np.int16)
+    pause = np.zeros(5600, np.int16)
     utts = [utterance("thirds", tone(800), pause, tone(800), pause, tone(800))]
     cfg = Config()
     cfg = dataclasses.replace(cfg, turn=dataclasses.replace(cfg.turn,

@@ -33,9 +33,10 @@ F = 0.02
 
 def run(pattern: str, vad_cfg: VadConfig | None = None) -> list[tuple[int, VadEvent]]:
     """Feed a pattern of '#' (speech) and '.' (silence) frames; events by frame index. The
-    early pause at 60 ms (the default is 200, with the pause Whisper waits for): its own
-    frame, so the test tells the two apart."""
-    ep = Endpointer(vad_cfg or VadConfig(), TurnConfig(early_speculate_ms=60))
+    early pause at 60 ms (the default is 200, with the pause Whisper waits for) and the smart
+    wait at 300 ms (the default is 600, as long as the unsure wait): each on its own frame, so
+    the test tells them apart."""
+    ep = Endpointer(vad_cfg or VadConfig(), TurnConfig(early_speculate_ms=60, min_silence_ms=300))
     out = []
     for i, c in enumerate(pattern):
         out += [(i, e) for e in ep.push(c == "#", i * F)]
@@ -100,8 +101,8 @@ async def test_vad_stage_forwards_every_frame_then_its_events(
     speech = tone(20).tobytes()
     silence = bytes(320)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(vad, in_rx, out_tx, EnergyClassifier(), VadConfig(), TurnConfig(),
-                           BargeInConfig())
+        nursery.start_soon(vad, in_rx, out_tx, EnergyClassifier(), VadConfig(),
+                           TurnConfig(min_silence_ms=300), BargeInConfig())
         with in_tx:
             for i in range(100):
                 pcm = speech if 5 <= i < 30 else silence
@@ -132,8 +133,8 @@ async def test_the_vad_stage_keeps_the_turn_for_the_end_of_turn_model(
 
     snapshots = {}
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(vad, in_rx, out_tx, EnergyClassifier(), VadConfig(), TurnConfig(),
-                           BargeInConfig(), None, heard)
+        nursery.start_soon(vad, in_rx, out_tx, EnergyClassifier(), VadConfig(),
+                           TurnConfig(min_silence_ms=300), BargeInConfig(), None, heard)
         with in_tx:
             for i in range(1000):
                 pcm = speech if 20 <= i < 45 or 100 <= i < 600 else quiet(i)

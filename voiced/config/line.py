@@ -156,19 +156,22 @@ class TurnConfig:
     # third of the LLM requests, no slower (docs/BENCHMARKS.md, "Worker processes").
     early_speculate_ms: int = field(default=200, metadata=in_range(20, 5000))
     # Smart endpointing: when the transcript reads as a finished question or sentence, this
-    # much silence ends the turn instead of vad.silence_ms. Lower answers sooner and risks
-    # cutting off a caller who pauses after a complete-looking clause.
-    min_silence_ms: int = field(default=300, metadata=in_range(20, 5000))
+    # much silence ends the turn instead of vad.silence_ms. Lower answers sooner and cuts off
+    # callers who breathe after a finished clause: the corpus's breaths there last up to
+    # 580 ms, and 300 (the default before) cut off 2 of 24 English turns in every run, 600
+    # none, at the same median reply (docs/BENCHMARKS.md, "A smart wait longer than a breath").
+    min_silence_ms: int = field(default=600, metadata=in_range(20, 5000))
     smart_endpoint: bool = True
     # A statement shorter than this many words ("Hi.", "I'm sorry.", "שלום.") is an opener that
     # callers usually go on from after a pause: it waits vad.silence_ms. Questions are exempt.
     min_complete_words: int = field(default=3, metadata=in_range(1, 20))
-    # The end-of-turn model (voiced.engines.turn, "off" to go by the words alone): in a pause
-    # after words that read as finished, in one of model_languages, the turn ends at
-    # min_silence_ms only if it finds the turn complete with at least model_complete; else at
-    # unsure_silence_ms. Hebrew is not among the languages it was trained on, and no Hebrew
-    # end-to-end benefit was measured (docs/BENCHMARKS.md): English only by default.
-    model: str = field(default="smart-turn", metadata=one_of("smart-turn", "off"))
+    # The end-of-turn model (voiced.engines.turn; "off": the words alone): in a pause after
+    # words that read as finished, in one of model_languages, the turn ends at min_silence_ms
+    # only if it finds the turn complete with at least model_complete; else at
+    # unsure_silence_ms. It tells the two waits apart, so it is worth its CPU only where
+    # min_silence_ms is set below unsure_silence_ms: off by default, where they are equal.
+    # Hebrew is not among the languages it was trained on (docs/BENCHMARKS.md).
+    model: str = field(default="off", metadata=one_of("smart-turn", "off"))
     model_languages: tuple[str, ...] = ("en",)
     model_complete: float = field(default=0.95, metadata=in_range(0.0, 1.0))
     unsure_silence_ms: int = field(default=600, metadata=in_range(20, 5000))

@@ -10,6 +10,10 @@ audio, as Whisper's log-mel features, and says how likely the turn is complete.
 It costs ~50 ms of one core a judgement (onnxruntime, one thread), off the event loop, in its
 own :class:`trio.CapacityLimiter` so that it never queues behind Whisper; the turn-taking
 rules ask it only where its answer counts (:class:`voiced.stages.turns.Judge`).
+
+It chooses between two waits, ``turn.min_silence_ms`` and ``turn.unsure_silence_ms``; the
+defaults make them equal (600 ms: longer than the corpus's breaths after a finished clause,
+and no slower at the median), so it is off unless a line sets a shorter smart wait.
 """
 
 from __future__ import annotations

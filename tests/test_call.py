@@ -52,6 +52,20 @@ async def speak_and_wait(h: CallHarness, speech_ms: int = 1000, after_ms: int = 
     return t_end
 
 
+async def speak_in_clauses(h: CallHarness, clauses_ms: list[int], pause_ms: int) -> list[float]:
+    """After a second of line silence, clauses of caller speech ``pause_ms`` apart, then two
+    seconds of silence; returns when each clause ended."""
+    await h.peer.silence(1000)
+    ends = []
+    for i, ms in enumerate(clauses_ms):
+        if i:
+            await h.peer.silence(pause_ms)
+        await h.peer.play(tone(ms))
+        ends.append(trio.current_time())
+    await h.peer.silence(2000)
+    return ends
+
+
 async def test_greeting_then_reply_830ms_after_end_of_speech(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -408,16 +422,7 @@ async def test_a_caller_the_smart_endpoint_cut_off_is_waited_for_and_the_call_co
                                       FakeTTS(delay=0.0), FakeBrain(first_delay=0.0)),
                     observer=Observer(metrics, records))
     async with h.running():
-        await h.peer.silence(1000)
-        await h.peer.play(tone(600))
-        t_first = trio.current_time()
-        await h.peer.silence(500)
-        await h.peer.play(tone(600))
-        t_second = trio.current_time()
-        await h.peer.silence(500)
-        await h.peer.play(tone(600))
-        t_end = trio.current_time()
-        await h.peer.silence(2000)
+        t_first, t_second, t_end = await speak_in_clauses(h, [600, 600, 600], pause_ms=500)
         await h.peer.send(Stop())
     assert h.call is not None and h.call.cut_offs == 1 and h.call.barge_ins == 0
     assert len(h.peer.clears()) == 1
@@ -438,13 +443,7 @@ async def test_a_caller_who_breathes_580ms_after_a_finished_clause_is_not_answer
     h = CallHarness(line, fake_engines(line, FakeSTT(text="I need an appointment.", delay=0.05),
                                        FakeTTS(delay=0.0), FakeBrain(first_delay=0.0)))
     async with h.running():
-        await h.peer.silence(1000)
-        await h.peer.play(tone(1500))
-        t_breath = trio.current_time()
-        await h.peer.silence(580)
-        await h.peer.play(tone(1000))
-        t_end = trio.current_time()
-        await h.peer.silence(2000)
+        t_breath, t_end = await speak_in_clauses(h, [1500, 1000], pause_ms=580)
         await h.peer.send(Stop())
     assert h.call is not None and h.call.cut_offs == cut_offs
     if cut_offs:

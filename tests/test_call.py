@@ -491,12 +491,7 @@ async def test_no_reply_starts_while_the_callers_voice_stirs_at_the_endpoint(
     stt = FakeSTT(text="What are your opening hours?", delay=0.05)
     h = CallHarness(cfg, fake_engines(cfg, stt, FakeTTS(delay=0.0)))
     async with h.running():
-        await h.peer.silence(1000)
-        await h.peer.play(tone(1000))
-        t_end = trio.current_time()
-        await h.peer.silence(280)
-        await h.peer.play(tone(voiced_ms))
-        await h.peer.silence(2000)
+        t_end, _ = await speak_in_clauses(h, [1000, voiced_ms], pause_ms=280)
         await h.peer.send(Stop())
     assert h.peer.first_media_after(t_end) == pytest.approx(t_end + reply_at)
 

@@ -76,3 +76,18 @@ def test_the_default_realistic_profile_spreads_its_finals() -> None:
         [(t_final, _, _)] = [r for r in _run(profile, 1.0, 2.5) if r[2]]
         delays.append(t_final - 1.0)
     assert 0.3 <= float(np.median(delays)) <= 0.5 and max(delays) - min(delays) > 0.15
+
+
+def test_the_realistic_recogniser_catches_up_in_the_pause_before_its_final() -> None:
+    """After the speech its interim words go on catching up, never ahead of the lag: whole
+    300 ms after the last sound, before the final (400 ms) revises and closes them."""
+    results = _run(Recognition(final_delay_s=0.4, interim_lag_s=0.3))
+    after = [(t, text) for t, text, final in results if not final and t > 2.0]
+    assert after, "no interim words after the speech"
+    for t, text in after:
+        assert len(text.split()) <= round((2.0 - (0.3 - (t - 2.0))) * 10) + 1
+    t_whole, whole = after[-1]
+    assert whole == " ".join(f"w{i}" for i in range(1, 21))
+    assert t_whole == pytest.approx(2.3, abs=0.03)
+    [(t_final, _, _)] = [r for r in results if r[2]]
+    assert t_final > t_whole

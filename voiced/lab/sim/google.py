@@ -16,9 +16,10 @@ result ``final_delay_s`` of silence after it. A stream that has received more th
 :class:`Recognition` says how real the recognition behaves. :data:`ORACLE` is the best case
 (interims as the audio arrives, never wrong, the final a fixed time after the speech);
 :data:`REALISTIC` is what a streaming recogniser on a phone line does: interim words trail
-the audio by 300 ms, the last interim word is wrong 30 % of the time and revised later, the
-final comes 400 ms (median, log-normal jitter) after the end of speech, and one stretch in
-ten that ends at a pause comes back with a full stop it should not have.
+the audio by 300 ms (and, after the speech, catch up with it: whole 300 ms after the last
+sound), the last interim word is wrong 30 % of the time and revised later, the final comes
+400 ms (median, log-normal jitter) after the end of speech, and one stretch in ten that ends
+at a pause comes back with a full stop it should not have.
 """
 
 from __future__ import annotations
@@ -147,6 +148,12 @@ class FakeGoogle:
         silent = 0
         since_interim = 0
         pending_final: tuple[int, str] | None = None  # (emit at sample, text)
+        # The stretch just closed, while its interim words still catch up with it: after the
+        # speech the recogniser goes on hearing what it lagged behind, an interim every
+        # ``interim_every_s``, whole ``interim_lag_s`` after the last sound.
+        tail: np.ndarray | None = None
+        tail_end = tail_next = 0
+        step = int(self.interim_every_s * RATE)
         for req in requests:
             pcm = ulaw_decode(req.audio_content)
             received += pcm.size
@@ -162,6 +169,7 @@ class FakeGoogle:
                 pos = received - pcm.size + start + frame.size
                 voiced = float(np.sqrt(np.mean(frame.astype(np.float64) ** 2))) > VOICED_RMS
                 if voiced:
+                    tail = None  # a new stretch: its interims take over
                     word.append(frame)
                     silent = 0
                     word_end = pos
@@ -179,7 +187,8 @@ class FakeGoogle:
                 elif word:
                     silent += frame.size
                     if silent >= SILENCE_SPLIT_S * RATE:
-                        text = self.words_for(np.concatenate(word))
+                        closed = np.concatenate(word)
+                        text = self.words_for(closed)
                         if text and text[-1] not in ".?!" and rng.random() < rec.stray_stop:
                             text += "."  # a pause taken for the end of a sentence
                         word, since_interim = [], 0
@@ -187,10 +196,22 @@ class FakeGoogle:
                             if rec.final_jitter else rec.final_delay_s
                         pending_final = (word_end + int(delay * RATE), text)
                         end_of_word = word_end
+                        if lag:
+                            tail, tail_end = closed, word_end
+                            tail_next = word_end + step
+                if tail is not None and pos >= tail_next:
+                    behind = max(0, lag - (pos - tail_end))
+                    text = self.words_for(tail[: tail.size - behind]) if tail.size > behind else ""
+                    if text and rng.random() < rec.wrong_last:
+                        text = _misheard(text)
+                    if text:
+                        yield _response(text, False, pos, heard)
+                    tail = None if behind == 0 else tail
+                    tail_next += step
                 if pending_final is not None and pos >= pending_final[0]:
                     log_.finals.append(pending_final[1])
                     yield _response(pending_final[1], True, end_of_word, heard)
-                    pending_final = None
+                    pending_final, tail = None, None
 
     # -- Text-to-Speech ------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from voiced.config import GoogleSttConfig, GoogleTtsConfig, SttConfig, VadConfig
 from voiced.engines.google import GoogleSpeech, GoogleTTS, speech_client
 from voiced.events import (
     DialogueEvent,
+    EarlyPause,
     Frame,
     Partial,
     SpeechEnded,
@@ -21,7 +22,7 @@ from voiced.events import (
     Transcript,
     VadEvent,
 )
-from voiced.lab.sim.google import FakeGoogle, word_tone
+from voiced.lab.sim.google import FakeGoogle, Recognition, word_tone
 from voiced.stages.stt_stream import StreamingRecognizer
 
 pytest.importorskip("google.cloud.speech_v1")
@@ -153,6 +154,44 @@ async def test_a_final_while_the_caller_speaks_prepares_no_reply(google: FakeGoo
     transcripts = [e for e in out if isinstance(e, Transcript)]
     assert transcripts and not any(t.speculative for t in transcripts)  # all at the endpoint
     assert transcripts[-1].text == "w0 w1 w2 w3"
+
+
+async def test_interim_words_caught_up_in_a_pause_prepare_the_reply_before_the_final() -> None:
+    """A recogniser's interim words trail the audio; in the caller's pause they catch up with
+    the last word, and those words go downstream then (a speculative transcript), not only
+    when the final comes, 400 ms or more after the speech on a real line (here: never)."""
+    def blocks(pcm: np.ndarray) -> str:  # a word per 100 ms of audio heard
+        return " ".join(f"w{i}" for i in range(1, pcm.size // 800 + 1))
+
+    server = FakeGoogle(words_for=blocks, recognition=Recognition(final_delay_s=30.0,
+                                                                  interim_lag_s=0.3))
+    server.start()
+    try:
+        cfg = stt_config(server)
+        engine = GoogleSpeech(speech_client(cfg.google), 10)
+        in_tx, in_rx = trio.open_memory_channel[Frame | VadEvent](100)
+        out_tx, out_rx = trio.open_memory_channel[DialogueEvent](10000)
+        pcm = np.concatenate([word_tone(5, 1000), np.zeros(8 * 1200, np.int16)])
+        frames = [pcm[i : i + 160] for i in range(0, pcm.size, 160)]
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(StreamingRecognizer(engine), in_rx, out_tx, cfg, VadConfig(),
+                               ("en",), "test")
+            with in_tx:
+                await in_tx.send(SpeechStarted(trio.current_time(), 0))
+                for i, frame in enumerate(frames):
+                    if i == 50 + 10:  # 200 ms into the pause
+                        await in_tx.send(EarlyPause(trio.current_time(), 0))
+                    await in_tx.send(Frame.decode(ulaw_encode(frame), trio.current_time(), i))
+                    await trio.sleep(0.02)  # real time: the gRPC threads answer as they hear
+                await trio.sleep(0.2)
+            nursery.cancel_scope.cancel()
+    finally:
+        server.stop()
+    out_tx.close()
+    transcripts = [e async for e in out_rx if isinstance(e, Transcript)]
+    assert server.streams[0].finals == []  # no final came: these are the interim words
+    assert all(t.speculative for t in transcripts)
+    assert transcripts[-1].text == " ".join(f"w{i}" for i in range(1, 11))
 
 
 async def test_cancelling_the_stage_ends_the_grpc_thread(google: FakeGoogle) -> None:

@@ -7,9 +7,11 @@ and the old stream is cancelled rather than drained so none of its words arrive 
 "endless streaming" sample does the same).
 
 Our VAD still owns the turn: as soon as the caller has been quiet for
-``turn.early_speculate_ms``, and at each final result that comes while they are quiet, the
-words so far (finals plus the latest interim) go downstream as a speculative transcript; a
-later one that changes them replaces it until the reply is released.
+``turn.early_speculate_ms``, and at each result (interim or final) that comes while they are
+quiet, the words so far (finals plus the latest interim) go downstream as a speculative
+transcript; a later one that changes them replaces it until the reply is released. Interim
+words trail the audio, so in the pause they catch up with the caller's last word, usually
+before the final result does.
 """
 
 from __future__ import annotations
@@ -293,3 +295,8 @@ class _StreamingCall:
         if now - state.last_partial >= self.gcfg.partial_debounce_ms / 1000:
             state.last_partial = now
             await self.tx.send(Partial(words.text(), state.gen or 0, now))
+        if state.quiet or state.ended:
+            # Interim words trail the audio (~300 ms): in a pause they catch up with the last
+            # word before the final does (~400 ms, and later at its tail). Those words are the
+            # ones to prepare the reply for; a final that changes them prepares it again.
+            await self.emit()

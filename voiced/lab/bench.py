@@ -110,17 +110,20 @@ def speculation(views: list[CallView]) -> dict[str, Any]:
             "wasted_tokens": int(sum(wasted))}
 
 
-def heard_cer(views: list[CallView], transcripts: list[str], turns: int) -> float | None:
+def heard_cer(views: list[CallView], transcripts: list[str],
+              turns: int) -> tuple[float, list[float]] | None:
     """Character error rate of what the daemon heard in each call (its turns' words joined)
     against what that call's caller said (the corpus transcripts, in the order
     :func:`~voiced.lab.callers.one_call` says them); joined per call, so a turn cut in two
-    still lines up."""
+    still lines up. Over all calls, and each call's own (to find the call that moved it)."""
     score = ErrorRate()
+    by_call = []
     for k, view in enumerate(views):
         said = " ".join(str(t.get("said", "")) for t in view.turns if t.get("kind") == "turn")
-        score.add(" ".join(transcripts[(k * turns + j) % len(transcripts)] for j in range(turns)),
-                  said)
-    return round(score.cer, 3) if views else None
+        by_call.append(round(score.add(
+            " ".join(transcripts[(k * turns + j) % len(transcripts)] for j in range(turns)),
+            said), 3))
+    return (round(score.cer, 3), by_call) if views else None
 
 
 def own_words_answered(views: list[CallView], said: list[str]) -> int:
@@ -156,9 +159,11 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
               f"{args.concurrency} at a time from {args.caller_procs} caller process(es), {args.workers} "
               f"daemon worker process(es); engines "
               f"and callers in processes of their own; {args.recognizer} recogniser; "
+              f"the sim LLM's first token at {args.llm_ttft_ms} ms; "
               f"{args.lang} corpus, vad.silence_ms={cfg.vad.silence_ms}; {machine()}")
     else:
-        llm = ", brain: the sim LLM" if args.llm == "sim" else ""
+        llm = f", brain: the sim LLM ({args.llm_ttft_ms} ms to its first token)" \
+            if args.llm == "sim" else ""
         print(f"# voiced bench e2e --engines {args.engines}{llm}: {args.calls} sequential calls x "
               f"{args.turns} turns, {args.lang} corpus, vad.silence_ms={cfg.vad.silence_ms}; "
               f"{machine()}")
@@ -166,7 +171,7 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         if sim or args.llm == "sim":
             cfg = await stack.enter_async_context(sim_engines(
                 cfg, args.lang, Path(args.corpus), args.concurrency, args.recognizer,
-                llm_only=not sim, llm_tools=args.llm_tools))
+                llm_only=not sim, llm_tools=args.llm_tools, llm_ttft_s=args.llm_ttft_ms / 1000))
         state = stack.enter_context(tempfile.TemporaryDirectory(prefix="voiced-bench-"))
         # The daemon's state (the appointment book) in the run's own directory too; room for
         # every concurrent caller (this measures load, not the busy answer).
@@ -218,12 +223,15 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     for key, value in stages.items():
         print(f"  {key:20s} p50 {value['p50_ms']:8.1f}  p95 {value['p95_ms']:8.1f}")
     heard = stats.latencies
+    cer = None if sim or args.callers_apart else \
+        heard_cer(views, [text for _, text in files], args.turns)
     summary = {
         "bench": "e2e",
         "engines": args.engines,
         "files": args.files,
         "llm": args.llm,
         "llm_tools": args.llm_tools,
+        "llm_ttft_ms": args.llm_ttft_ms if sim or args.llm == "sim" else None,
         "recognizer": args.recognizer if sim else "embedded",
         "p95_overhead_ms": stages.get("overhead", {}).get("p95_ms"),
         "lang": args.lang,
@@ -256,8 +264,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "cut_off_rate": round(stats.cut_offs / stats.turns, 3) if stats.turns else None,
         "stages_ms": stages,
         "speculation": speculation(views),
-        "heard_cer": None if sim or args.callers_apart else
-        heard_cer(views, [text for _, text in files], args.turns),
+        "heard_cer": cer[0] if cer else None,
+        "heard_cer_by_call": cer[1] if cer else None,
         "wall_s": round(time.perf_counter() - t0, 1),
         "machine": machine(),
         "speed_probe_ms": {"before": probe_before, "after": probe_after},
@@ -293,7 +301,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
           f"{summary['dropped_frames']}; longest mid-sentence gap at the caller's ear "
           f"{stats.max_gap_ms} ms")
     if summary["heard_cer"] is not None:
-        print(f"what the daemon heard against what the callers said: CER {summary['heard_cer']}")
+        print(f"what the daemon heard against what the callers said: CER {summary['heard_cer']}"
+              f" (by call: {', '.join(map(str, summary['heard_cer_by_call']))})")
     print(f"reply latency (caller's ear): p50 {summary['p50_reply_s']}s  "
           f"p95 {summary['p95_reply_s']}s  max {summary['max_reply_s']}s over {len(heard)} turns, "
           f"{stats.errors} errors")

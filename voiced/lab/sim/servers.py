@@ -47,7 +47,7 @@ TOOL_ROUND = ({"name": "check_availability",
 
 
 async def serve(corpus: Path, language: str, max_workers: int, recognizer: str,
-                llm_tools: bool = False) -> None:
+                llm_tools: bool = False, llm_ttft_s: float = LLM_TTFT_S) -> None:
     known = [(Utterance.from_wav(f), text) for f, text in corpus_files(corpus, language)]
     rec = RECOGNIZERS[recognizer]
     google = FakeGoogle(words_for=CorpusOracle(known), final_delay_s=STT_FINAL_S,
@@ -55,7 +55,7 @@ async def serve(corpus: Path, language: str, max_workers: int, recognizer: str,
                         tts_delay_s=TTS_FIRST_AUDIO_S, keep_log=False, max_workers=max_workers)
     google.start()
     try:
-        llm = FakeLLM(ttft_s=LLM_TTFT_S, per_token_s=LLM_PER_TOKEN_S, keep_log=False,
+        llm = FakeLLM(ttft_s=llm_ttft_s, per_token_s=LLM_PER_TOKEN_S, keep_log=False,
                       tool_calls=TOOL_ROUND if llm_tools else ())
         async with llm.running() as llm_url:
             print(json.dumps({"google": google.endpoint, "llm": llm_url}), flush=True)
@@ -69,17 +69,20 @@ async def serve(corpus: Path, language: str, max_workers: int, recognizer: str,
 @asynccontextmanager
 async def sim_engines(cfg: Config, language: str, corpus: Path,
                       concurrency: int = 1, recognizer: str = "realistic",
-                      llm_only: bool = False, llm_tools: bool = False) -> AsyncIterator[Config]:
+                      llm_only: bool = False, llm_tools: bool = False,
+                      llm_ttft_s: float = LLM_TTFT_S) -> AsyncIterator[Config]:
     """Local servers that speak Google's gRPC and OpenAI's SSE protocols with the default sim
     latency profile, in a process of their own (:mod:`voiced.lab.sim.servers`); yields
     ``cfg`` pointed at them. Recognition knows the ``corpus`` recordings (see
     :mod:`voiced.lab.sim.oracle`) and behaves as ``recognizer`` says: "realistic" (the
     default: late, revised interim words, a late final) or "oracle" (the best case).
     ``llm_only``: only the brain is pointed at the sim LLM; speech stays on ``cfg``'s
-    engines (the embedded ones: ``voiced bench e2e --llm sim``)."""
+    engines (the embedded ones: ``voiced bench e2e --llm sim``). ``llm_ttft_s``: the sim LLM's
+    time to its first token (issue 3's profile: 350 ms; issue 15 states its target at 300)."""
     command = [sys.executable, "-m", "voiced.lab.sim.servers", "--corpus", str(corpus),
                "--lang", language, "--max-workers", str(2 * concurrency + 8),
-               "--recognizer", recognizer, *(["--llm-tools"] if llm_tools else [])]
+               "--recognizer", recognizer, "--llm-ttft-ms", str(round(llm_ttft_s * 1000)),
+               *(["--llm-tools"] if llm_tools else [])]
     async with trio.open_nursery() as nursery:
         proc: trio.Process = await nursery.start(partial(
             trio.run_process, command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -120,8 +123,10 @@ def main() -> None:
                         help="gRPC RPCs at once: two per concurrent call (STT and TTS streams)")
     parser.add_argument("--recognizer", choices=sorted(RECOGNIZERS), default="realistic")
     parser.add_argument("--llm-tools", action="store_true")
+    parser.add_argument("--llm-ttft-ms", type=int, default=round(LLM_TTFT_S * 1000))
     args = parser.parse_args()
-    trio.run(serve, args.corpus, args.lang, args.max_workers, args.recognizer, args.llm_tools)
+    trio.run(serve, args.corpus, args.lang, args.max_workers, args.recognizer, args.llm_tools,
+             args.llm_ttft_ms / 1000)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,17 @@ def test_speech_end_ignores_quiet_tail() -> None:
     assert end * 160 < 1600 + 8000 <= (end + 1) * 160 + 160
 
 
+def test_speech_onset_is_not_a_lone_click_before_the_words() -> None:
+    """A click or breath of one frame, 300 ms of quiet, then the words: the words' onset is
+    where a barge-in's stop is measured from (Hashlama117_0009 starts so)."""
+    click = tone(1000)[:160]
+    pcm = np.concatenate([np.zeros(1600, np.int16), click, np.zeros(2400, np.int16),
+                          tone(1000), np.zeros(1600, np.int16)])
+    start, _ = speech_frames(pcm)
+    words_at = (1600 + 160 + 2400) // 160
+    assert words_at - 1 <= start <= words_at + 1
+
+
 def test_sim_oracle_reveals_words_as_spoken_and_punctuates_only_the_end() -> None:
     rng = np.random.default_rng(7)
     speech = [(rng.standard_normal(8000) * 3000).astype(np.int16) for _ in range(2)]

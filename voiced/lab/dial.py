@@ -45,17 +45,29 @@ TICK = FRAME_SAMPLES / RATE  # 20 ms
 AUDIBLE_DBFS = -50.0
 
 
+# Speech starts at a voiced frame with at least ONSET_VOICED voiced frames among it and the
+# ONSET_SPAN - 1 after it: a lone click or breath before the words (one frame, then 300 ms of
+# near-silence in Hashlama117_0009) is not its onset; a soft, broken start still is.
+ONSET_VOICED, ONSET_SPAN = 3, 5
+
+
 def speech_frames(pcm: Pcm) -> tuple[int, int]:
     """Indices of the first and last frames with speech in them: webrtcvad (strictest mode)
     and within 35 dB of the loudest frame, so crowd noise or hiss around the words does not
-    count. The reference every latency is measured from."""
+    count. The reference every latency (from the last) and barge-in stop (from the first,
+    where the voiced frames gather: ``ONSET_VOICED`` in ``ONSET_SPAN``) is measured from."""
     vad = webrtcvad.Vad(3)
     chunks = frames(pcm)
     levels = [rms_dbfs(c) for c in chunks]
     floor = max(levels, default=-120.0) - 35.0
     voiced = [i for i, (chunk, level) in enumerate(zip(chunks, levels, strict=True))
               if level > floor and vad.is_speech(chunk.tobytes(), RATE)]
-    return (voiced[0], voiced[-1]) if voiced else (0, 0)
+    if not voiced:
+        return 0, 0
+    marked = set(voiced)
+    onset = next((i for i in voiced
+                  if sum(i + k in marked for k in range(ONSET_SPAN)) >= ONSET_VOICED), voiced[0])
+    return onset, voiced[-1]
 
 
 @dataclass

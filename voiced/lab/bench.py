@@ -201,7 +201,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         if sim or args.callers_apart:
             stats = await caller_processes(url, opts, Path(args.corpus), args.lang, calls=calls,
                                            first=0, concurrency=args.concurrency,
-                                           turns=args.turns, procs=args.caller_procs)
+                                           turns=args.turns, procs=args.caller_procs,
+                                           files=args.files)
         else:
             utterances = [Utterance.from_wav(f) for f, _ in files]
             stats = await sequential_calls(url, utterances, args.calls, args.turns, opts)

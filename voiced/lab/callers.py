@@ -90,9 +90,10 @@ def merge(stats: list[CallStats]) -> CallStats:
 
 async def caller_processes(url: str, opts: DialOptions, corpus: Path, language: str, *,
                            calls: int, first: int, concurrency: int, turns: int,
-                           procs: int = 1) -> CallStats:
+                           procs: int = 1, files: str = ":") -> CallStats:
     """``calls`` emulated calls, ``concurrency`` at a time, from ``procs`` processes of
-    :mod:`voiced.lab.loadgen`, so that the callers' CPU is not charged to the daemon."""
+    :mod:`voiced.lab.loadgen`, so that the callers' CPU is not charged to the daemon; they
+    say the ``files`` span of the language's recordings (:func:`~voiced.lab.corpus.corpus_files`)."""
     procs = max(1, min(procs, concurrency, calls))
     env = dict(os.environ)
     if opts.auth_token:
@@ -106,7 +107,8 @@ async def caller_processes(url: str, opts: DialOptions, corpus: Path, language: 
                        "--signed-url", opts.signed_url, "--signed-voice-url", opts.signed_voice_url,
                        "--voice-path", opts.voice_path, "--corpus", str(corpus),
                        "--lang", language, "--calls", str(n_calls), "--first", str(start),
-                       "--concurrency", str(at_once), "--turns", str(turns), "--out", str(out)]
+                       "--concurrency", str(at_once), "--turns", str(turns), "--files", files,
+                       "--out", str(out)]
             if opts.barge_in_after_ms is not None:
                 command += ["--barge-in-after-ms", str(opts.barge_in_after_ms)]
             command += line_arguments(opts.line)

@@ -24,7 +24,7 @@ from .line import add_line_options, line_from
 
 
 async def run_callers(args: argparse.Namespace) -> CallStats:
-    utterances = [Utterance.from_wav(f) for f, _ in corpus_files(args.corpus, args.lang)]
+    utterances = [Utterance.from_wav(f) for f, _ in corpus_files(args.corpus, args.lang, args.files)]
     opts = DialOptions(auth_token=os.environ.get(TOKEN_ENV) or None, signed_url=args.signed_url,
                        signed_voice_url=args.signed_voice_url, voice_path=args.voice_path,
                        barge_in_after_ms=args.barge_in_after_ms, record_audio=False,
@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=0, help="number of the first call")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--turns", type=int, default=1)
+    parser.add_argument("--files", default=":", help="the span of recordings, A:B")
     parser.add_argument("--barge-in-after-ms", type=int, default=None)
     add_line_options(parser)
     parser.add_argument("--out", required=True, type=Path)

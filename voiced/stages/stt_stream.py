@@ -278,15 +278,21 @@ class _StreamingCall:
             words.finals.append((end_s, text))
             words.interim = ""
             self.feeder.acked(end_s)
-            # A final is Google's own guess that a phrase ended: a good moment to prepare the
-            # reply if the caller is quiet (it often comes late, inside the pause). While they
-            # still speak it is not: each such reply was dropped at the next word (14 LLM
-            # requests a turn with the realistic recogniser, docs/BENCHMARKS.md); the VAD's
-            # early pause, 60 ms into the silence, sends these words then.
-            if state.quiet or state.ended:
-                await self.emit()
-            return
-        words.interim = text
+        else:
+            words.interim = text
+            await self.partial()
+        # While the caller is quiet every result is a moment to prepare the reply: interim
+        # words trail the audio (~300 ms) and catch up with the last word in the pause, before
+        # the final does (~400 ms, later at its tail); a final that changes them prepares it
+        # again. While they still speak it is not: each such reply was dropped at the next
+        # word (14 LLM requests a turn with the realistic recogniser, docs/BENCHMARKS.md); the
+        # VAD's early pause sends the words then.
+        if state.quiet or state.ended:
+            await self.emit()
+
+    async def partial(self) -> None:
+        """Interim words for the log and the dialogue's view, debounced."""
+        state = self.state
         now = trio.current_time()
         if not state.first_partial and state.gen is not None:
             state.first_partial = True
@@ -294,9 +300,4 @@ class _StreamingCall:
                      1000 * (now - state.onset))
         if now - state.last_partial >= self.gcfg.partial_debounce_ms / 1000:
             state.last_partial = now
-            await self.tx.send(Partial(words.text(), state.gen or 0, now))
-        if state.quiet or state.ended:
-            # Interim words trail the audio (~300 ms): in a pause they catch up with the last
-            # word before the final does (~400 ms, and later at its tail). Those words are the
-            # ones to prepare the reply for; a final that changes them prepares it again.
-            await self.emit()
+            await self.tx.send(Partial(self.words.text(), state.gen or 0, now))

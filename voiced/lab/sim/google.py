@@ -154,6 +154,12 @@ class FakeGoogle:
         tail: np.ndarray | None = None
         tail_end = tail_next = 0
         step = int(self.interim_every_s * RATE)
+
+        def interim(heard_so_far: np.ndarray) -> str:
+            """The words of the audio heard so far, the last one often wrong."""
+            text = self.words_for(heard_so_far) if heard_so_far.size else ""
+            return _misheard(text) if text and rng.random() < rec.wrong_last else text
+
         for req in requests:
             pcm = ulaw_decode(req.audio_content)
             received += pcm.size
@@ -179,9 +185,7 @@ class FakeGoogle:
                         heard_so_far = np.concatenate(word)
                         if lag:
                             heard_so_far = heard_so_far[: max(0, heard_so_far.size - lag)]
-                        text = self.words_for(heard_so_far) if heard_so_far.size else ""
-                        if text and rng.random() < rec.wrong_last:
-                            text = _misheard(text)
+                        text = interim(heard_so_far)
                         if text:
                             yield _response(text, False, pos, heard)
                 elif word:
@@ -201,9 +205,7 @@ class FakeGoogle:
                             tail_next = word_end + step
                 if tail is not None and pos >= tail_next:
                     behind = max(0, lag - (pos - tail_end))
-                    text = self.words_for(tail[: tail.size - behind]) if tail.size > behind else ""
-                    if text and rng.random() < rec.wrong_last:
-                        text = _misheard(text)
+                    text = interim(tail[: max(0, tail.size - behind)])
                     if text:
                         yield _response(text, False, pos, heard)
                     tail = None if behind == 0 else tail

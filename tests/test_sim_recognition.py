@@ -21,12 +21,12 @@ def _blocks(pcm: np.ndarray) -> str:
     return " ".join(f"w{i}" for i in range(1, pcm.size // 800 + 1))
 
 
-def _run(recognition: Recognition, speech_s: float = 2.0,
-         after_s: float = 2.0) -> list[tuple[float, str, bool]]:
+def _run(recognition: Recognition, speech_s: float = 2.0, after_s: float = 2.0,
+         hz: float = 440.0, google: FakeGoogle | None = None) -> list[tuple[float, str, bool]]:
     """Speech (a loud tone) then silence, 20 ms at a time: (audio time, text, final) out."""
-    google = FakeGoogle(words_for=_blocks, recognition=recognition, keep_log=False)
+    google = google or FakeGoogle(words_for=_blocks, recognition=recognition, keep_log=False)
     t = np.arange(int(speech_s * RATE)) / RATE
-    pcm = np.concatenate([(6000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16),
+    pcm = np.concatenate([(6000 * np.sin(2 * np.pi * hz * t)).astype(np.int16),
                           np.zeros(int(after_s * RATE), np.int16)])
     config = speech.StreamingRecognizeRequest(streaming_config=speech.StreamingRecognitionConfig(
         config=speech.RecognitionConfig(language_code="en-US")))
@@ -91,3 +91,16 @@ def test_the_realistic_recogniser_catches_up_in_the_pause_before_its_final() -> 
     assert t_whole == pytest.approx(2.3, abs=0.03)
     [(t_final, _, _)] = [r for r in results if r[2]]
     assert t_final > t_whole
+
+
+def test_the_same_speech_is_misheard_the_same_way_whichever_stream_opens_first() -> None:
+    """Draws follow the audio, not the order streams opened: forty calls at once hear what
+    the same forty hear one at a time (concurrent calls race for the order)."""
+    def both(first: float, second: float) -> dict[float, list[tuple[float, str, bool]]]:
+        google = FakeGoogle(words_for=_blocks, recognition=REALISTIC, keep_log=False)
+        return {hz: _run(REALISTIC, 1.0, 2.5, hz=hz, google=google) for hz in (first, second)}
+
+    assert both(440.0, 520.0) == both(520.0, 440.0)
+    finals = {hz: [t for t, _, final in results if final]
+              for hz, results in both(440.0, 520.0).items()}
+    assert finals[440.0] != finals[520.0]  # different speech, its own draws

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -79,7 +80,7 @@ class Recognition:
     interim_lag_s: float = 0.0  # interim words cover the audio up to this long ago
     wrong_last: float = 0.0  # share of interim results whose last word is wrong
     stray_stop: float = 0.0  # share of finals at a mid-sentence pause given a full stop
-    seed: int = 1
+    seed: int = 1  # with each stretch's first sound: the same speech, the same errors
 
 
 ORACLE = Recognition()
@@ -119,7 +120,6 @@ class FakeGoogle:
     # RPCs served at once: each open recognition stream holds a worker for the whole call.
     max_workers: int = 64
     _server: Any = None
-    _opened: int = 0  # streams so far: each draws its own errors
     port: int = 0
 
     # -- Speech ------------------------------------------------------------------------
@@ -139,8 +139,11 @@ class FakeGoogle:
                 log_.audio_s += len(req.audio_content) / RATE
             return
         rec = self.recognition or Recognition(final_delay_s=self.final_delay_s)
-        self._opened += 1
-        rng = np.random.default_rng(rec.seed * 100_003 + self._opened)
+        # Each stretch of speech draws its errors from its own first sound: the same audio is
+        # misheard the same way whichever stream carries it and whenever that stream opened,
+        # so forty calls at once draw what the same calls draw one at a time (a counter of
+        # streams drew by arrival order, which concurrent calls race for).
+        rng = np.random.default_rng(rec.seed)
         lag = int(rec.interim_lag_s * RATE)
         received = 0  # samples
         word: list[np.ndarray] = []
@@ -176,6 +179,8 @@ class FakeGoogle:
                 voiced = float(np.sqrt(np.mean(frame.astype(np.float64) ** 2))) > VOICED_RMS
                 if voiced:
                     tail = None  # a new stretch: its interims take over
+                    if not word:
+                        rng = np.random.default_rng([rec.seed, zlib.crc32(frame.tobytes())])
                     word.append(frame)
                     silent = 0
                     word_end = pos

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,17 @@ def test_a_span_of_the_corpus_holds_recordings_out_in_manifest_order(tmp_path: P
     assert len(corpus_files(tmp_path, "en")) == 5
     with pytest.raises(ValueError, match="A:B"):
         corpus_files(tmp_path, "en", "3")
+
+
+async def test_a_harness_process_started_niced_runs_at_that_niceness() -> None:
+    """``--others-nice``: the callers and the sim engines yield the cores the daemon wants."""
+    import sys
+
+    import trio
+
+    from voiced.lab.stats import niced
+
+    assert niced(0) == {}
+    probe = [sys.executable, "-c", "import os; print(os.nice(0))"]
+    done = await trio.run_process(probe, capture_stdout=True, **niced(5))
+    assert int(done.stdout) == os.nice(0) + 5

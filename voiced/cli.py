@@ -285,6 +285,14 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="sim engines: how the fake Google recogniser behaves; realistic: interim "
                         "words 300 ms late, the last one often wrong, the final ~400 ms after "
                         "the speech; oracle: the best case (voiced.lab.sim.google)")
+    b.add_argument("--sim-seed", type=int, default=1,
+                   help="sim engines: the realistic recogniser's draws (a recording is misheard "
+                        "the same way in every call of a run; another seed, another sample)")
+    b.add_argument("--others-nice", type=int, default=0,
+                   help="the emulated callers' and the sim engines' processes at this niceness "
+                        "(0: the daemon's own): they stand for Twilio's and Google's machines; "
+                        "10 weights them as the unit's CPUWeight=1000 weights a VM's other "
+                        "services against voiced (docs/BENCHMARKS.md)")
     b.add_argument("--llm", choices=["engine", "sim"], default="engine",
                    help="embedded e2e: sim puts the sim OpenAI-compatible LLM (350 ms to the "
                         "first token, 15 ms a token) behind the embedded STT and TTS")

@@ -158,7 +158,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         print(f"# voiced bench e2e --engines sim: {calls} calls x {args.turns} turns, "
               f"{args.concurrency} at a time from {args.caller_procs} caller process(es), {args.workers} "
               f"daemon worker process(es); engines "
-              f"and callers in processes of their own; {args.recognizer} recogniser; "
+              f"and callers in processes of their own; {args.recognizer} recogniser "
+              f"(seed {args.sim_seed}); callers and engines at nice {args.others_nice}; "
               f"the sim LLM's first token at {args.llm_ttft_ms} ms; "
               f"{args.lang} corpus, vad.silence_ms={cfg.vad.silence_ms}; {machine()}")
     else:
@@ -171,7 +172,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         if sim or args.llm == "sim":
             cfg = await stack.enter_async_context(sim_engines(
                 cfg, args.lang, Path(args.corpus), args.concurrency, args.recognizer,
-                llm_only=not sim, llm_tools=args.llm_tools, llm_ttft_s=args.llm_ttft_ms / 1000))
+                llm_only=not sim, llm_tools=args.llm_tools, llm_ttft_s=args.llm_ttft_ms / 1000,
+                seed=args.sim_seed, nice=args.others_nice))
         state = stack.enter_context(tempfile.TemporaryDirectory(prefix="voiced-bench-"))
         # The daemon's state (the appointment book) in the run's own directory too; room for
         # every concurrent caller (this measures load, not the busy answer).
@@ -202,7 +204,7 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
             stats = await caller_processes(url, opts, Path(args.corpus), args.lang, calls=calls,
                                            first=0, concurrency=args.concurrency,
                                            turns=args.turns, procs=args.caller_procs,
-                                           files=args.files)
+                                           files=args.files, nice=args.others_nice)
         else:
             utterances = [Utterance.from_wav(f) for f, _ in files]
             stats = await sequential_calls(url, utterances, args.calls, args.turns, opts)
@@ -234,6 +236,8 @@ async def run_bench(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "llm_tools": args.llm_tools,
         "llm_ttft_ms": args.llm_ttft_ms if sim or args.llm == "sim" else None,
         "recognizer": args.recognizer if sim else "embedded",
+        "sim_seed": args.sim_seed if sim else None,
+        "others_nice": args.others_nice,
         "p95_overhead_ms": stages.get("overhead", {}).get("p95_ms"),
         "lang": args.lang,
         "calls": calls if sim else args.calls,

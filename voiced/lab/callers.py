@@ -15,6 +15,7 @@ import trio
 from .dial import DialOptions, Utterance
 from .line import line_arguments
 from .runner import dial_url
+from .stats import niced
 
 # The auth token the handshakes are signed with: from the environment, not the command line
 # (which any user of the machine can read).
@@ -90,10 +91,11 @@ def merge(stats: list[CallStats]) -> CallStats:
 
 async def caller_processes(url: str, opts: DialOptions, corpus: Path, language: str, *,
                            calls: int, first: int, concurrency: int, turns: int,
-                           procs: int = 1, files: str = ":") -> CallStats:
+                           procs: int = 1, files: str = ":", nice: int = 0) -> CallStats:
     """``calls`` emulated calls, ``concurrency`` at a time, from ``procs`` processes of
     :mod:`voiced.lab.loadgen`, so that the callers' CPU is not charged to the daemon; they
-    say the ``files`` span of the language's recordings (:func:`~voiced.lab.corpus.corpus_files`)."""
+    say the ``files`` span of the language's recordings (:func:`~voiced.lab.corpus.corpus_files`).
+    ``nice``: the callers' processes at that niceness (:func:`voiced.lab.stats.niced`)."""
     procs = max(1, min(procs, concurrency, calls))
     env = dict(os.environ)
     if opts.auth_token:
@@ -112,7 +114,7 @@ async def caller_processes(url: str, opts: DialOptions, corpus: Path, language: 
             if opts.barge_in_after_ms is not None:
                 command += ["--barge-in-after-ms", str(opts.barge_in_after_ms)]
             command += line_arguments(opts.line)
-            await trio.run_process(command, env=env)
+            await trio.run_process(command, env=env, **niced(nice))
             results.append(CallStats(**json.loads(out.read_text(encoding="utf-8"))))
 
         async with trio.open_nursery() as nursery:

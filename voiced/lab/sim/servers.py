@@ -25,6 +25,7 @@ import trio
 from ...config import Config
 from ..corpus import corpus_files
 from ..dial import Utterance
+from ..stats import niced
 from .google import ORACLE, REALISTIC, FakeGoogle
 from .llm import FakeLLM
 from .oracle import CorpusOracle
@@ -47,11 +48,11 @@ TOOL_ROUND = ({"name": "check_availability",
 
 
 async def serve(corpus: Path, language: str, max_workers: int, recognizer: str,
-                llm_tools: bool = False, llm_ttft_s: float = LLM_TTFT_S) -> None:
+                llm_tools: bool = False, llm_ttft_s: float = LLM_TTFT_S, seed: int = 1) -> None:
     known = [(Utterance.from_wav(f), text) for f, text in corpus_files(corpus, language)]
-    rec = RECOGNIZERS[recognizer]
+    rec = dataclasses.replace(RECOGNIZERS[recognizer], seed=seed)
     google = FakeGoogle(words_for=CorpusOracle(known), final_delay_s=STT_FINAL_S,
-                        recognition=None if rec is ORACLE else rec,
+                        recognition=None if recognizer == "oracle" else rec,
                         tts_delay_s=TTS_FIRST_AUDIO_S, keep_log=False, max_workers=max_workers)
     google.start()
     try:
@@ -70,7 +71,8 @@ async def serve(corpus: Path, language: str, max_workers: int, recognizer: str,
 async def sim_engines(cfg: Config, language: str, corpus: Path,
                       concurrency: int = 1, recognizer: str = "realistic",
                       llm_only: bool = False, llm_tools: bool = False,
-                      llm_ttft_s: float = LLM_TTFT_S) -> AsyncIterator[Config]:
+                      llm_ttft_s: float = LLM_TTFT_S, seed: int = 1,
+                      nice: int = 0) -> AsyncIterator[Config]:
     """Local servers that speak Google's gRPC and OpenAI's SSE protocols with the default sim
     latency profile, in a process of their own (:mod:`voiced.lab.sim.servers`); yields
     ``cfg`` pointed at them. Recognition knows the ``corpus`` recordings (see
@@ -78,15 +80,19 @@ async def sim_engines(cfg: Config, language: str, corpus: Path,
     default: late, revised interim words, a late final) or "oracle" (the best case).
     ``llm_only``: only the brain is pointed at the sim LLM; speech stays on ``cfg``'s
     engines (the embedded ones: ``voiced bench e2e --llm sim``). ``llm_ttft_s``: the sim LLM's
-    time to its first token (issue 3's profile: 350 ms; issue 15 states its target at 300)."""
+    time to its first token (issue 3's profile: 350 ms; issue 15 states its target at 300).
+    ``seed``: the realistic recogniser's draws (each recording is misheard the same way in
+    every call of a run; another seed, another sample of the same profile). ``nice``: the
+    servers' process at that niceness (:func:`voiced.lab.stats.niced`)."""
     command = [sys.executable, "-m", "voiced.lab.sim.servers", "--corpus", str(corpus),
                "--lang", language, "--max-workers", str(2 * concurrency + 8),
                "--recognizer", recognizer, "--llm-ttft-ms", str(round(llm_ttft_s * 1000)),
+               "--seed", str(seed),
                *(["--llm-tools"] if llm_tools else [])]
     async with trio.open_nursery() as nursery:
         proc: trio.Process = await nursery.start(partial(
             trio.run_process, command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            check=False))
+            check=False, **niced(nice)))
         assert proc.stdin is not None and proc.stdout is not None
         line = b""
         while not line.endswith(b"\n"):
@@ -124,9 +130,10 @@ def main() -> None:
     parser.add_argument("--recognizer", choices=sorted(RECOGNIZERS), default="realistic")
     parser.add_argument("--llm-tools", action="store_true")
     parser.add_argument("--llm-ttft-ms", type=int, default=round(LLM_TTFT_S * 1000))
+    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     trio.run(serve, args.corpus, args.lang, args.max_workers, args.recognizer, args.llm_tools,
-             args.llm_ttft_ms / 1000)
+             args.llm_ttft_ms / 1000, args.seed)
 
 
 if __name__ == "__main__":

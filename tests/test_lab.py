@@ -64,9 +64,24 @@ async def test_a_harness_process_started_niced_runs_at_that_niceness() -> None:
 
     import trio
 
-    from voiced.lab.stats import niced
+    from voiced.lab.procs import niced
 
     assert niced(0) == {}
     probe = [sys.executable, "-c", "import os; print(os.nice(0))"]
     done = await trio.run_process(probe, capture_stdout=True, **niced(5))
     assert int(done.stdout) == os.nice(0) + 5
+
+
+async def test_a_harness_process_runs_the_benchmarks_code_not_its_working_directorys(
+        tmp_path: Path) -> None:
+    """A ``voiced`` package in the working directory (a checkout, while the benchmark runs
+    from a snapshot of it) is not what the callers and the sim engines import."""
+    import trio
+
+    from voiced.lab.procs import module_command
+
+    shadow = tmp_path / "voiced"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise SystemExit(3)\n", encoding="utf-8")
+    done = await trio.run_process([*module_command("voiced.lab.procs")], cwd=tmp_path, check=False)
+    assert done.returncode == 0

@@ -37,6 +37,7 @@ from ..twilio.signature import HEADER, sign
 from ..twilio.wire import Connected, Dtmf, Media, Start, inbound
 from .callers import caller_processes
 from .dial import DialOptions, new_call_sid
+from .procs import module_command
 from .runner import http_base_for, local_daemon, place_call, signed_options, voice_url_for
 from .sim.servers import sim_engines
 from .stats import machine, percentile
@@ -217,7 +218,7 @@ async def bench_attack(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
                 async with trio.open_nursery() as nursery:
                     procs: list[trio.Process] = []
                     for role, out in outs.items():
-                        command = [sys.executable, "-m", "voiced.lab.attack", "--url", url,
+                        command = [*module_command("voiced.lab.attack"), "--url", url,
                                    "--kind", kind, "--role", role,
                                    "--signed-url", opts.signed_url, "--signed-voice-url",
                                    opts.signed_voice_url, "--seconds", str(ATTACK_BOUND_S),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +13,8 @@ import trio
 
 from .dial import DialOptions, Utterance
 from .line import line_arguments
+from .procs import module_command, niced
 from .runner import dial_url
-from .stats import niced
 
 # The auth token the handshakes are signed with: from the environment, not the command line
 # (which any user of the machine can read).
@@ -95,7 +94,7 @@ async def caller_processes(url: str, opts: DialOptions, corpus: Path, language: 
     """``calls`` emulated calls, ``concurrency`` at a time, from ``procs`` processes of
     :mod:`voiced.lab.loadgen`, so that the callers' CPU is not charged to the daemon; they
     say the ``files`` span of the language's recordings (:func:`~voiced.lab.corpus.corpus_files`).
-    ``nice``: the callers' processes at that niceness (:func:`voiced.lab.stats.niced`)."""
+    ``nice``: the callers' processes at that niceness (:func:`voiced.lab.procs.niced`)."""
     procs = max(1, min(procs, concurrency, calls))
     env = dict(os.environ)
     if opts.auth_token:
@@ -105,7 +104,7 @@ async def caller_processes(url: str, opts: DialOptions, corpus: Path, language: 
 
         async def one(i: int, n_calls: int, start: int, at_once: int) -> None:
             out = Path(tmp) / f"{i}.json"
-            command = [sys.executable, "-m", "voiced.lab.loadgen", "--url", url,
+            command = [*module_command("voiced.lab.loadgen"), "--url", url,
                        "--signed-url", opts.signed_url, "--signed-voice-url", opts.signed_voice_url,
                        "--voice-path", opts.voice_path, "--corpus", str(corpus),
                        "--lang", language, "--calls", str(n_calls), "--first", str(start),

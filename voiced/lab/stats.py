@@ -9,8 +9,6 @@ import platform
 import resource
 import time
 from collections.abc import Iterable
-from functools import partial
-from typing import Any
 
 import numpy as np
 from prometheus_client.metrics_core import Metric
@@ -118,16 +116,3 @@ def process_cpu_seconds(pid: int) -> float:
     except (OSError, IndexError):
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def niced(nice: int) -> dict[str, Any]:
-    """``run_process`` options that start a harness process at niceness ``nice`` (0: as is).
-
-    The emulated callers and the sim engines stand for Twilio's and Google's machines, which
-    take no CPU from the daemon's VM; on one benchmark machine they share its cores. At a
-    higher niceness they yield a core the daemon wants, as the other services of a VM yield to
-    the unit's ``CPUWeight=`` (systemd/voiced.service), while still using every core the daemon
-    leaves idle; their own timing (the callers' 20 ms clock, the engines' answers) can only
-    get later, which the reply latency measured at the callers' ear counts against the daemon.
-    """
-    return {"preexec_fn": partial(os.nice, nice)} if nice else {}

@@ -15,7 +15,6 @@ import argparse
 import json
 import resource
 import subprocess
-import sys
 import tempfile
 import time
 from functools import partial
@@ -30,6 +29,7 @@ from ..config import Config
 from ..errors import ProtocolError
 from ..server import hypercorn_config
 from ..twilio.wire import Media, Start, Stop, inbound, parse_inbound
+from .procs import module_command
 from .stats import cpu_seconds, machine, percentile
 
 FRAME_S = 0.02
@@ -126,7 +126,7 @@ async def bench_transport(cfg: Config, args: argparse.Namespace) -> dict[str, An
         binds = await nursery.start(partial(serve, receiver, hc, shutdown_trigger=shutdown.wait))
         url = binds[0].replace("http://", "ws://") + cfg.server.media_path
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
-            await trio.run_process([sys.executable, "-m", "voiced.lab.transport", "--url", url,
+            await trio.run_process([*module_command("voiced.lab.transport"), "--url", url,
                                     "--calls", str(calls), "--seconds", str(seconds),
                                     "--out", out.name], stdin=subprocess.DEVNULL)
             callers = json.loads(await trio.Path(out.name).read_text(encoding="utf-8"))

@@ -25,7 +25,7 @@ import trio
 from ...config import Config
 from ..corpus import corpus_files
 from ..dial import Utterance
-from ..stats import niced
+from ..procs import module_command, niced
 from .google import ORACLE, REALISTIC, FakeGoogle
 from .llm import FakeLLM
 from .oracle import CorpusOracle
@@ -83,8 +83,8 @@ async def sim_engines(cfg: Config, language: str, corpus: Path,
     time to its first token (issue 3's profile: 350 ms; issue 15 states its target at 300).
     ``seed``: the realistic recogniser's draws (each recording is misheard the same way in
     every call of a run; another seed, another sample of the same profile). ``nice``: the
-    servers' process at that niceness (:func:`voiced.lab.stats.niced`)."""
-    command = [sys.executable, "-m", "voiced.lab.sim.servers", "--corpus", str(corpus),
+    servers' process at that niceness (:func:`voiced.lab.procs.niced`)."""
+    command = [*module_command("voiced.lab.sim.servers"), "--corpus", str(corpus),
                "--lang", language, "--max-workers", str(2 * concurrency + 8),
                "--recognizer", recognizer, "--llm-ttft-ms", str(round(llm_ttft_s * 1000)),
                "--seed", str(seed),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import secrets
+import ssl
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -40,6 +42,13 @@ class LineBusy(Exception):
     """The voice webhook answered with something other than a stream (busy, refused)."""
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every call an emulator places: a new client's own loads the CA
+    bundle, 22 ms of CPU each, a core's worth in the second that forty calls arrive."""
+    return ssl.create_default_context()
+
+
 async def place_call(voice_url: str, opts: DialOptions) -> DialOptions:
     """What Twilio does when a call comes in: POST the voice webhook (signed for
     ``opts.signed_voice_url`` when ``opts.auth_token`` is set) and read the ``<Stream>`` it
@@ -51,7 +60,7 @@ async def place_call(voice_url: str, opts: DialOptions) -> DialOptions:
     headers = {}
     if opts.auth_token:
         headers[HEADER] = sign(opts.auth_token, opts.signed_voice_url or voice_url, form)
-    async with httpx.AsyncClient(timeout=10.0) as http:
+    async with httpx.AsyncClient(timeout=10.0, verify=_tls()) as http:
         resp = await http.post(voice_url, data=form, headers=headers)
     params = stream_parameters(resp.text) if resp.status_code == 200 else None
     if params is None:

@@ -19,7 +19,9 @@ result ``final_delay_s`` of silence after it. A stream that has received more th
 the audio by 300 ms (and, after the speech, catch up with it: whole 300 ms after the last
 sound), the last interim word is wrong 30 % of the time and revised later, the final comes
 400 ms (median, log-normal jitter) after the end of speech, and one stretch in ten that ends
-at a pause comes back with a full stop it should not have.
+at a pause comes back with a full stop it should not have. Each stretch of speech draws these
+errors from its own first sound (and :attr:`Recognition.seed`): the same audio is misheard the
+same way in every stream, however many run at once.
 """
 
 from __future__ import annotations

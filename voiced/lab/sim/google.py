@@ -141,11 +141,7 @@ class FakeGoogle:
                 log_.audio_s += len(req.audio_content) / RATE
             return
         rec = self.recognition or Recognition(final_delay_s=self.final_delay_s)
-        # Each stretch of speech draws its errors from its own first sound: the same audio is
-        # misheard the same way whichever stream carries it and whenever that stream opened,
-        # so forty calls at once draw what the same calls draw one at a time (a counter of
-        # streams drew by arrival order, which concurrent calls race for).
-        rng = np.random.default_rng(rec.seed)
+        rng = np.random.default_rng(rec.seed)  # replaced at each stretch's first sound
         lag = int(rec.interim_lag_s * RATE)
         received = 0  # samples
         word: list[np.ndarray] = []
@@ -182,6 +178,11 @@ class FakeGoogle:
                 if voiced:
                     tail = None  # a new stretch: its interims take over
                     if not word:
+                        # A stretch draws its errors from its own first sound: the same audio
+                        # is misheard the same way whichever stream carries it and whenever
+                        # that stream opened, so forty calls at once draw what the same calls
+                        # draw one at a time (a counter of streams drew by arrival order,
+                        # which concurrent calls race for).
                         rng = np.random.default_rng([rec.seed, zlib.crc32(frame.tobytes())])
                     word.append(frame)
                     silent = 0
